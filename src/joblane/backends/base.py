@@ -1,0 +1,226 @@
+"""The backend contract: what every backend stores, and how atomically.
+
+A backend persists decisions; it does not make them. Every state change it is
+asked for arrives decided (by :mod:`joblane.core`), with the ``now`` it
+happened at. Each method below states what is atomic and what happens on a
+conflict. All backends pass ``tests/contract``.
+
+The contract is synchronous (one I/O model): coroutine jobs and ASGI apps
+adapt at their edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Settlement
+from joblane.core.states import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Legitimate differences between backends; tests select on these."""
+
+    persistent: bool
+    """Jobs survive the process that enqueued them."""
+    shared_between_processes: bool
+    """Producers and workers may be separate processes."""
+    runs_inline: bool = False
+    """Jobs run in the caller at enqueue (the immediate backend)."""
+
+
+@dataclass(slots=True)
+class WorkerInfo:
+    """A live worker, as registered and heartbeated by itself."""
+
+    name: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...]
+    concurrency: int
+    started: float
+    heartbeat: float
+    expires: float
+    """The worker is presumed gone after this time unless it heartbeats again."""
+    current_jobs: tuple[str, ...] = ()
+    state: str = "busy"
+
+
+@dataclass(slots=True)
+class RenewResult:
+    lost: list[str] = field(default_factory=list)
+    """Job ids whose lease this worker no longer holds: stop reporting on them."""
+    cancel_requested: list[str] = field(default_factory=list)
+    """Job ids (still leased) whose cancellation was asked for: stop them."""
+
+
+@runtime_checkable
+class ReadOnlyBackend(Protocol):
+    """What a reader (the monitoring API, the CLI's info) may use."""
+
+    url: str
+    capabilities: Capabilities
+
+    def now(self) -> float:
+        """The backend's notion of the current time (POSIX seconds). Workers
+        take every lease and schedule decision against this clock."""
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None. Never raises for a missing job."""
+        ...
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """The jobs with these ids, in order, None where missing (one round-trip)."""
+        ...
+
+    def queue_names(self) -> list[str]:
+        """Every queue that holds at least one job, sorted by name."""
+        ...
+
+    def count(self, queue: str) -> int:
+        """How many jobs wait in *queue* (status queued)."""
+        ...
+
+    def registry_count(self, queue: str, registry: Registry) -> int:
+        """How many jobs of *queue* are in *registry*."""
+        ...
+
+    def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
+        """Queued jobs of *queue* in the order a worker will take them."""
+        ...
+
+    def list_registry(
+        self, queue: str, registry: Registry, start: int = 0, limit: int = 100
+    ) -> list[JobRecord]:
+        """One page of *registry*, in a stable order (oldest first). Bounded
+        work for any page, however large the registry."""
+        ...
+
+    def workers(self) -> list[WorkerInfo]:
+        """Workers whose registration has not expired, sorted by name."""
+        ...
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Block until jobs may have changed (an enqueue, a settle, ...) or
+        *timeout* seconds passed. Spurious wake-ups are allowed; a missed
+        change is not: a change committed after the call started wakes it."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the backend is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class Backend(ReadOnlyBackend, Protocol):
+    """The full contract, used by producers and workers."""
+
+    def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        """Store *jobs* in one atomic step and return them as stored.
+
+        All or nothing: on any error no job of the batch is stored. A job whose
+        id a *live* job has (queued, scheduled, deferred, started) raises
+        DuplicateJobError, unless *unique*, which returns the live job instead.
+        An ended job with the same id is replaced. A queued job with
+        ``depends_on`` is stored as deferred while one of them has not finished,
+        as canceled if one failed, was stopped or canceled, and raises
+        NoSuchJobError if one does not exist. When this returns, the jobs are
+        durable to the backend's stated level.
+        """
+        ...
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        now: float,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """Apply *settle* (as :meth:`settle`), then take up to *limit* queued
+        jobs, in one atomic step: all of the first queue before any of the
+        second, and so on; FIFO within a queue (``at_front`` first). Queued
+        jobs past their ttl are skipped. Each taken job becomes started, with
+        ``attempts`` incremented, ``worker_name`` set and a new lease
+        (``lease_token``, ``lease_expires = now + lease_seconds``). Two
+        concurrent claims never take the same job. Returns the settle flags and
+        the claimed jobs in priority order."""
+        ...
+
+    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        """Record the end of attempts, atomically as one batch.
+
+        Each applies only if the job is still started under the settlement's
+        token, otherwise it is ignored and its flag is False (a newer attempt
+        owns the job). Applying one also moves its deferred dependents: to
+        queued when all their dependencies finished, to canceled (recursively)
+        when it failed for good or was stopped. A settlement with ``delete``
+        removes the job after its dependents were released."""
+        ...
+
+    def renew(
+        self, leases: Sequence[tuple[str, str]], *, lease_seconds: float, now: float
+    ) -> RenewResult:
+        """Extend the leases ``(job_id, token)`` still held to ``now + lease_seconds``."""
+        ...
+
+    def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
+        """Started jobs whose lease lapsed before *now* (their worker is
+        presumed dead). The caller settles them with their own token, so two
+        recovering workers settle each at most once."""
+        ...
+
+    def promote_due(self, now: float, limit: int = 1000) -> int:
+        """Move scheduled jobs due at or before *now* to their queues (queued,
+        ``enqueued = now``), at most *limit*, atomically; returns how many.
+        Each due job is promoted exactly once however many callers race."""
+        ...
+
+    def next_due(self) -> float | None:
+        """The earliest time a scheduled job becomes due, or None."""
+        ...
+
+    def purge_expired(self, now: float, limit: int = 1000) -> int:
+        """Delete up to *limit* jobs whose ``expires_at`` passed: ended jobs past
+        their result or failure TTL, queued jobs past their ttl. Returns how many."""
+        ...
+
+    def cancel(self, job_id: str, now: float) -> JobRecord:
+        """Cancel a job: queued, scheduled or deferred become canceled at once
+        (and their deferred dependents too); a started job gets
+        ``cancel_requested`` and its worker stops it (it becomes stopped).
+        Raises NoSuchJobError, or InvalidStateError for an ended job."""
+        ...
+
+    def requeue(self, job_id: str, now: float) -> JobRecord:
+        """Put a failed, canceled or stopped job back on its queue (queued,
+        ``enqueued = now``, result and lease cleared). Raises NoSuchJobError
+        or InvalidStateError."""
+        ...
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a job whatever its state; False if there was none. A started
+        job's worker finds its lease gone and records nothing."""
+        ...
+
+    def empty(self, queue: str) -> int:
+        """Delete every queued job of *queue*; returns how many."""
+        ...
+
+    def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
+        """Replace the job's meta. Raises NoSuchJobError."""
+        ...
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        """Create or refresh a worker's registration (a heartbeat)."""
+        ...
+
+    def unregister_worker(self, name: str) -> None:
+        """Remove a worker's registration."""
+        ...

@@ -1,0 +1,409 @@
+"""The in-memory backend: the reference implementation of the contract.
+
+Volatile and in-process: jobs live in this process's memory and are gone
+with it. Thread-safe (one lock), so producers and an in-process worker thread
+(``Worker(..., executor="thread")``) may share it, as collective.taskqueue's
+local queue does. Use it in tests and for work you can afford to lose.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+
+from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.core.clock import Clock, SystemClock
+from joblane.core.job import JobRecord, expiry
+from joblane.core.outcome import Settlement
+from joblane.core.states import (
+    CANCELABLE_STATUSES,
+    DEPENDENCY_FAILED_STATUSES,
+    LIVE_STATUSES,
+    REGISTRY_STATUSES,
+    REQUEUEABLE_STATUSES,
+    JobStatus,
+    Registry,
+)
+from joblane.errors import DuplicateJobError, InvalidStateError, NoSuchJobError
+
+
+def registry_sort_key(job: JobRecord) -> tuple[float, str]:
+    """Oldest first: by the time the job entered its current state."""
+    when = job.ended or job.started or job.scheduled or job.enqueued or job.created
+    if job.status is JobStatus.SCHEDULED and job.scheduled is not None:
+        when = job.scheduled
+    return (when, job.id)
+
+
+class MemoryBackend:
+    capabilities = Capabilities(persistent=False, shared_between_processes=False)
+
+    def __init__(self, url: str = "memory://", *, clock: Clock | None = None) -> None:
+        self.url = url
+        self.clock: Clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._version = 0
+        self._jobs: dict[str, JobRecord] = {}
+        self._queues: dict[str, deque[str]] = defaultdict(deque)
+        self._dependents: dict[str, set[str]] = defaultdict(set)
+        self._workers: dict[str, WorkerInfo] = {}
+
+    # -- reading ---------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.copy() if job else None
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        with self._lock:
+            return [(j.copy() if (j := self._jobs.get(i)) else None) for i in job_ids]
+
+    def queue_names(self) -> list[str]:
+        with self._lock:
+            return sorted({job.queue for job in self._jobs.values()})
+
+    def count(self, queue: str) -> int:
+        return self.registry_count_statuses(queue, (JobStatus.QUEUED,))
+
+    def registry_count(self, queue: str, registry: Registry) -> int:
+        return self.registry_count_statuses(queue, REGISTRY_STATUSES[registry])
+
+    def registry_count_statuses(self, queue: str, statuses: Iterable[JobStatus]) -> int:
+        wanted = set(statuses)
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.queue == queue and j.status in wanted)
+
+    def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
+        with self._lock:
+            ids = [i for i in self._queues.get(queue, ()) if self._is_queued(i, queue)]
+            return [self._jobs[i].copy() for i in ids[start : start + limit]]
+
+    def list_registry(
+        self, queue: str, registry: Registry, start: int = 0, limit: int = 100
+    ) -> list[JobRecord]:
+        wanted = REGISTRY_STATUSES[registry]
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.queue == queue and j.status in wanted]
+        jobs.sort(key=registry_sort_key)
+        return [j.copy() for j in jobs[start : start + limit]]
+
+    def workers(self) -> list[WorkerInfo]:
+        now = self.now()
+        with self._lock:
+            return sorted(
+                (w for w in self._workers.values() if w.expires > now), key=lambda w: w.name
+            )
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._changed:
+            seen = self._version
+            self._changed.wait_for(lambda: self._version != seen, timeout=max(timeout, 0))
+
+    def close(self) -> None:
+        pass
+
+    # -- writing ---------------------------------------------------------------
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._changed.notify_all()
+
+    def _is_queued(self, job_id: str, queue: str) -> bool:
+        job = self._jobs.get(job_id)
+        return job is not None and job.status is JobStatus.QUEUED and job.queue == queue
+
+    def _push(self, job: JobRecord) -> None:
+        queue = self._queues[job.queue]
+        if job.at_front:
+            queue.appendleft(job.id)
+        else:
+            queue.append(job.id)
+
+    def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        with self._lock:
+            stored: list[JobRecord] = []
+            batch: dict[str, JobRecord] = {}
+            for job in jobs:
+                existing = batch.get(job.id) or self._jobs.get(job.id)
+                if existing is not None and existing.status in LIVE_STATUSES:
+                    if unique:
+                        stored.append(existing.copy())
+                        continue
+                    raise DuplicateJobError(job.id)
+                for dep in job.depends_on:
+                    if dep not in batch and dep not in self._jobs:
+                        raise NoSuchJobError(dep)
+                batch[job.id] = job
+                stored.append(job)
+            for job in batch.values():
+                self._store_new(job.copy())
+            self._bump()
+            return [self._jobs[j.id].copy() if j.id in batch else j for j in stored]
+
+    def _store_new(self, job: JobRecord) -> None:
+        old = self._jobs.get(job.id)
+        if old is not None:
+            self._forget_dependency_links(old)
+        self._jobs[job.id] = job
+        if job.depends_on and job.status is JobStatus.QUEUED:
+            deps = [self._jobs.get(d) for d in job.depends_on]
+            if any(d is not None and d.status in DEPENDENCY_FAILED_STATUSES for d in deps):
+                job.status = JobStatus.CANCELED
+                job.ended = job.created
+                job.expires_at = expiry(job.created, job.failure_ttl)
+                return
+            if not all(d is None or d.status is JobStatus.FINISHED for d in deps):
+                job.status = JobStatus.DEFERRED
+                job.enqueued = None
+                job.expires_at = None
+                for dep in job.depends_on:
+                    self._dependents[dep].add(job.id)
+                return
+        if job.status is JobStatus.QUEUED:
+            self._push(job)
+
+    def _forget_dependency_links(self, job: JobRecord) -> None:
+        for dep in job.depends_on:
+            self._dependents.get(dep, set()).discard(job.id)
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        now: float,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[list[bool], list[JobRecord]]:
+        with self._lock:
+            flags = self._settle_locked(settle, now)
+            claimed: list[JobRecord] = []
+            for name in queues:
+                queue = self._queues.get(name)
+                while queue and len(claimed) < limit:
+                    job = self._jobs.get(queue.popleft())
+                    if job is None or job.status is not JobStatus.QUEUED or job.queue != name:
+                        continue
+                    if job.expires_at is not None and job.expires_at <= now:
+                        queue.appendleft(job.id)  # left for purge_expired
+                        break
+                    job.status = JobStatus.STARTED
+                    job.started = now
+                    job.attempts += 1
+                    job.worker_name = worker
+                    job.lease_token = secrets.token_hex(8)
+                    job.lease_expires = now + lease_seconds
+                    job.expires_at = None
+                    claimed.append(job.copy())
+            if settle or claimed:
+                self._bump()
+            return flags, claimed
+
+    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        with self._lock:
+            flags = self._settle_locked(settlements, now)
+            self._bump()
+            return flags
+
+    def _settle_locked(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        flags = []
+        for s in settlements:
+            job = self._jobs.get(s.job_id)
+            if job is None or job.status is not JobStatus.STARTED or job.lease_token != s.token:
+                flags.append(False)
+                continue
+            job.status = s.status
+            job.ended = s.ended
+            job.result = s.result
+            job.last_job_result = s.last_job_result
+            job.retries_left = s.retries_left
+            job.attempts = s.attempts
+            job.scheduled = s.scheduled
+            job.enqueued = s.enqueued
+            job.expires_at = s.expires_at
+            job.lease_token = job.lease_expires = None
+            job.cancel_requested = False
+            if s.status is JobStatus.QUEUED:
+                job.started = None
+                job.worker_name = None
+                self._push(job)
+            elif s.status is JobStatus.FINISHED:
+                self._release_dependents(job.id, now)
+            elif s.failed_for_good:
+                self._cancel_dependents(job.id, now)
+            if s.delete:
+                del self._jobs[job.id]
+            flags.append(True)
+        return flags
+
+    def _release_dependents(self, job_id: str, now: float) -> None:
+        for dep_id in sorted(self._dependents.pop(job_id, set())):
+            dependent = self._jobs.get(dep_id)
+            if dependent is None or dependent.status is not JobStatus.DEFERRED:
+                continue
+            deps = [self._jobs.get(d) for d in dependent.depends_on]
+            if all(d is None or d.status is JobStatus.FINISHED for d in deps):
+                dependent.status = JobStatus.QUEUED
+                dependent.enqueued = now
+                dependent.expires_at = now + dependent.ttl if dependent.ttl else None
+                self._push(dependent)
+
+    def _cancel_dependents(self, job_id: str, now: float) -> None:
+        pending = [job_id]
+        while pending:
+            for dep_id in sorted(self._dependents.pop(pending.pop(), set())):
+                dependent = self._jobs.get(dep_id)
+                if dependent is None or dependent.status is not JobStatus.DEFERRED:
+                    continue
+                dependent.status = JobStatus.CANCELED
+                dependent.ended = now
+                dependent.expires_at = expiry(now, dependent.failure_ttl)
+                pending.append(dep_id)
+
+    def renew(
+        self, leases: Sequence[tuple[str, str]], *, lease_seconds: float, now: float
+    ) -> RenewResult:
+        result = RenewResult()
+        with self._lock:
+            for job_id, token in leases:
+                job = self._jobs.get(job_id)
+                if job is None or job.status is not JobStatus.STARTED or job.lease_token != token:
+                    result.lost.append(job_id)
+                    continue
+                job.lease_expires = now + lease_seconds
+                if job.cancel_requested:
+                    result.cancel_requested.append(job_id)
+        return result
+
+    def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
+        with self._lock:
+            jobs = [
+                j.copy()
+                for j in self._jobs.values()
+                if j.status is JobStatus.STARTED
+                and j.lease_expires is not None
+                and j.lease_expires < now
+            ]
+        jobs.sort(key=lambda j: (j.lease_expires or 0.0, j.id))
+        return jobs[:limit]
+
+    def promote_due(self, now: float, limit: int = 1000) -> int:
+        with self._lock:
+            due = sorted(
+                (
+                    j
+                    for j in self._jobs.values()
+                    if j.status is JobStatus.SCHEDULED
+                    and j.scheduled is not None
+                    and j.scheduled <= now
+                ),
+                key=lambda j: (j.scheduled or 0.0, j.id),
+            )[:limit]
+            for job in due:
+                job.status = JobStatus.QUEUED
+                job.enqueued = now
+                job.expires_at = now + job.ttl if job.ttl else None
+                self._push(job)
+            if due:
+                self._bump()
+            return len(due)
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            times = [
+                j.scheduled
+                for j in self._jobs.values()
+                if j.status is JobStatus.SCHEDULED and j.scheduled is not None
+            ]
+        return min(times, default=None)
+
+    def purge_expired(self, now: float, limit: int = 1000) -> int:
+        with self._lock:
+            gone = [
+                j
+                for j in self._jobs.values()
+                if j.expires_at is not None
+                and j.expires_at <= now
+                and j.status is not JobStatus.STARTED
+            ][:limit]
+            for job in gone:
+                self._forget_dependency_links(job)
+                del self._jobs[job.id]
+            if gone:
+                self._bump()
+            return len(gone)
+
+    def cancel(self, job_id: str, now: float) -> JobRecord:
+        with self._lock:
+            job = self._require(job_id)
+            if job.status in CANCELABLE_STATUSES:
+                job.status = JobStatus.CANCELED
+                job.ended = now
+                job.expires_at = expiry(now, job.failure_ttl)
+                self._cancel_dependents(job.id, now)
+            elif job.status is JobStatus.STARTED:
+                job.cancel_requested = True
+            else:
+                raise InvalidStateError(f"job {job_id!r} is {job.status}; it cannot be canceled")
+            self._bump()
+            return job.copy()
+
+    def requeue(self, job_id: str, now: float) -> JobRecord:
+        with self._lock:
+            job = self._require(job_id)
+            if job.status not in REQUEUEABLE_STATUSES:
+                raise InvalidStateError(
+                    f"job {job_id!r} is {job.status}; only failed, "
+                    "canceled or stopped jobs can be requeued"
+                )
+            job.status = JobStatus.QUEUED
+            job.enqueued = now
+            job.started = job.ended = job.result = job.worker_name = None
+            job.cancel_requested = False
+            job.expires_at = now + job.ttl if job.ttl else None
+            self._push(job)
+            self._bump()
+            return job.copy()
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+            if job is None:
+                return False
+            self._forget_dependency_links(job)
+            self._bump()
+            return True
+
+    def empty(self, queue: str) -> int:
+        with self._lock:
+            ids = [i for i in self._queues.pop(queue, deque()) if self._is_queued(i, queue)]
+            for job_id in ids:
+                del self._jobs[job_id]
+            self._bump()
+            return len(ids)
+
+    def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
+        with self._lock:
+            self._require(job_id).meta = dict(meta)
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        with self._lock:
+            self._workers[info.name] = info
+
+    def unregister_worker(self, name: str) -> None:
+        with self._lock:
+            self._workers.pop(name, None)
+
+    def _require(self, job_id: str) -> JobRecord:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NoSuchJobError(job_id)
+        return job

@@ -1,0 +1,87 @@
+"""Every exception joblane raises, in one place.
+
+::
+
+    JoblaneError
+    ├── ConfigurationError            a bad URL, setting or option
+    ├── InvalidJobError (ValueError)  bad input at enqueue time
+    │   ├── InvalidJobIdError         a job id outside the safe charset or length
+    │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
+    │   ├── InvalidFunctionError      a function that has no importable dotted path
+    │   └── PayloadTooLargeError      an encoded job over the size limit
+    ├── SerializationError (TypeError) an argument or result that JSON cannot carry
+    ├── DuplicateJobError             a live job already has that id
+    ├── NoSuchJobError (KeyError)     no job with that id
+    ├── InvalidStateError             the operation does not fit the job's state
+    ├── BackendError                  the backend failed (I/O, lock, connection)
+    └── WaitTimeoutError (TimeoutError) Job.wait() gave up
+
+Errors recorded on jobs rather than raised (the text of ``last_job_result``)
+are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,
+``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``.
+"""
+
+from __future__ import annotations
+
+
+class JoblaneError(Exception):
+    """Base class of every joblane error."""
+
+
+class ConfigurationError(JoblaneError):
+    """A URL, setting or option is invalid."""
+
+
+class InvalidJobError(JoblaneError, ValueError):
+    """A job was refused at enqueue because of its input."""
+
+
+class InvalidJobIdError(InvalidJobError):
+    """A job id is outside the documented charset or length."""
+
+
+class InvalidQueueNameError(InvalidJobError):
+    """A queue name is outside the documented charset or length."""
+
+
+class InvalidFunctionError(InvalidJobError):
+    """A function has no importable dotted path (a lambda, a closure, a method)."""
+
+
+class PayloadTooLargeError(InvalidJobError):
+    """The encoded job is over the configured size limit."""
+
+
+class SerializationError(JoblaneError, TypeError):
+    """A value that JSON cannot carry; the message names the value and its type."""
+
+
+class DuplicateJobError(JoblaneError):
+    """A live job (queued, scheduled, deferred or started) already has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"a live job already has the id {job_id!r}")
+        self.job_id = job_id
+
+
+class NoSuchJobError(JoblaneError, KeyError):
+    """No job has this id (never enqueued, expired or deleted)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with the id {job_id!r}")
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidStateError(JoblaneError):
+    """The operation does not fit the job's current status (e.g. requeue a queued job)."""
+
+
+class BackendError(JoblaneError):
+    """The backend could not complete an operation; nothing was half-done."""
+
+
+class WaitTimeoutError(JoblaneError, TimeoutError):
+    """``Job.wait()`` timed out before the job ended."""
