@@ -366,7 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--latency-samples", type=int, default=200)
-    parser.add_argument("--workdir", type=Path, default=Path("bench/results/huey-work"))
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "results" / "huey-work",
+    )
     # Internal: run as the gated consumer child.
     parser.add_argument("--consumer-mode", choices=sorted(CONSUMER_MODES), help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)

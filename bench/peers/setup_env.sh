@@ -27,7 +27,15 @@ major, minor = (int(p) for p in version("huey").split(".")[:2])
 sys.exit(0 if (major, minor) >= (2, 5) else 1)
 PY
 then
-    "${py}" -m pip install --quiet --disable-pip-version-check 'huey>=2.5' orjson
+    log="$(mktemp)"
+    trap 'rm -f "${log}"' EXIT
+    # Keep pip's output (including config warnings) out of the way unless it fails.
+    if ! "${py}" -m pip install --quiet --disable-pip-version-check 'huey>=2.5' orjson \
+        >"${log}" 2>&1; then
+        cat "${log}" >&2
+        echo "setup_env.sh: pip install into ${venv} failed" >&2
+        exit 1
+    fi
 fi
 
 echo "${py}"

@@ -19,6 +19,7 @@ from joblane.core.states import JobStatus
 JOB_TIMEOUT = "JobTimeoutError"
 WORKER_LOST = "WorkerLostError"
 FUNCTION_NOT_ALLOWED = "FunctionNotAllowedError"
+FUNCTION_IMPORT = "FunctionImportError"
 PAYLOAD_DECODE = "PayloadDecodeError"
 RESULT_NOT_SERIALIZABLE = "ResultSerializationError"
 

@@ -1,0 +1,63 @@
+"""joblane: background jobs for web applications and CMSs."""
+
+from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, WorkerInfo
+from joblane.client import EnqueueData, Job, JobRegistry, Queue
+from joblane.config import backend_from_url
+from joblane.core.job import JobOptions
+from joblane.core.retry import Retry
+from joblane.core.states import JobStatus, Registry
+from joblane.errors import (
+    BackendError,
+    ConfigurationError,
+    DuplicateJobError,
+    InvalidFunctionError,
+    InvalidJobError,
+    InvalidJobIdError,
+    InvalidQueueNameError,
+    InvalidStateError,
+    JoblaneError,
+    NoSuchJobError,
+    PayloadTooLargeError,
+    SerializationError,
+    WaitTimeoutError,
+)
+from joblane.tasks import job
+from joblane.worker.executor import JobContext, current_job
+from joblane.worker.worker import Worker, WorkerThread
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Capabilities",
+    "ConfigurationError",
+    "DuplicateJobError",
+    "EnqueueData",
+    "InvalidFunctionError",
+    "InvalidJobError",
+    "InvalidJobIdError",
+    "InvalidQueueNameError",
+    "InvalidStateError",
+    "Job",
+    "JobContext",
+    "JobOptions",
+    "JobRegistry",
+    "JobStatus",
+    "JoblaneError",
+    "NoSuchJobError",
+    "PayloadTooLargeError",
+    "Queue",
+    "ReadOnlyBackend",
+    "Registry",
+    "Retry",
+    "SerializationError",
+    "WaitTimeoutError",
+    "Worker",
+    "WorkerInfo",
+    "WorkerThread",
+    "__version__",
+    "backend_from_url",
+    "current_job",
+    "job",
+]

@@ -1,0 +1,444 @@
+"""The producer's API: queues to put jobs on, jobs to look up.
+
+Options and the job's own keyword arguments
+--------------------------------------------
+``queue.enqueue(func, *args, **kwargs)`` takes its options as RQ does, by
+reserved keyword names (:data:`RESERVED_OPTIONS`): ``job_id``, ``retry``,
+``job_timeout``, ``result_ttl``, ``ttl``, ``failure_ttl``, ``meta``,
+``at_front``, ``depends_on`` and ``unique``. Every other keyword goes to the
+job. A job whose own parameters use one of those names is enqueued with
+:meth:`Queue.enqueue_call`, which takes ``args`` and ``kwargs`` explicitly
+and so cannot clash.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from joblane.backends.base import Backend
+from joblane.config import backend_from_url, max_payload
+from joblane.core.clock import isoformat, to_datetime, to_timestamp
+from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
+from joblane.core.serialization import decode_call, loads
+from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
+from joblane.errors import InvalidJobError, NoSuchJobError, WaitTimeoutError
+from joblane.tasks import defaults_for, function_name
+
+RESERVED_OPTIONS = frozenset(f.name for f in fields(JobOptions))
+
+_DEFAULTS = JobOptions()
+
+
+def _options(func_name: str, given: dict[str, Any]) -> JobOptions:
+    """The enqueue's options over the function's ``@job`` defaults over joblane's."""
+    base = defaults_for(func_name) or _DEFAULTS
+    unknown = set(given) - RESERVED_OPTIONS
+    if unknown:
+        raise InvalidJobError(f"unknown job option(s): {', '.join(sorted(unknown))}")
+    merged = {f.name: getattr(base, f.name) for f in fields(JobOptions)}
+    merged["job_id"] = None
+    merged.update(given)
+    depends = merged["depends_on"]
+    if depends is None:
+        merged["depends_on"] = ()
+    elif isinstance(depends, Job | str):
+        merged["depends_on"] = (_job_id_of(depends),)
+    else:
+        merged["depends_on"] = tuple(_job_id_of(d) for d in depends)
+    return JobOptions(**merged)
+
+
+def _job_id_of(value: object) -> str:
+    if isinstance(value, Job):
+        return value.id
+    if isinstance(value, str):
+        return value
+    raise InvalidJobError(f"depends_on takes jobs or job ids, not {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueData:
+    """One job for :meth:`Queue.enqueue_many`, made by :meth:`Queue.prepare_data`."""
+
+    func: Callable[..., Any] | str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+
+
+class Queue:
+    """A named queue on a backend.
+
+    ``Queue("normal")`` uses ``JOBLANE_URL`` (default ``sqlite:///joblane.db``);
+    ``Queue("low", url=...)`` or ``Queue("low", backend=backend)`` are explicit.
+    """
+
+    def __init__(
+        self,
+        name: str = DEFAULT_QUEUE,
+        *,
+        url: str | None = None,
+        backend: Backend | None = None,
+        max_payload_bytes: int | None = None,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        self.backend = backend if backend is not None else backend_from_url(url)
+        self.max_payload = max_payload_bytes or max_payload()
+        self._allow_main = not self.backend.capabilities.shared_between_processes
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r}, url={self.backend.url!r})"
+
+    # -- enqueueing ------------------------------------------------------------
+
+    def enqueue(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """Put ``func(*args, **kwargs)`` on this queue (reserved names are options)."""
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
+        return self.enqueue_call(func, args, kwargs, **options)
+
+    def enqueue_call(
+        self,
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        **options: Any,
+    ) -> Job:
+        """Put a job on this queue with explicit *args* and *kwargs*."""
+        record = self._record(func, args, kwargs or {}, options, at)
+        unique = bool(options.get("unique") or defaults_unique(record.func_name))
+        (stored,) = self.backend.enqueue([record], unique=unique)
+        return Job(stored, self.backend)
+
+    def enqueue_at(
+        self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """Run the job at *when* (aware, or naive meaning UTC); it waits in the
+        scheduled registry until then."""
+        if not isinstance(when, datetime):
+            raise InvalidJobError(f"enqueue_at needs a datetime, not {type(when).__name__}")
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
+        return self.enqueue_call(func, args, kwargs, at=when, **options)
+
+    def enqueue_in(
+        self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """Run the job after *delay*."""
+        if not isinstance(delay, timedelta):
+            raise InvalidJobError(f"enqueue_in needs a timedelta, not {type(delay).__name__}")
+        when = to_datetime(self.backend.now() + delay.total_seconds())
+        assert when is not None
+        return self.enqueue_at(when, func, *args, **kwargs)
+
+    @staticmethod
+    def prepare_data(
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> EnqueueData:
+        """Describe one job for :meth:`enqueue_many`."""
+        return EnqueueData(func, tuple(args), dict(kwargs or {}), options)
+
+    def enqueue_many(self, items: Iterable[EnqueueData]) -> list[Job]:
+        """Enqueue many jobs in one round-trip: all of them or, on an error, none."""
+        records = [self._record(i.func, i.args, i.kwargs, i.options, None) for i in items]
+        if not records:
+            return []
+        stored = self.backend.enqueue(records)
+        return [Job(record, self.backend) for record in stored]
+
+    def _record(
+        self,
+        func: Callable[..., Any] | str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+        at: datetime | None,
+    ) -> JobRecord:
+        name = function_name(func, allow_main=self._allow_main)
+        if not isinstance(kwargs, dict):
+            raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+        return new_job(
+            self.name,
+            name,
+            args,
+            kwargs,
+            _options(name, options),
+            now=self.backend.now(),
+            scheduled=to_timestamp(at) if at is not None else None,
+            max_payload=self.max_payload,
+        )
+
+    # -- inspecting --------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        """How many jobs wait in this queue."""
+        return self.backend.count(self.name)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def get_jobs(self, start: int = 0, limit: int = 100) -> list[Job]:
+        """Queued jobs, in the order a worker takes them."""
+        return [Job(r, self.backend) for r in self.backend.list_queued(self.name, start, limit)]
+
+    def registry(self, name: str | Registry) -> JobRegistry:
+        reg = name if isinstance(name, Registry) else registry_for(name)
+        return JobRegistry(self, reg)
+
+    @property
+    def started_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.STARTED)
+
+    @property
+    def deferred_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.DEFERRED)
+
+    @property
+    def canceled_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.CANCELED)
+
+    @property
+    def failed_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.FAILED)
+
+    @property
+    def finished_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.FINISHED)
+
+    @property
+    def scheduled_job_registry(self) -> JobRegistry:
+        return JobRegistry(self, Registry.SCHEDULED)
+
+    def empty(self) -> int:
+        """Delete every job waiting in this queue; returns how many."""
+        return self.backend.empty(self.name)
+
+    def fetch_job(self, job_id: str) -> Job | None:
+        """The job with this id if it belongs to this queue, else None."""
+        record = self.backend.get(validate_job_id(job_id))
+        return Job(record, self.backend) if record and record.queue == self.name else None
+
+
+def defaults_unique(func_name: str) -> bool:
+    defaults = defaults_for(func_name)
+    return bool(defaults and defaults.unique)
+
+
+class JobRegistry:
+    """One registry of a queue: a view over the jobs in some statuses."""
+
+    def __init__(self, queue: Queue, registry: Registry) -> None:
+        self.queue = queue
+        self.registry = registry
+        self.name = registry.value
+
+    @property
+    def count(self) -> int:
+        return self.queue.backend.registry_count(self.queue.name, self.registry)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def get_jobs(self, start: int = 0, limit: int = 100) -> list[Job]:
+        records = self.queue.backend.list_registry(self.queue.name, self.registry, start, limit)
+        return [Job(r, self.queue.backend) for r in records]
+
+    def get_job_ids(self, start: int = 0, limit: int = 100) -> list[str]:
+        return [job.id for job in self.get_jobs(start, limit)]
+
+
+class Job:
+    """A job as last read from its backend; :meth:`refresh` reads it again."""
+
+    def __init__(self, record: JobRecord, backend: Backend) -> None:
+        self._record = record
+        self.backend = backend
+
+    @classmethod
+    def fetch(cls, job_id: str, *, url: str | None = None, backend: Backend | None = None) -> Job:
+        """The job with this id; raises NoSuchJobError (or InvalidJobIdError)."""
+        backend = backend if backend is not None else backend_from_url(url)
+        record = backend.get(validate_job_id(job_id))
+        if record is None:
+            raise NoSuchJobError(job_id)
+        return cls(record, backend)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.func_name} {self.status}>"
+
+    def refresh(self) -> Job:
+        record = self.backend.get(self.id)
+        if record is None:
+            raise NoSuchJobError(self.id)
+        self._record = record
+        return self
+
+    # -- fields ------------------------------------------------------------------
+
+    @property
+    def record(self) -> JobRecord:
+        return self._record
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def queue(self) -> str:
+        return self._record.queue
+
+    @property
+    def func_name(self) -> str:
+        return self._record.func_name
+
+    @property
+    def args(self) -> list[Any]:
+        return decode_call(self._record.payload)[0]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return decode_call(self._record.payload)[1]
+
+    @property
+    def description(self) -> str:
+        """``package.module.func('https://example.com/page', retries=2)``."""
+        args, kwargs = decode_call(self._record.payload)
+        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        return f"{self.func_name}({', '.join(parts)})"
+
+    @property
+    def status(self) -> JobStatus:
+        return self._record.status
+
+    def get_status(self, refresh: bool = True) -> JobStatus:
+        if refresh:
+            self.refresh()
+        return self._record.status
+
+    @property
+    def return_value(self) -> Any:
+        """The decoded return value (None until the job finished)."""
+        result = self._record.result
+        return None if result is None else loads(result)
+
+    @property
+    def last_job_result(self) -> str | None:
+        return self._record.last_job_result
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._record.meta
+
+    def save_meta(self) -> None:
+        self.backend.save_meta(self.id, self._record.meta)
+
+    @property
+    def attempts(self) -> int:
+        return self._record.attempts
+
+    @property
+    def retries_left(self) -> int:
+        return self._record.retries_left
+
+    @property
+    def worker_name(self) -> str | None:
+        return self._record.worker_name
+
+    @property
+    def created_at(self) -> datetime:
+        created = to_datetime(self._record.created)
+        assert created is not None
+        return created
+
+    @property
+    def enqueued_at(self) -> datetime | None:
+        return to_datetime(self._record.enqueued)
+
+    @property
+    def started_at(self) -> datetime | None:
+        return to_datetime(self._record.started)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return to_datetime(self._record.ended)
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        return to_datetime(self._record.scheduled)
+
+    @property
+    def is_finished(self) -> bool:
+        return self._record.status is JobStatus.FINISHED
+
+    @property
+    def is_failed(self) -> bool:
+        return self._record.status is JobStatus.FAILED
+
+    # -- actions -------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Block until the job ended (finished, failed, canceled or stopped);
+        raises WaitTimeoutError after *timeout* seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.refresh()
+            if self._record.status in ENDED_STATUSES:
+                return self
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeoutError(
+                    f"job {self.id} is still {self._record.status} after {timeout:g} s"
+                )
+            self.backend.wait_for_change(min(remaining, 1.0))
+
+    def cancel(self) -> Job:
+        """Queued, scheduled or deferred: canceled now. Started: its worker stops it."""
+        self._record = self.backend.cancel(self.id, self.backend.now())
+        return self
+
+    def requeue(self) -> Job:
+        """Put a failed, canceled or stopped job back on its queue."""
+        self._record = self.backend.requeue(self.id, self.backend.now())
+        return self
+
+    def delete(self) -> bool:
+        return self.backend.delete(self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (timestamps as seed 000's ISO format, UTC)."""
+        r = self._record
+        return {
+            "id": r.id,
+            "description": self.description,
+            "func_name": r.func_name,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "queue": r.queue,
+            "status": r.status.value,
+            "created": isoformat(r.created),
+            "enqueued": isoformat(r.enqueued),
+            "started": isoformat(r.started),
+            "ended": isoformat(r.ended),
+            "scheduled": isoformat(r.scheduled),
+            "retries_left": r.retries_left,
+            "retry_intervals": list(r.retry_intervals),
+            "attempts": r.attempts,
+            "job_timeout": r.job_timeout,
+            "result_ttl": r.result_ttl,
+            "ttl": r.ttl,
+            "failure_ttl": r.failure_ttl,
+            "return_value": self.return_value,
+            "last_job_result": r.last_job_result,
+            "meta": r.meta,
+            "depends_on": list(r.depends_on),
+            "worker_name": r.worker_name,
+        }

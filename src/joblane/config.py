@@ -1,0 +1,85 @@
+"""Settings from explicit arguments or the environment, and backends from URLs.
+
+==================== ====================================== ======================
+Environment variable Meaning                                Default
+==================== ====================================== ======================
+JOBLANE_URL          the backend URL                        ``sqlite:///joblane.db``
+JOBLANE_MAX_PAYLOAD  bytes of encoded arguments per job     524288 (512 KiB)
+JOBLANE_ALLOW        module prefixes a worker may run,      (none)
+                     comma-separated
+JOBLANE_IMPORTS      modules a worker imports at start,     (none)
+                     comma-separated
+==================== ====================================== ======================
+
+Backend URLs:
+
+* ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` - the default;
+  ``?durability=normal`` trades power-loss durability of enqueues for speed.
+* ``memory://`` - a new in-process backend (pass the object to share it).
+* ``immediate://`` - jobs run in the caller at enqueue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from joblane.backends.base import Backend
+from joblane.core.job import DEFAULT_MAX_PAYLOAD
+from joblane.errors import ConfigurationError
+
+ENV_URL = "JOBLANE_URL"
+DEFAULT_URL = "sqlite:///joblane.db"
+
+
+def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The explicit *url*, else ``JOBLANE_URL``, else the SQLite default."""
+    env = os.environ if env is None else env
+    return url or env.get(ENV_URL) or DEFAULT_URL
+
+
+def backend_from_url(url: str | None = None) -> Backend:
+    """A backend for *url* (see :func:`resolve_url`)."""
+    url = resolve_url(url)
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        raise ConfigurationError(f"invalid backend URL {url!r}: expected scheme://...")
+    scheme = scheme.lower()
+    if scheme == "sqlite":
+        from joblane.backends.sqlite import from_url
+
+        return from_url(url)
+    if scheme == "memory":
+        from joblane.backends.memory import MemoryBackend
+
+        return MemoryBackend(url)
+    if scheme == "immediate":
+        from joblane.backends.immediate import ImmediateBackend
+
+        return ImmediateBackend(url)
+    if scheme in ("redis", "rediss", "unix", "postgres", "postgresql"):
+        raise ConfigurationError(f"the {scheme} backend is not available in this version")
+    raise ConfigurationError(
+        f"unknown backend URL scheme {scheme!r} in {url!r}: expected sqlite, memory or immediate"
+    )
+
+
+def max_payload(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    raw = env.get("JOBLANE_MAX_PAYLOAD")
+    if not raw:
+        return DEFAULT_MAX_PAYLOAD
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"JOBLANE_MAX_PAYLOAD must be a number of bytes, not {raw!r}"
+        ) from None
+    if value <= 0:
+        raise ConfigurationError(f"JOBLANE_MAX_PAYLOAD must be > 0, not {value}")
+    return value
+
+
+def env_list(name: str, env: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if env is None else env
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]

@@ -1,0 +1,344 @@
+"""Where jobs run: long-lived slot processes (the default) or threads.
+
+Why processes, kept alive between jobs
+--------------------------------------
+A worker must stop a job that overruns its ``job_timeout`` even when it never
+yields (a busy loop, a blocking C call), and survive a job that kills its own
+process (``os._exit``, a segfault, the OOM killer). Only a separate process
+gives both: it can be SIGKILLed, and its death is seen as EOF on its pipe.
+Forking one per job (RQ's work horse) caps throughput at a few hundred jobs a
+second, so each of the worker's *concurrency* slots is a process forked once
+at start, after the application was imported, and reused job after job; a
+slot is replaced only when its job misbehaves (timeout, crash, cancel). The
+orchestrating parent never runs job code, so a job holding the GIL cannot
+starve lease renewal.
+
+Threads (``executor="thread"``) share the caller's process: no isolation and
+no hard timeout (an overrunning job is abandoned and recorded as timed out,
+its thread left to finish), but no fork either. They are for the in-memory
+backend's in-process worker and for tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Protocol
+
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Outcome, OutcomeKind, worker_lost_error
+from joblane.tasks import AllowPolicy
+from joblane.worker.executor import JobContext, run_job
+
+
+@dataclass(slots=True)
+class Running:
+    """A job in a slot, with its deadline on the monotonic clock."""
+
+    job: JobRecord
+    began: float
+    deadline: float | None
+
+
+class Executor(Protocol):
+    capacity: int
+
+    def start(self) -> None: ...
+
+    def free(self) -> int:
+        """How many more jobs can be submitted now."""
+        ...
+
+    def running(self) -> list[Running]: ...
+
+    def submit(self, job: JobRecord) -> None:
+        """Start *job* in a free slot (the caller checked ``free()``)."""
+        ...
+
+    def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        """Block up to *timeout* for outcomes; return the ones ready."""
+        ...
+
+    def kill(self, job_id: str) -> JobRecord | None:
+        """Stop the job now (its slot is replaced); None if it is not running."""
+        ...
+
+    def close(self) -> None:
+        """Stop every slot; running jobs are killed."""
+        ...
+
+
+# -- the wire format between the worker and its slot processes ---------------
+
+_SEP = b"\x00"
+
+
+def _encode_job(job: JobRecord) -> bytes:
+    head = _SEP.join(
+        (job.id.encode(), job.queue.encode(), job.func_name.encode(), str(job.attempts).encode())
+    )
+    return head + _SEP + job.payload
+
+
+def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
+    job_id, queue_name, func_name, attempt, payload = frame.split(_SEP, 4)
+    context = JobContext(job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt))
+    return context, payload
+
+
+def _encode_outcome(outcome: Outcome) -> bytes:
+    if outcome.kind is OutcomeKind.SUCCEEDED:
+        return b"S" + (outcome.result or b"null")
+    return (b"F1" if outcome.retryable else b"F0") + (outcome.error or "").encode(
+        "utf-8", "replace"
+    )
+
+
+def _decode_outcome(frame: bytes) -> Outcome:
+    if frame[:1] == b"S":
+        return Outcome.success(frame[1:])
+    return Outcome.failure(frame[2:].decode("utf-8", "replace"), retryable=frame[1:2] == b"1")
+
+
+# -- slot processes ------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when the worker dies (kill -9 included)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
+    # The parent decides when the slot stops: a terminal's Ctrl+C or a
+    # service manager's SIGTERM to the whole group must not kill the job.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _die_with_parent(parent)
+    while True:
+        try:
+            frame = conn.recv_bytes()
+        except (EOFError, OSError):
+            break
+        context, payload = _decode_job(frame)
+        outcome = run_job(context.func_name, payload, allow, context)
+        try:
+            conn.send_bytes(_encode_outcome(outcome))
+        except OSError:
+            break
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+@dataclass(slots=True)
+class _Slot:
+    pid: int
+    conn: Connection
+    current: Running | None = None
+
+
+def describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        hint = " (out of memory?)" if sig == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return f"ended with wait status {status}"
+
+
+class ProcessExecutor:
+    """*capacity* slot processes, forked once and reused (see module docstring)."""
+
+    def __init__(self, capacity: int, allow: AllowPolicy) -> None:
+        self.capacity = capacity
+        self.allow = allow
+        self._slots: list[_Slot] = []
+        self._by_fd: dict[int, _Slot] = {}
+
+    def start(self) -> None:
+        for _ in range(self.capacity):
+            self._spawn()
+
+    def _spawn(self) -> _Slot:
+        parent_sock, child_sock = socket.socketpair()
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                parent_sock.close()
+                for other in self._slots:
+                    other.conn.close()
+                _slot_main(Connection(child_sock.detach()), self.allow, parent)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child_sock.close()
+        slot = _Slot(pid, Connection(parent_sock.detach()))
+        self._slots.append(slot)
+        self._by_fd[slot.conn.fileno()] = slot
+        return slot
+
+    def _retire(self, slot: _Slot, *, kill: bool) -> int:
+        """Remove a slot; returns its wait status."""
+        self._slots.remove(slot)
+        self._by_fd.pop(slot.conn.fileno(), None)
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.pid, signal.SIGKILL)
+        slot.conn.close()
+        _, status = os.waitpid(slot.pid, 0)
+        return status
+
+    def free(self) -> int:
+        return sum(1 for s in self._slots if s.current is None)
+
+    def running(self) -> list[Running]:
+        return [s.current for s in self._slots if s.current is not None]
+
+    def submit(self, job: JobRecord) -> None:
+        slot = next(s for s in self._slots if s.current is None)
+        now = time.monotonic()
+        deadline = now + job.job_timeout if job.job_timeout else None
+        slot.current = Running(job, now, deadline)
+        # If the slot died, wait() sees its EOF and reports the job lost.
+        with contextlib.suppress(OSError):
+            slot.conn.send_bytes(_encode_job(job))
+
+    def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        busy = [s.conn for s in self._slots if s.current is not None]
+        if not busy:
+            if timeout > 0:
+                time.sleep(timeout)
+            return []
+        done: list[tuple[JobRecord, Outcome]] = []
+        for conn in wait(busy, timeout):
+            slot = self._by_fd[conn.fileno()]  # type: ignore[union-attr]
+            running = slot.current
+            assert running is not None
+            try:
+                outcome = _decode_outcome(slot.conn.recv_bytes())
+                slot.current = None
+            except (EOFError, OSError):
+                status = self._retire(slot, kill=True)
+                outcome = Outcome.failure(
+                    worker_lost_error(f"the job's process {describe_exit(status)}")
+                )
+                self._spawn()
+            done.append((running.job, outcome))
+        return done
+
+    def kill(self, job_id: str) -> JobRecord | None:
+        for slot in self._slots:
+            if slot.current is not None and slot.current.job.id == job_id:
+                job = slot.current.job
+                self._retire(slot, kill=True)
+                self._spawn()
+                return job
+        return None
+
+    def close(self) -> None:
+        for slot in list(self._slots):
+            if slot.current is None:
+                slot.conn.close()  # the slot sees EOF and exits
+        deadline = time.monotonic() + 2.0
+        for slot in list(self._slots):
+            if slot.current is None:
+                while time.monotonic() < deadline:
+                    pid, _ = os.waitpid(slot.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    time.sleep(0.005)
+                else:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(slot.pid, signal.SIGKILL)
+                    os.waitpid(slot.pid, 0)
+                self._slots.remove(slot)
+            else:
+                self._retire(slot, kill=True)
+        self._by_fd.clear()
+
+
+class ThreadExecutor:
+    """*capacity* threads in this process (no isolation; see module docstring)."""
+
+    def __init__(self, capacity: int, allow: AllowPolicy | None) -> None:
+        self.capacity = capacity
+        self.allow = allow
+        self._running: dict[str, Running] = {}
+        self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        pass
+
+    def free(self) -> int:
+        with self._lock:
+            return self.capacity - len(self._running)
+
+    def running(self) -> list[Running]:
+        with self._lock:
+            return list(self._running.values())
+
+    def submit(self, job: JobRecord) -> None:
+        now = time.monotonic()
+        deadline = now + job.job_timeout if job.job_timeout else None
+        with self._lock:
+            self._running[job.id] = Running(job, now, deadline)
+        context = JobContext(job.id, job.queue, job.func_name, job.attempts)
+
+        def target() -> None:
+            outcome = run_job(job.func_name, job.payload, self.allow, context)
+            with self._lock:
+                current = self._running.get(job.id)
+                if current is None or current.job.lease_token != job.lease_token:
+                    return  # abandoned by kill()
+                del self._running[job.id]
+            self._done.put((job, outcome))
+
+        threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
+
+    def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        try:
+            first = self._done.get(timeout=max(timeout, 0.0)) if timeout > 0 else None
+        except queue.Empty:
+            return []
+        done = [first] if first else []
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                return done
+
+    def kill(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            running = self._running.pop(job_id, None)
+        return running.job if running else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._running.clear()

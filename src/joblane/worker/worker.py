@@ -1,0 +1,380 @@
+"""The worker: a short loop of claim, execute, settle, with named side tasks.
+
+One orchestrating thread owns the backend connection and every decision;
+jobs run in an :class:`~joblane.worker.executors.Executor` (slot processes by
+default). Each loop turn:
+
+1. runs the side tasks that are due (lease renewal, scheduler, reaper,
+   housekeeping, registration);
+2. stops jobs past their deadline, canceled, or whose lease was lost;
+3. settles finished attempts and claims new jobs in ONE backend call;
+4. hands the claimed jobs to free slots;
+5. waits for an outcome or for new work.
+
+Shutdown (SIGTERM or SIGINT): no new claims; running jobs get *grace*
+seconds; what is left is killed and put back on its queue (the attempt is
+not counted). A second signal skips the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+from joblane.backends.base import Backend, WorkerInfo
+from joblane.core.job import JobRecord
+from joblane.core.outcome import (
+    INTERRUPTED,
+    STOPPED,
+    Outcome,
+    OutcomeKind,
+    Settlement,
+    settle,
+    timeout_error,
+)
+from joblane.core.queues import DEFAULT_QUEUES, priority_order
+from joblane.core.states import JobStatus
+from joblane.tasks import AllowPolicy
+from joblane.worker.executors import Executor, ProcessExecutor, ThreadExecutor
+from joblane.worker.sidetasks import Every, promote_due, purge_expired, recover_expired
+
+log = logging.getLogger("joblane.worker")
+
+DEFAULT_LEASE_SECONDS = 5.0
+"""A started job's lease; renewed every fifth of it. A dead worker's jobs are
+recovered at most LEASE + RECOVERY_INTERVAL seconds after its last renewal."""
+RECOVERY_INTERVAL = 1.0
+SCHEDULER_INTERVAL = 0.5
+HOUSEKEEPING_INTERVAL = 5.0
+REGISTRATION_INTERVAL = 5.0
+DEFAULT_GRACE = 30.0
+IDLE_WAIT = 0.1
+"""Longest single wait when idle, so that signals and timers are served."""
+BUSY_POLL = 0.002
+"""Wait on slots between checks for new work while some slots are free."""
+
+
+def default_concurrency() -> int:
+    return max(2, os.cpu_count() or 1)
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    claimed: int = 0
+    finished: int = 0
+    failed: int = 0
+    retried: int = 0
+    lost_leases: int = 0
+
+
+class Worker:
+    """Runs jobs from *queues* (first = highest priority) of *backend*."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        queues: Sequence[str] = DEFAULT_QUEUES,
+        *,
+        concurrency: int | None = None,
+        executor: str | Executor = "process",
+        allow: AllowPolicy | None = None,
+        name: str | None = None,
+        burst: bool = False,
+        with_scheduler: bool = True,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        grace: float = DEFAULT_GRACE,
+        prefetch: int = 0,
+    ) -> None:
+        self.backend = backend
+        self.queues = priority_order(queues)
+        self.concurrency = concurrency or default_concurrency()
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, not {self.concurrency}")
+        self.allow = allow if allow is not None else AllowPolicy()
+        if isinstance(executor, str):
+            executor = self._make_executor(executor)
+        self.executor = executor
+        self.name = name or f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(2)}"
+        self.burst = burst
+        self.with_scheduler = with_scheduler
+        self.lease_seconds = lease_seconds
+        self.grace = grace
+        self.prefetch = max(prefetch, 0)
+        self.stats = WorkerStats()
+        self._ready: deque[JobRecord] = deque()
+        self._pending: list[Settlement] = []
+        self._stop_requested = 0
+        self._grace_deadline: float | None = None
+        self._started = 0.0
+        self._renew = Every(lease_seconds / 5)
+        self._scheduler = Every(SCHEDULER_INTERVAL)
+        self._recovery = Every(RECOVERY_INTERVAL)
+        self._housekeeping = Every(HOUSEKEEPING_INTERVAL)
+        self._registration = Every(REGISTRATION_INTERVAL)
+
+    def _make_executor(self, kind: str) -> Executor:
+        if kind == "process":
+            return ProcessExecutor(self.concurrency, self.allow)
+        if kind == "thread":
+            return ThreadExecutor(self.concurrency, self.allow)
+        raise ValueError(f"unknown executor {kind!r}: expected 'process' or 'thread'")
+
+    # -- life cycle --------------------------------------------------------------
+
+    def run(self, *, install_signals: bool = True) -> WorkerStats:
+        """Serve the queues until stopped (or, in burst mode, until they are empty)."""
+        if install_signals:
+            self._install_signals()
+        self._started = self.backend.now()
+        self.executor.start()
+        self._register("idle")
+        log.info(
+            "worker %s serving %s with %d slot(s)%s",
+            self.name, ", ".join(self.queues), self.concurrency,
+            " (burst)" if self.burst else "",
+        )  # fmt: skip
+        try:
+            while self._turn():
+                pass
+        finally:
+            self._shut_down()
+        return self.stats
+
+    def stop(self, *, now: bool = False) -> None:
+        """Ask the worker to stop (thread-safe); as SIGTERM, or a second one if *now*."""
+        self._stop_requested = 2 if now else max(self._stop_requested, 1)
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self._stop_requested += 1
+            how = "at once" if self._stop_requested > 1 else f"within {self.grace:g} s"
+            log.warning("worker %s: %s received, stopping %s", self.name,
+                        signal.Signals(signum).name, how)  # fmt: skip
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _shut_down(self) -> None:
+        now = self.backend.now()
+        for running in self.executor.running():
+            job = self.executor.kill(running.job.id)
+            if job is not None:
+                self._settle_one(job, INTERRUPTED, now)
+        while self._ready:
+            self._settle_one(self._ready.popleft(), INTERRUPTED, now)
+        self._flush(now)
+        self.executor.close()
+        self.backend.unregister_worker(self.name)
+        log.info("worker %s stopped: %s", self.name, self.stats)
+
+    # -- one turn of the loop ------------------------------------------------------
+
+    def _turn(self) -> bool:
+        """One loop turn; False when the worker should exit."""
+        now = self.backend.now()
+        if self._stop_requested and self._stop_done():
+            return False
+        self._side_tasks(now)
+        self._enforce_deadlines(now)
+        claimed = self._claim_and_settle(now)
+        self._dispatch()
+        if claimed:
+            return True
+        idle = not self.executor.running() and not self._ready
+        drained = idle and self.burst and not self._pending and not self._stop_requested
+        if drained and not (self.with_scheduler and self._due_now()):
+            return False
+        self._wait(idle)
+        return True
+
+    def _stop_done(self) -> bool:
+        """During a shutdown: True once nothing runs, the grace ran out, or a
+        second signal came."""
+        if self._grace_deadline is None:
+            self._grace_deadline = time.monotonic() + self.grace
+        return (
+            not self.executor.running()
+            or self._stop_requested > 1
+            or time.monotonic() >= self._grace_deadline
+        )
+
+    def _side_tasks(self, now: float) -> None:
+        if self._renew.due():
+            self._renew_leases(now)
+        if self.with_scheduler and self._scheduler.due():
+            promote_due(self.backend, now)
+        if self._recovery.due():
+            recover_expired(self.backend, now)
+        if self._housekeeping.due():
+            purge_expired(self.backend, now)
+        if self._registration.due():
+            self._register("busy" if self.executor.running() else "idle")
+
+    def _due_now(self) -> bool:
+        due = self.backend.next_due()
+        return due is not None and due <= self.backend.now()
+
+    def _claim_and_settle(self, now: float) -> int:
+        want = 0
+        if not self._stop_requested:
+            want = self.executor.free() + self.prefetch - len(self._ready)
+        if want <= 0:
+            self._flush(now)
+            return 0
+        pending, self._pending = self._pending, []
+        _, jobs = self.backend.claim(
+            self.queues, worker=self.name, limit=want,
+            lease_seconds=self.lease_seconds, now=now, settle=pending,
+        )  # fmt: skip
+        self.stats.claimed += len(jobs)
+        self._ready.extend(jobs)
+        return len(jobs)
+
+    def _flush(self, now: float) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self.backend.settle(pending, now)
+
+    def _dispatch(self) -> None:
+        while self._ready and self.executor.free() > 0:
+            job = self._ready.popleft()
+            log.info("job %s %s from %s started (attempt %d)",
+                     job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
+            self.executor.submit(job)
+
+    def _wait(self, idle: bool) -> None:
+        if idle:
+            self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer()))
+            return
+        if self.executor.free() > 0 and not self._stop_requested:
+            timeout = BUSY_POLL
+        else:
+            timeout = min(IDLE_WAIT, self._next_timer())
+        results = self.executor.wait(timeout)
+        now = self.backend.now()
+        for job, outcome in results:
+            self._settle_one(job, outcome, now)
+        if not results and self.executor.free() > 0 and not self._stop_requested:
+            self.backend.wait_for_change(0)
+
+    def _next_timer(self) -> float:
+        timers = [self._renew.remaining(), self._recovery.remaining()]
+        if self.with_scheduler:
+            timers.append(self._scheduler.remaining())
+        deadlines = [r.deadline for r in self.executor.running() if r.deadline is not None]
+        if deadlines:
+            timers.append(max(min(deadlines) - time.monotonic(), 0.0))
+        return max(min(timers), 0.0)
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def _settle_one(self, job: JobRecord, outcome: Outcome, now: float) -> None:
+        assert job.lease_token is not None
+        decided = settle(job, job.lease_token, outcome, now)
+        self._pending.append(decided)
+        self._log_end(job, outcome, decided, now)
+
+    def _log_end(self, job: JobRecord, outcome: Outcome, decided: Settlement, now: float) -> None:
+        took = (now - job.started) * 1000 if job.started is not None else 0.0
+        what = f"job {job.id} {job.func_name} from {job.queue}"
+        if outcome.kind is OutcomeKind.SUCCEEDED:
+            self.stats.finished += 1
+            log.info("%s finished in %.1f ms", what, took)
+            return
+        if outcome.kind is OutcomeKind.INTERRUPTED:
+            log.warning("%s interrupted by shutdown after %.1f ms: back on its queue", what, took)
+            return
+        reason = (outcome.error or "").strip().splitlines()
+        last = reason[-1] if reason else ""
+        if decided.status in (JobStatus.SCHEDULED, JobStatus.QUEUED):
+            self.stats.retried += 1
+            delay = (decided.scheduled or now) - now
+            log.warning("%s failed in %.1f ms (%s); retry in %g s, %d left",
+                        what, took, last, delay, decided.retries_left)  # fmt: skip
+        else:
+            self.stats.failed += 1
+            log.warning("%s %s in %.1f ms: %s", what, decided.status, took, last)
+
+    def _enforce_deadlines(self, now: float) -> None:
+        mono = time.monotonic()
+        for running in self.executor.running():
+            if running.deadline is not None and mono >= running.deadline:
+                job = self.executor.kill(running.job.id)
+                if job is not None and job.job_timeout is not None:
+                    self._settle_one(job, Outcome.failure(timeout_error(job.job_timeout)), now)
+
+    def _renew_leases(self, now: float) -> None:
+        held = [r.job for r in self.executor.running()] + list(self._ready)
+        if not held:
+            return
+        leases = [(job.id, job.lease_token or "") for job in held]
+        result = self.backend.renew(leases, lease_seconds=self.lease_seconds, now=now)
+        for job_id in result.lost:
+            # Another worker now owns this job (we were presumed dead): stop
+            # running it and report nothing.
+            self.stats.lost_leases += 1
+            log.warning("job %s: lease lost, abandoning this attempt", job_id)
+            self.executor.kill(job_id)
+            self._ready = deque(j for j in self._ready if j.id != job_id)
+        for job_id in result.cancel_requested:
+            job = self.executor.kill(job_id)
+            if job is None:
+                job = next((j for j in self._ready if j.id == job_id), None)
+                self._ready = deque(j for j in self._ready if j.id != job_id)
+            if job is not None:
+                self._settle_one(job, STOPPED, now)
+
+    def _register(self, state: str) -> None:
+        now = self.backend.now()
+        running = tuple(r.job.id for r in self.executor.running())
+        self.backend.register_worker(
+            WorkerInfo(
+                name=self.name, hostname=socket.gethostname(), pid=os.getpid(),
+                queues=self.queues, concurrency=self.concurrency,
+                started=self._started or now, heartbeat=now,
+                expires=now + 3 * REGISTRATION_INTERVAL,
+                current_jobs=running, state=state,
+            )
+        )  # fmt: skip
+
+
+class WorkerThread:
+    """A worker running in a thread of this process, with thread slots.
+
+    For the in-memory backend (collective.taskqueue's local queue) and tests::
+
+        with WorkerThread(backend, ["normal"]) as worker:
+            ...
+    """
+
+    def __init__(self, backend: Backend, queues: Sequence[str] = DEFAULT_QUEUES,
+                 **options: object) -> None:  # fmt: skip
+        options.setdefault("executor", "thread")
+        self.worker = Worker(backend, queues, **options)  # type: ignore[arg-type]
+        self._thread = threading.Thread(
+            target=self.worker.run, kwargs={"install_signals": False},
+            name=f"joblane-worker-{self.worker.name}", daemon=True,
+        )  # fmt: skip
+
+    def start(self) -> WorkerThread:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self.worker.stop()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> WorkerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
