@@ -1,0 +1,5 @@
+import sys
+
+from joblane.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""``joblane info`` and ``joblane job``: read-only commands."""
+
+from __future__ import annotations
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from joblane.cli.common import all_queues, open_backend
+from joblane.client import Job
+from joblane.core.clock import isoformat
+from joblane.core.queues import validate_job_id
+from joblane.core.states import Registry
+
+_COLUMNS = (
+    ("started", Registry.STARTED),
+    ("deferred", Registry.DEFERRED),
+    ("scheduled", Registry.SCHEDULED),
+    ("finished", Registry.FINISHED),
+    ("failed", Registry.FAILED),
+    ("canceled", Registry.CANCELED),
+)
+
+
+@click.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """Queues with their counts and registries, and live workers."""
+    backend = open_backend(ctx)
+    queues = Table(title=f"Queues ({backend.url})")
+    queues.add_column("queue")
+    queues.add_column("queued", justify="right")
+    for title, _ in _COLUMNS:
+        queues.add_column(title, justify="right")
+    for name in all_queues(backend):
+        counts = [str(backend.registry_count(name, reg)) for _, reg in _COLUMNS]
+        queues.add_row(name, str(backend.count(name)), *counts)
+    workers = Table(title="Workers")
+    for column in ("name", "state", "queues", "slots", "pid", "heartbeat", "jobs"):
+        workers.add_column(column)
+    live = backend.workers()
+    for w in live:
+        workers.add_row(
+            w.name, w.state, ",".join(w.queues), str(w.concurrency), str(w.pid),
+            isoformat(w.heartbeat) or "", " ".join(w.current_jobs),
+        )  # fmt: skip
+    console = Console(width=140)
+    console.print(queues)
+    if live:
+        console.print(workers)
+    else:
+        console.print("No live workers.")
+
+
+@click.command("job")
+@click.argument("job_id")
+@click.pass_context
+def job_command(ctx: click.Context, job_id: str) -> None:
+    """Show the job JOB_ID as JSON."""
+    job = Job.fetch(validate_job_id(job_id), backend=open_backend(ctx))
+    click.echo(orjson.dumps(job.to_dict(), option=orjson.OPT_INDENT_2).decode())

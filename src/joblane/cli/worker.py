@@ -1,0 +1,118 @@
+"""``joblane worker``: run a worker in the foreground."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import click
+
+from joblane.cli.common import open_backend
+from joblane.config import env_list
+from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.tasks import AllowPolicy
+from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
+
+
+def import_modules(modules: list[str]) -> None:
+    """Import the application's job modules (the current directory is importable)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:
+            raise click.ClickException(
+                f"cannot import {module!r}: {type(error).__name__}: {error}"
+            ) from None
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.command()
+@click.option(
+    "-q",
+    "--queues",
+    default=",".join(DEFAULT_QUEUES),
+    show_default=True,
+    help="Queues to serve, highest priority first, comma-separated.",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs run at once, each in its own slot process [default: CPUs, min 2].",
+)
+@click.option(
+    "-i",
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE at start (its @job functions become allowed). "
+    "Repeatable; env JOBLANE_IMPORTS.",
+)
+@click.option(
+    "--allow",
+    multiple=True,
+    metavar="PREFIX",
+    help="Also allow every function under this module prefix. Repeatable; env JOBLANE_ALLOW.",
+)
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option(
+    "--without-scheduler", is_flag=True, help="Do not move due scheduled jobs to their queues."
+)
+@click.option("--name", default=None, help="Worker name [default: host.pid.random].")
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1.0),
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    help="Lease of a started job, in seconds.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0.0),
+    default=DEFAULT_GRACE,
+    show_default=True,
+    help="Seconds running jobs get to finish on SIGTERM.",
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Jobs claimed ahead of free slots (throughput over strict priority).",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@click.pass_context
+def worker(
+    ctx: click.Context, queues: str, concurrency: int | None, imports: tuple[str, ...],
+    allow: tuple[str, ...], burst: bool, without_scheduler: bool, name: str | None,
+    lease: float, grace: float, prefetch: int, log_level: str,
+) -> None:  # fmt: skip
+    """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
+    queue_names = parse_queue_list(queues)
+    configure_logging(log_level)
+    import_modules(list(imports) + env_list("JOBLANE_IMPORTS"))
+    policy = AllowPolicy.from_prefixes(list(allow) + env_list("JOBLANE_ALLOW"))
+    backend = open_backend(ctx)
+    Worker(
+        backend, queue_names, concurrency=concurrency, allow=policy, name=name,
+        burst=burst, with_scheduler=not without_scheduler, lease_seconds=lease,
+        grace=grace, prefetch=prefetch,
+    ).run()  # fmt: skip
