@@ -81,6 +81,15 @@ from typing import Any, NoReturn
 import orjson
 from huey import SqliteHuey
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (
+    LATENCY_IDLE_S,
+    MarkReader,
+    fresh_db,
+    percentile,
+    write_mark,
+)
+
 # Lean consumer used for drain_per_s and latency; "default" keeps Huey's own defaults.
 CONSUMER_MODES: dict[str, dict[str, Any]] = {
     "lean": {"periodic": False, "check_worker_health": False},
@@ -88,7 +97,6 @@ CONSUMER_MODES: dict[str, dict[str, Any]] = {
 }
 # Polling defaults of huey.consumer.Consumer, left untouched; reported in the notes.
 HUEY_POLLING = {"initial_delay_s": 0.1, "backoff": 1.15, "max_delay_s": 10.0}
-LATENCY_IDLE_S = 0.020
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 LATENCY_TIMEOUT_S = 30.0
@@ -118,12 +126,7 @@ def build_huey(db_path: Path, fifo_path: Path) -> Tasks:
         pass
 
     def mark(i: int) -> None:
-        started = time.monotonic()
-        fd = os.open(fifo_path, os.O_WRONLY | os.O_NONBLOCK)
-        try:
-            os.write(fd, f"{i} {started!r}\n".encode())
-        finally:
-            os.close(fd)
+        write_mark(fifo_path, i)
 
     # Registered as "__main__.noop" / "__main__.mark" in both processes.
     return Tasks(huey=huey, noop=huey.task()(noop), mark=huey.task()(mark))
@@ -205,56 +208,12 @@ class ConsumerProcess:
 # --------------------------------------------------------------------------- measurement
 
 
-class MarkReader:
-    """Reads "i t" lines that mark tasks write into the FIFO."""
-
-    def __init__(self, fifo_path: Path) -> None:
-        # O_RDWR: never blocks on open, and writers always find a reader.
-        self.fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK)
-        self.buf = b""
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-    def wait(self, expected: int, timeout_s: float, consumer: ConsumerProcess) -> float:
-        """Block until mark(expected) reports; return its start stamp."""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self.buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"mark({expected}) not seen within {timeout_s:.0f} s")
-            if not consumer.alive():
-                raise RuntimeError(f"consumer exited with code {consumer.proc.returncode}")
-            ready, _, _ = select.select([self.fd], [], [], min(remaining, 0.5))
-            if ready:
-                self.buf += os.read(self.fd, 4096)
-        line, self.buf = self.buf.split(b"\n", 1)
-        got, stamp = line.decode().split()
-        if int(got) != expected:
-            raise RuntimeError(f"expected mark({expected}), got mark({got})")
-        return float(stamp)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default method)."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 @dataclass
 class RoundResult:
     enqueue_one_s: float
     drain_s: float
     latencies_s: list[float]
     pragmas: dict[str, Any]
-
-
-def fresh_db(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def read_pragmas(tasks: Tasks) -> dict[str, Any]:
@@ -286,7 +245,7 @@ def run_round(
             consumer.wait_ready()
             t_go = consumer.go()
             drain_timeout = max(120.0, jobs * 0.05)
-            drain_s = reader.wait(jobs - 1, drain_timeout, consumer) - t_go
+            drain_s = reader.wait(jobs - 1, drain_timeout, consumer.alive) - t_go
             if tasks.huey.pending_count() != 0:
                 raise RuntimeError("marker ran but tasks are still pending: not FIFO?")
 
@@ -296,7 +255,7 @@ def run_round(
                 time.sleep(LATENCY_IDLE_S)
                 before = time.monotonic()
                 mark(s)
-                latencies.append(reader.wait(s, LATENCY_TIMEOUT_S, consumer) - before)
+                latencies.append(reader.wait(s, LATENCY_TIMEOUT_S, consumer.alive) - before)
         finally:
             consumer.stop()
         return RoundResult(enqueue_one_s, drain_s, latencies, read_pragmas(tasks))

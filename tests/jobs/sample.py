@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -90,4 +91,64 @@ def flaky(path: str, fail_times: int) -> int:
 
 
 def not_marked(x: int) -> int:
+    return x
+
+
+@job
+def record_pid_and_sleep(path: str, seconds: float) -> int:
+    """Write this process's pid to *path*, then sleep (to be killed meanwhile)."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return os.getpid()
+
+
+# -- added for tests/unit and tests/api ------------------------------------------
+
+_GATES: dict[str, threading.Event] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def gate(key: str) -> threading.Event:
+    """The event that :func:`hold` jobs with this *key* wait on (in this process)."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(key, threading.Event())
+
+
+@job
+def hold(key: str, timeout: float = 5.0) -> bool:
+    """Block until ``gate(key).set()`` (or *timeout*): a job that stays started."""
+    return gate(key).wait(timeout)
+
+
+@job
+def expire(ttl: int) -> int:
+    """A job whose own parameter is named like the ``ttl`` option."""
+    return ttl * 2
+
+
+@job
+async def async_whoami() -> str | None:
+    await asyncio.sleep(0)
+    ctx = current_job()
+    return ctx.id if ctx else None
+
+
+@job
+async def async_fail(message: str = "async boom") -> None:
+    await asyncio.sleep(0)
+    raise ValueError(message)
+
+
+def whoami_or_none() -> str | None:
+    ctx = current_job()
+    return ctx.id if ctx else None
+
+
+@job(unique=True)
+def unique_by_default(x: int) -> int:
+    return x
+
+
+@job(job_timeout=7, result_ttl=-1, retry=1)
+def with_defaults(x: int) -> int:
     return x

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
@@ -130,13 +130,20 @@ class Worker:
 
     # -- life cycle --------------------------------------------------------------
 
-    def run(self, *, install_signals: bool = True) -> WorkerStats:
-        """Serve the queues until stopped (or, in burst mode, until they are empty)."""
+    def run(
+        self, *, install_signals: bool = True, on_ready: Callable[[], None] | None = None
+    ) -> WorkerStats:
+        """Serve the queues until stopped (or, in burst mode, until they are empty).
+
+        *on_ready* is called once the slots are up, before the first claim.
+        """
         if install_signals:
             self._install_signals()
         self._started = self.backend.now()
         self.executor.start()
         self._register("idle")
+        if on_ready is not None:
+            on_ready()
         log.info(
             "worker %s serving %s with %d slot(s)%s",
             self.name, ", ".join(self.queues), self.concurrency,
