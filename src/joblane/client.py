@@ -88,7 +88,7 @@ class Queue:
     ) -> None:
         self.name = validate_queue_name(name)
         self.backend = backend if backend is not None else backend_from_url(url)
-        self.max_payload = max_payload_bytes or max_payload()
+        self.max_payload = max_payload() if max_payload_bytes is None else max_payload_bytes
         self._allow_main = not self.backend.capabilities.shared_between_processes
 
     def __repr__(self) -> str:
@@ -112,7 +112,9 @@ class Queue:
     ) -> Job:
         """Put a job on this queue with explicit *args* and *kwargs*."""
         record = self._record(func, args, kwargs or {}, options, at)
-        unique = bool(options.get("unique") or defaults_unique(record.func_name))
+        unique = _unique(record.func_name, options)
+        if unique and options.get("job_id") is None:
+            raise InvalidJobError("unique=True needs a job_id: the id is what makes a job unique")
         (stored,) = self.backend.enqueue([record], unique=unique)
         return Job(stored, self.backend)
 
@@ -146,12 +148,18 @@ class Queue:
         """Describe one job for :meth:`enqueue_many`."""
         return EnqueueData(func, tuple(args), dict(kwargs or {}), options)
 
-    def enqueue_many(self, items: Iterable[EnqueueData]) -> list[Job]:
-        """Enqueue many jobs in one round-trip: all of them or, on an error, none."""
+    def enqueue_many(self, items: Iterable[EnqueueData], *, unique: bool = False) -> list[Job]:
+        """Enqueue many jobs in one round-trip: all of them or, on an error, none.
+
+        With *unique*, an item whose ``job_id`` a live job has returns that job.
+        Items may not ask for ``unique`` one by one: it holds for the whole batch."""
+        items = list(items)
         records = [self._record(i.func, i.args, i.kwargs, i.options, None) for i in items]
         if not records:
             return []
-        stored = self.backend.enqueue(records)
+        if any("unique" in i.options for i in items):
+            raise InvalidJobError("enqueue_many takes unique= for the whole batch, not per item")
+        stored = self.backend.enqueue(records, unique=unique)
         return [Job(record, self.backend) for record in stored]
 
     def _record(
@@ -163,6 +171,8 @@ class Queue:
         at: datetime | None,
     ) -> JobRecord:
         name = function_name(func, allow_main=self._allow_main)
+        if not isinstance(args, list | tuple):
+            raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
         if not isinstance(kwargs, dict):
             raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
         return new_job(
@@ -228,7 +238,10 @@ class Queue:
         return Job(record, self.backend) if record and record.queue == self.name else None
 
 
-def defaults_unique(func_name: str) -> bool:
+def _unique(func_name: str, options: dict[str, Any]) -> bool:
+    """The enqueue's own ``unique`` if given, else the ``@job`` default."""
+    if "unique" in options:
+        return bool(options["unique"])
     defaults = defaults_for(func_name)
     return bool(defaults and defaults.unique)
 

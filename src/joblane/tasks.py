@@ -95,7 +95,8 @@ def resolve(name: str) -> Callable[..., Any]:
         try:
             target: Any = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
+            missing = error.name or ""
+            if missing == module_name or module_name.startswith(missing + "."):
                 continue  # this prefix is not a module; try a shorter one
             raise
         for attribute in parts[split:]:

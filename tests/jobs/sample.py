@@ -116,7 +116,11 @@ def gate(key: str) -> threading.Event:
 
 @job
 def hold(key: str, timeout: float = 5.0) -> bool:
-    """Block until ``gate(key).set()`` (or *timeout*): a job that stays started."""
+    """Block until ``gate(key).set()`` (or *timeout*): a job that stays started.
+
+    Sets ``gate(key + ":running")`` first, so a test knows the job is running.
+    """
+    gate(key + ":running").set()
     return gate(key).wait(timeout)
 
 

@@ -48,6 +48,7 @@ def test_valid_queue_names(name: str) -> None:
 def test_invalid_queue_names(name: str) -> None:
     with pytest.raises(InvalidQueueNameError) as info:
         validate_queue_name(name)
+    assert type(info.value) is InvalidQueueNameError
     assert repr(name[:80]) in str(info.value)
     assert isinstance(info.value, ValueError)  # InvalidJobError is a ValueError
 
@@ -56,6 +57,7 @@ def test_invalid_queue_names(name: str) -> None:
 def test_queue_name_must_be_a_str(value: object) -> None:
     with pytest.raises(InvalidQueueNameError, match="must be a str") as info:
         validate_queue_name(value)
+    assert type(info.value) is InvalidQueueNameError
     assert type(value).__name__ in str(info.value)
     assert repr(value) in str(info.value)
 
@@ -96,14 +98,15 @@ def test_invalid_job_ids(job_id: str) -> None:
     with pytest.raises(InvalidJobIdError) as info:
         validate_job_id(job_id)
     # The value is named (a huge one by its first 80 characters).
+    assert type(info.value) is InvalidJobIdError
     assert repr(job_id[:80]) in str(info.value)
-    assert not isinstance(info.value, InvalidQueueNameError)
 
 
 @pytest.mark.parametrize("value", [None, 42, b"abc", ("a",)])
 def test_job_id_must_be_a_str(value: object) -> None:
     with pytest.raises(InvalidJobIdError, match="must be a str") as info:
         validate_job_id(value)
+    assert type(info.value) is InvalidJobIdError
     assert repr(value) in str(info.value)
 
 

@@ -44,11 +44,6 @@ def test_bad_interval(interval: Any) -> None:
     assert repr(interval) in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Retry(interval=None) raises a bare TypeError from tuple(None) in "
-    "Retry.intervals instead of InvalidJobError naming Retry.interval",
-)
 def test_interval_none_is_refused_as_invalid_job() -> None:
     with pytest.raises(InvalidJobError, match=r"Retry\.interval"):
         Retry(max=1, interval=None)  # type: ignore[arg-type]

@@ -71,7 +71,7 @@ def test_every_other_status_is_in_exactly_one_registry() -> None:
 
 
 def test_live_and_ended_statuses_partition_all_statuses() -> None:
-    assert LIVE_STATUSES | ENDED_STATUSES == set(JobStatus)
+    assert set(JobStatus) == LIVE_STATUSES | ENDED_STATUSES
     assert not LIVE_STATUSES & ENDED_STATUSES
     assert {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED} == (
         LIVE_STATUSES
@@ -79,13 +79,13 @@ def test_live_and_ended_statuses_partition_all_statuses() -> None:
 
 
 def test_transition_sets() -> None:
-    assert CANCELABLE_STATUSES == {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
-    assert REQUEUEABLE_STATUSES == {JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED}
-    assert DEPENDENCY_FAILED_STATUSES == {
+    assert {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED} == CANCELABLE_STATUSES
+    assert {JobStatus.FAILED, JobStatus.CANCELED, JobStatus.STOPPED} == REQUEUEABLE_STATUSES
+    assert {
         JobStatus.FAILED,
         JobStatus.CANCELED,
         JobStatus.STOPPED,
-    }
+    } == DEPENDENCY_FAILED_STATUSES
     # A started job is stopped by its worker, not canceled on the spot.
     assert JobStatus.STARTED not in CANCELABLE_STATUSES
     assert JobStatus.FINISHED not in REQUEUEABLE_STATUSES

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -24,10 +25,12 @@ class WorkerProcesses:
         self.url = url
         self.tmp_path = tmp_path
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
 
     def start(self, *args: str, name: str | None = None) -> subprocess.Popen[bytes]:
         index = len(self.procs)
         log = (self.tmp_path / f"worker-{index}.log").open("wb")
+        self.logs.append(log)
         cmd = [sys.executable, "-m", "joblane", "worker", "--import", "tests.jobs.sample",
                "--name", name or f"w{index}", *args]  # fmt: skip
         env = dict(os.environ, JOBLANE_URL=self.url, PYTHONPATH=str(ROOT))
@@ -43,6 +46,8 @@ class WorkerProcesses:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait(10)
+        for log in self.logs:
+            log.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from joblane.cli.demo import demo
 from joblane.cli.inspect import info, job_command
 from joblane.cli.manage import empty, enqueue, requeue
 from joblane.cli.worker import worker
-from joblane.errors import JoblaneError
+from joblane.errors import InvalidJobError, JoblaneError
 
 for command in (worker, enqueue, info, job_command, requeue, empty, demo):
     cli.add_command(command)
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         if error.ctx and error.ctx.parent is None:
             hint = " (see 'joblane --help')"
         click.echo(f"Error: {error.format_message()}{hint}", err=True)
+        return 2
+    except InvalidJobError as error:  # a bad argument value: bad usage
+        click.echo(f"Error: {error}", err=True)
         return 2
     except click.ClickException as error:
         click.echo(f"Error: {error.format_message()}", err=True)

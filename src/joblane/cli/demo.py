@@ -12,13 +12,14 @@ from datetime import timedelta
 
 import click
 
-from joblane import demo as jobs
 from joblane.cli.common import open_backend
 from joblane.client import Job, Queue
 from joblane.core.states import ENDED_STATUSES
 
 
-def enqueue_demo_jobs(backend_url: str, ctx: click.Context) -> list[Job]:
+def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:
+    from joblane import demo as jobs  # only here: a worker must not allow these by default
+
     backend = open_backend(ctx)
     important, normal, low = (Queue(n, backend=backend) for n in ("important", "normal", "low"))
     return [
@@ -45,7 +46,7 @@ def demo(ctx: click.Context, exit_when_done: bool, timeout: float) -> None:
     """Enqueue demo jobs on every tier (one scheduled, one that fails and
     retries) and run a worker on them."""
     url = ctx.find_root().obj
-    enqueued = enqueue_demo_jobs(url, ctx)
+    enqueued = enqueue_demo_jobs(ctx)
     click.echo(f"Enqueued {len(enqueued)} demo jobs on {url}:")
     for job in enqueued:
         click.echo(f"  {job.queue:<10} {job.status:<10} {job.id}  {job.description}")

@@ -72,7 +72,12 @@ def parse_json(text: str, what: str) -> Any:
 @click.option(
     "--retry", "retries", type=click.IntRange(min=0), default=None, help="Retries after a failure."
 )
-@click.option("--retry-interval", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option(
+    "--retry-interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between retries [default: 0].",
+)
 @click.option(
     "--timeout",
     "job_timeout",
@@ -84,7 +89,7 @@ def parse_json(text: str, what: str) -> Any:
 def enqueue(
     ctx: click.Context, function: str, args: tuple[str, ...], kwargs_json: str | None,
     queue: str, delay: str | None, when: str | None, job_id: str | None,
-    retries: int | None, retry_interval: float, job_timeout: float | None,
+    retries: int | None, retry_interval: float | None, job_timeout: float | None,
 ) -> None:  # fmt: skip
     """Enqueue FUNCTION (a dotted path) with ARGS, each a JSON value. Prints the job id."""
     if delay and when:
@@ -93,11 +98,13 @@ def enqueue(
     kwargs = parse_json(kwargs_json, "--kwargs") if kwargs_json else {}
     if not isinstance(kwargs, dict):
         raise click.BadParameter("--kwargs must be a JSON object")
+    if retry_interval and retries is None:
+        raise click.UsageError("--retry-interval needs --retry")
     options: dict[str, Any] = {}
     if job_id:
         options["job_id"] = job_id
-    if retries:
-        options["retry"] = Retry(max=retries, interval=retry_interval)
+    if retries is not None:
+        options["retry"] = Retry(max=retries, interval=retry_interval or 0)
     if job_timeout:
         options["job_timeout"] = job_timeout
     target = Queue(queue, backend=open_backend(ctx))
@@ -114,9 +121,12 @@ def enqueue(
 @click.option("-q", "--queue", default=None, help="The queue for --all.")
 @click.pass_context
 def requeue(ctx: click.Context, job_id: str | None, all_failed: bool, queue: str | None) -> None:
-    """Put one failed (or canceled) job, or all failed jobs of a queue, back on its queue."""
+    """Put one failed, canceled or stopped job, or all failed jobs of a queue, back on
+    its queue."""
     if bool(job_id) == all_failed:
         raise click.UsageError("give a JOB_ID, or --all with --queue")
+    if job_id and queue:
+        raise click.UsageError("--queue goes with --all, not with a JOB_ID")
     backend = open_backend(ctx)
     if job_id:
         job = Job.fetch(validate_job_id(job_id), backend=backend).requeue()

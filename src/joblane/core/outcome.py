@@ -96,7 +96,7 @@ def settle(job: JobRecord, token: str, outcome: Outcome, now: float) -> Settleme
         return Settlement(
             job.id, token, JobStatus.FINISHED, ended=now, result=outcome.result,
             last_job_result=job.last_job_result, retries_left=job.retries_left,
-            attempts=job.attempts, scheduled=None, enqueued=job.enqueued,
+            attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
             expires_at=expiry(now, job.result_ttl), delete=job.result_ttl == 0,
         )  # fmt: skip
     if kind is OutcomeKind.INTERRUPTED:
@@ -104,14 +104,14 @@ def settle(job: JobRecord, token: str, outcome: Outcome, now: float) -> Settleme
         return Settlement(
             job.id, token, JobStatus.QUEUED, ended=None, result=None,
             last_job_result=job.last_job_result, retries_left=job.retries_left,
-            attempts=max(job.attempts - 1, 0), scheduled=None, enqueued=job.enqueued,
+            attempts=max(job.attempts - 1, 0), scheduled=job.scheduled, enqueued=job.enqueued,
             expires_at=None,
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:
         return Settlement(
             job.id, token, JobStatus.STOPPED, ended=now, result=None,
             last_job_result=outcome.error, retries_left=job.retries_left,
-            attempts=job.attempts, scheduled=None, enqueued=job.enqueued,
+            attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
             expires_at=expiry(now, job.failure_ttl),
         )  # fmt: skip
     if outcome.retryable and job.retries_left > 0:
@@ -127,6 +127,6 @@ def settle(job: JobRecord, token: str, outcome: Outcome, now: float) -> Settleme
     return Settlement(
         job.id, token, JobStatus.FAILED, ended=now, result=None,
         last_job_result=outcome.error, retries_left=job.retries_left,
-        attempts=job.attempts, scheduled=None, enqueued=job.enqueued,
+        attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
         expires_at=expiry(now, job.failure_ttl),
     )  # fmt: skip

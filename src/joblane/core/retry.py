@@ -23,6 +23,12 @@ class Retry:
     def __post_init__(self) -> None:
         if isinstance(self.max, bool) or not isinstance(self.max, int) or self.max < 0:
             raise InvalidJobError(f"Retry.max must be an int >= 0, not {self.max!r}")
+        if isinstance(self.interval, bool) or not isinstance(
+            self.interval, int | float | list | tuple
+        ):
+            raise InvalidJobError(
+                f"Retry.interval must be seconds >= 0 or a list of them, not {self.interval!r}"
+            )
         intervals = self.intervals
         if any(isinstance(i, bool) or not isinstance(i, int | float) or i < 0 for i in intervals):
             raise InvalidJobError(

@@ -9,8 +9,10 @@ completion on an event loop kept for the life of the process.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
 import inspect
+import os
 import threading
 import traceback
 from dataclasses import dataclass
@@ -86,9 +88,7 @@ def run_job(
         if inspect.isawaitable(value):
             value = _run_coroutine(value)
     except BaseException as error:  # a job's SystemExit is its failure, not the worker's
-        # Drop this frame: the traceback starts in the job's own code.
-        tb = error.__traceback__.tb_next if error.__traceback__ else None
-        return Outcome.failure("".join(traceback.format_exception(type(error), error, tb)))
+        return Outcome.failure(_format_job_error(error))
     finally:
         _current.reset(token)
     try:
@@ -97,36 +97,59 @@ def run_job(
         return Outcome.failure(f"{RESULT_NOT_SERIALIZABLE}: {error}", retryable=False)
 
 
+def _format_job_error(error: BaseException) -> str:
+    """The traceback from the job's own first frame on (joblane's and asyncio's
+    frames above it are dropped)."""
+    tb = error.__traceback__
+    while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+
+
+def _is_plumbing(filename: str) -> bool:
+    return filename == __file__ or filename.startswith(_ASYNCIO_DIR)
+
+
 def _run_coroutine(awaitable: Any) -> Any:
     async def wrap() -> Any:
         return await awaitable
 
+    context = contextvars.copy_context()  # current_job() inside the coroutine
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
-        # The usual case: one event loop per thread, kept for its whole life.
-        runner: asyncio.Runner | None = getattr(_local, "runner", None)
-        if runner is None:
-            runner = _local.runner = asyncio.Runner()
-        return runner.run(wrap())
+        in_loop = False
+    if not in_loop:
+        if threading.current_thread() is threading.main_thread():
+            # A slot process: one event loop for the life of the process.
+            return _main_runner().run(wrap(), context=context)
+        return context.run(asyncio.run, wrap())
     # Called from inside a running loop (an async app with the immediate
     # backend): that loop cannot be re-entered, so run the job on its own.
     result: list[Any] = []
-
-    def run_elsewhere() -> None:
-        result.append(asyncio.run(wrap()))
-
     errors: list[BaseException] = []
 
     def guarded() -> None:
         try:
-            run_elsewhere()
+            result.append(asyncio.run(wrap()))
         except BaseException as error:
             errors.append(error)
 
-    thread = threading.Thread(target=guarded)
+    thread = threading.Thread(target=context.run, args=(guarded,))
     thread.start()
     thread.join()
     if errors:
         raise errors[0]
     return result[0]
+
+
+def _main_runner() -> asyncio.Runner:
+    runner: asyncio.Runner | None = getattr(_local, "runner", None)
+    if runner is None:
+        runner = _local.runner = asyncio.Runner()
+        atexit.register(runner.close)
+    return runner

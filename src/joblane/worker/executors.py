@@ -123,12 +123,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    pass
+
+
 def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
     # The parent decides when the slot stops: a terminal's Ctrl+C or a
-    # service manager's SIGTERM to the whole group must not kill the job.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # service manager's SIGTERM to the whole group must not kill the job. A
+    # handler that does nothing (rather than SIG_IGN) is reset to the default
+    # by exec, so processes the job starts still obey SIGTERM.
+    signal.signal(signal.SIGINT, _ignore)
+    signal.signal(signal.SIGTERM, _ignore)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # Its own process group: killing the slot also kills what the job started.
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     _die_with_parent(parent)
     while True:
         try:
@@ -151,6 +160,15 @@ class _Slot:
     pid: int
     conn: Connection
     current: Running | None = None
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL a slot and every process its job started (the slot's group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def describe_exit(status: int) -> str:
@@ -208,8 +226,7 @@ class ProcessExecutor:
         self._slots.remove(slot)
         self._by_fd.pop(slot.conn.fileno(), None)
         if kill:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(slot.pid, signal.SIGKILL)
+            _kill_group(slot.pid)
         slot.conn.close()
         _, status = os.waitpid(slot.pid, 0)
         return status
@@ -274,8 +291,7 @@ class ProcessExecutor:
                         break
                     time.sleep(0.005)
                 else:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(slot.pid, signal.SIGKILL)
+                    _kill_group(slot.pid)
                     os.waitpid(slot.pid, 0)
                 self._slots.remove(slot)
             else:
@@ -312,27 +328,29 @@ class ThreadExecutor:
         context = JobContext(job.id, job.queue, job.func_name, job.attempts)
 
         def target() -> None:
-            outcome = run_job(job.func_name, job.payload, self.allow, context)
-            with self._lock:
-                current = self._running.get(job.id)
-                if current is None or current.job.lease_token != job.lease_token:
-                    return  # abandoned by kill()
-                del self._running[job.id]
-            self._done.put((job, outcome))
+            self._done.put((job, run_job(job.func_name, job.payload, self.allow, context)))
 
         threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
 
     def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        ready: list[tuple[JobRecord, Outcome]] = []
         try:
-            first = self._done.get(timeout=max(timeout, 0.0)) if timeout > 0 else None
+            ready.append(
+                self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
+            )
+            while True:
+                ready.append(self._done.get_nowait())
         except queue.Empty:
-            return []
-        done = [first] if first else []
-        while True:
-            try:
-                done.append(self._done.get_nowait())
-            except queue.Empty:
-                return done
+            pass
+        done = []
+        with self._lock:
+            for job, outcome in ready:
+                current = self._running.get(job.id)
+                # A job abandoned by kill() (timeout, cancel) reports nothing.
+                if current is not None and current.job.lease_token == job.lease_token:
+                    del self._running[job.id]
+                    done.append((job, outcome))
+        return done
 
     def kill(self, job_id: str) -> JobRecord | None:
         with self._lock:

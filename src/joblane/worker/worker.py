@@ -308,7 +308,8 @@ class Worker:
             log.warning("%s failed in %.1f ms (%s); retry in %g s, %d left",
                         what, took, last, delay, decided.retries_left)  # fmt: skip
         else:
-            self.stats.failed += 1
+            if decided.status is JobStatus.FAILED:
+                self.stats.failed += 1
             log.warning("%s %s in %.1f ms: %s", what, decided.status, took, last)
 
     def _enforce_deadlines(self, now: float) -> None:

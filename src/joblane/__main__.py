@@ -1,3 +1,5 @@
+"""``python -m joblane``: the CLI."""
+
 import sys
 
 from joblane.cli import main

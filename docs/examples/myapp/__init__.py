@@ -1,0 +1,1 @@
+"""The example application of the tutorial and the how-to guides."""

@@ -1,0 +1,114 @@
+"""enqueue_at and enqueue_in: scheduled jobs wait in their registry until due."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from joblane import InvalidJobError, Job, JobStatus, Queue
+from joblane.backends.memory import MemoryBackend
+from joblane.testing import ManualClock
+from tests.api.conftest import drain
+from tests.jobs import sample
+
+
+def test_enqueue_in_waits_then_runs_once(
+    queue: Queue, backend: MemoryBackend, clock: ManualClock
+) -> None:
+    job = queue.enqueue_in(timedelta(minutes=5), sample.add, 1, b=2)
+    assert job.status is JobStatus.SCHEDULED
+    assert job.scheduled_at == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert job.enqueued_at is None
+    assert queue.count == 0
+    assert queue.scheduled_job_registry.get_job_ids() == [job.id]
+
+    assert drain(backend).claimed == 0  # not due yet
+    assert job.get_status() is JobStatus.SCHEDULED
+
+    clock.advance(299)
+    assert drain(backend).claimed == 0
+    clock.advance(1)
+    stats = drain(backend)
+    assert (stats.claimed, stats.finished) == (1, 1)
+    assert job.refresh().status is JobStatus.FINISHED
+    assert job.return_value == 3
+    assert job.attempts == 1
+    assert job.enqueued_at == datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    assert queue.scheduled_job_registry.count == 0
+
+    clock.advance(600)
+    assert drain(backend).claimed == 0  # ran once
+
+
+def test_enqueue_at_aware_datetime(
+    queue: Queue, backend: MemoryBackend, clock: ManualClock
+) -> None:
+    plus_one = timezone(timedelta(hours=1))
+    when = datetime(2026, 1, 1, 2, 0, tzinfo=plus_one)  # 01:00 UTC
+    job = queue.enqueue_at(when, sample.noop, job_id="at-1")
+    assert job.id == "at-1"
+    assert job.scheduled_at == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+    clock.set(when.timestamp())
+    drain(backend)
+    assert job.get_status() is JobStatus.FINISHED
+
+
+def test_enqueue_at_naive_datetime_means_utc(queue: Queue) -> None:
+    job = queue.enqueue_at(datetime(2026, 1, 1, 3, 0), sample.noop)
+    assert job.scheduled_at == datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+
+
+def test_enqueue_at_a_past_time_is_queued_at_once(queue: Queue, backend: MemoryBackend) -> None:
+    job = queue.enqueue_at(datetime(2025, 1, 1, tzinfo=UTC), sample.add, 2, 2)
+    assert job.status is JobStatus.QUEUED
+    assert job.scheduled_at is None
+    assert queue.count == 1
+    drain(backend)
+    assert job.refresh().return_value == 4
+
+
+def test_enqueue_in_with_options_and_job_kwargs(
+    queue: Queue, backend: MemoryBackend, clock: ManualClock
+) -> None:
+    job = queue.enqueue_in(timedelta(seconds=10), sample.echo, 1, key="v", job_id="in-1", ttl=5)
+    assert job.id == "in-1"
+    assert job.kwargs == {"key": "v"}
+    assert job.record.ttl == 5
+    assert job.record.expires_at is None  # ttl counts from when it is due
+    clock.advance(10)
+    drain(backend)
+    assert job.refresh().return_value == {"args": [1], "kwargs": {"key": "v"}}
+
+
+def test_several_scheduled_jobs_run_as_they_come_due(
+    queue: Queue, backend: MemoryBackend, clock: ManualClock
+) -> None:
+    late = queue.enqueue_in(timedelta(seconds=30), sample.noop)
+    soon = queue.enqueue_in(timedelta(seconds=10), sample.noop)
+    assert queue.scheduled_job_registry.get_job_ids() == [soon.id, late.id]  # by due time
+    clock.advance(10)
+    drain(backend)
+    assert soon.get_status() is JobStatus.FINISHED
+    assert late.get_status() is JobStatus.SCHEDULED
+    clock.advance(20)
+    drain(backend)
+    assert late.get_status() is JobStatus.FINISHED
+
+
+@pytest.mark.parametrize("when", ["2026-01-01", 1_767_225_600, None])
+def test_enqueue_at_needs_a_datetime(queue: Queue, when: object) -> None:
+    with pytest.raises(InvalidJobError, match="enqueue_at needs a datetime"):
+        queue.enqueue_at(when, sample.noop)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("delay", [60, 1.5, "PT1M"])
+def test_enqueue_in_needs_a_timedelta(queue: Queue, delay: object) -> None:
+    with pytest.raises(InvalidJobError, match="enqueue_in needs a timedelta"):
+        queue.enqueue_in(delay, sample.noop)  # type: ignore[arg-type]
+    assert queue.scheduled_job_registry.count == 0
+
+
+def test_scheduled_job_is_fetchable(queue: Queue, backend: MemoryBackend) -> None:
+    job = queue.enqueue_in(timedelta(hours=1), sample.noop)
+    assert Job.fetch(job.id, backend=backend).status is JobStatus.SCHEDULED

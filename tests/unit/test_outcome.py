@@ -1,0 +1,190 @@
+"""The decision after an attempt (joblane.core.outcome.settle)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.outcome import (
+    INTERRUPTED,
+    STOPPED,
+    Outcome,
+    OutcomeKind,
+    Settlement,
+    settle,
+    timeout_error,
+    worker_lost_error,
+)
+from joblane.core.retry import Retry
+from joblane.core.states import JobStatus
+from joblane.testing import ManualClock
+
+CLOCK = ManualClock()
+ENQUEUED = CLOCK.now()
+STARTED = ENQUEUED + 10
+NOW = ENQUEUED + 12
+TOKEN = "lease-1"
+
+
+def started_job(attempts: int = 1, **options: Any) -> JobRecord:
+    """A job as a worker holds it: claimed, with its *attempts*-th run counted."""
+    job = new_job("normal", "pkg.mod.f", [], {}, JobOptions(**options), now=ENQUEUED)
+    return job.copy(
+        status=JobStatus.STARTED,
+        started=STARTED,
+        attempts=attempts,
+        worker_name="w1",
+        lease_token=TOKEN,
+        lease_expires=STARTED + 5,
+    )
+
+
+def test_success_keeps_the_result_for_result_ttl() -> None:
+    job = started_job(result_ttl=60)
+    s = settle(job, TOKEN, Outcome.success(b"42"), NOW)
+    assert s == Settlement(
+        job.id,
+        TOKEN,
+        JobStatus.FINISHED,
+        ended=NOW,
+        result=b"42",
+        last_job_result=None,
+        retries_left=0,
+        attempts=1,
+        scheduled=None,
+        enqueued=ENQUEUED,
+        expires_at=NOW + 60,
+        delete=False,
+    )
+    assert not s.failed_for_good
+
+
+def test_success_with_result_ttl_zero_deletes_the_job() -> None:
+    s = settle(started_job(result_ttl=0), TOKEN, Outcome.success(b"1"), NOW)
+    assert s.status is JobStatus.FINISHED
+    assert s.delete is True
+    assert s.expires_at == NOW
+
+
+def test_success_with_result_ttl_forever_never_expires() -> None:
+    s = settle(started_job(result_ttl=-1), TOKEN, Outcome.success(b"1"), NOW)
+    assert s.status is JobStatus.FINISHED
+    assert s.delete is False
+    assert s.expires_at is None
+
+
+def test_success_after_a_failed_attempt_keeps_the_last_traceback() -> None:
+    job = started_job(attempts=2, retry=1).copy(retries_left=0, last_job_result="Traceback ...")
+    s = settle(job, TOKEN, Outcome.success(b"null"), NOW)
+    assert s.status is JobStatus.FINISHED
+    assert s.last_job_result == "Traceback ..."
+    assert s.attempts == 2
+
+
+def test_failure_with_interval_is_scheduled() -> None:
+    job = started_job(retry=Retry(max=2, interval=30))
+    s = settle(job, TOKEN, Outcome.failure("Traceback: boom"), NOW)
+    assert s.status is JobStatus.SCHEDULED
+    assert s.scheduled == NOW + 30
+    assert s.retries_left == 1
+    assert s.attempts == 1
+    assert s.last_job_result == "Traceback: boom"
+    assert s.expires_at is None
+    assert s.enqueued == ENQUEUED
+    assert not s.failed_for_good
+
+
+@pytest.mark.parametrize(("attempts", "delay"), [(1, 10), (2, 20), (3, 40), (4, 40)])
+def test_nth_failure_waits_the_nth_interval(attempts: int, delay: float) -> None:
+    job = started_job(attempts=attempts, retry=Retry(max=10, interval=[10, 20, 40]))
+    s = settle(job, TOKEN, Outcome.failure("x"), NOW)
+    assert s.status is JobStatus.SCHEDULED
+    assert s.scheduled == NOW + delay
+
+
+def test_failure_with_interval_zero_is_queued_again_at_once() -> None:
+    job = started_job(retry=Retry(max=1, interval=0))
+    s = settle(job, TOKEN, Outcome.failure("boom"), NOW)
+    assert s.status is JobStatus.QUEUED
+    assert s.scheduled is None
+    assert s.enqueued == NOW
+    assert s.retries_left == 0
+    assert s.last_job_result == "boom"
+    assert not s.failed_for_good
+
+
+def test_failure_with_no_retries_left_fails_for_good() -> None:
+    job = started_job(attempts=3, retry=2, failure_ttl=3600).copy(retries_left=0)
+    s = settle(job, TOKEN, Outcome.failure("boom"), NOW)
+    assert s.status is JobStatus.FAILED
+    assert s.ended == NOW
+    assert s.expires_at == NOW + 3600
+    assert s.retries_left == 0
+    assert s.attempts == 3
+    assert s.last_job_result == "boom"
+    assert s.result is None
+    assert s.failed_for_good
+
+
+def test_failure_kept_forever() -> None:
+    s = settle(started_job(failure_ttl=-1), TOKEN, Outcome.failure("boom"), NOW)
+    assert s.status is JobStatus.FAILED
+    assert s.expires_at is None
+
+
+def test_non_retryable_failure_skips_retries() -> None:
+    job = started_job(retry=5)
+    s = settle(job, TOKEN, Outcome.failure("PayloadDecodeError: bad", retryable=False), NOW)
+    assert s.status is JobStatus.FAILED
+    assert s.retries_left == 5
+    assert s.last_job_result == "PayloadDecodeError: bad"
+
+
+def test_stopped() -> None:
+    job = started_job(retry=3, failure_ttl=100)
+    s = settle(job, TOKEN, STOPPED, NOW)
+    assert s.status is JobStatus.STOPPED
+    assert s.ended == NOW
+    assert s.expires_at == NOW + 100
+    assert s.retries_left == 3  # a canceled job is not retried
+    assert s.last_job_result is not None and s.last_job_result.startswith("stopped")
+    assert s.failed_for_good
+
+
+def test_interrupted_gives_the_attempt_back() -> None:
+    job = started_job(attempts=2, retry=3).copy(retries_left=2, last_job_result="earlier")
+    s = settle(job, TOKEN, INTERRUPTED, NOW)
+    assert s.status is JobStatus.QUEUED
+    assert s.attempts == 1
+    assert s.retries_left == 2
+    assert s.ended is None
+    assert s.result is None
+    assert s.last_job_result == "earlier"
+    assert s.enqueued == ENQUEUED  # keeps its place in time
+    assert not s.failed_for_good
+
+
+def test_interrupted_never_counts_below_zero() -> None:
+    assert settle(started_job(attempts=0), TOKEN, INTERRUPTED, NOW).attempts == 0
+
+
+def test_settlement_carries_the_token() -> None:
+    job = started_job()
+    assert settle(job, "other", Outcome.success(b"1"), NOW).token == "other"
+    assert settle(job, TOKEN, Outcome.failure("x"), NOW).job_id == job.id
+
+
+def test_outcome_constructors() -> None:
+    assert Outcome.success(b"1") == Outcome(OutcomeKind.SUCCEEDED, result=b"1")
+    failure = Outcome.failure("e", retryable=False)
+    assert (failure.kind, failure.error, failure.retryable) == (OutcomeKind.FAILED, "e", False)
+    assert Outcome.failure("e").retryable is True
+
+
+def test_reason_texts() -> None:
+    assert timeout_error(2.5) == (
+        "JobTimeoutError: the job ran longer than its job_timeout of 2.5 s and was killed"
+    )
+    assert worker_lost_error("gone") == "WorkerLostError: gone"
