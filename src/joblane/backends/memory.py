@@ -47,7 +47,12 @@ class MemoryBackend:
         self._changed = threading.Condition(self._lock)
         self._version = 0
         self._jobs: dict[str, JobRecord] = {}
-        self._queues: dict[str, deque[str]] = defaultdict(deque)
+        # A queue holds (job id, push number) entries; only the entry of a job's
+        # latest push counts, so a job canceled while queued and then requeued
+        # (or replaced) is neither listed twice nor taken at its old place.
+        self._queues: dict[str, deque[tuple[str, int]]] = defaultdict(deque)
+        self._pushes: dict[str, int] = {}
+        self._push_count = 0
         self._dependents: dict[str, set[str]] = defaultdict(set)
         self._workers: dict[str, WorkerInfo] = {}
 
@@ -82,7 +87,7 @@ class MemoryBackend:
 
     def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
         with self._lock:
-            ids = [i for i in self._queues.get(queue, ()) if self._is_queued(i, queue)]
+            ids = [e[0] for e in self._queues.get(queue, ()) if self._is_queued(e, queue)]
             return [self._jobs[i].copy() for i in ids[start : start + limit]]
 
     def list_registry(
@@ -115,16 +120,25 @@ class MemoryBackend:
         self._version += 1
         self._changed.notify_all()
 
-    def _is_queued(self, job_id: str, queue: str) -> bool:
+    def _is_queued(self, entry: tuple[str, int], queue: str) -> bool:
+        job_id, push = entry
         job = self._jobs.get(job_id)
-        return job is not None and job.status is JobStatus.QUEUED and job.queue == queue
+        return (
+            job is not None
+            and job.status is JobStatus.QUEUED
+            and job.queue == queue
+            and self._pushes.get(job_id) == push
+        )
 
     def _push(self, job: JobRecord) -> None:
+        self._push_count += 1
+        self._pushes[job.id] = self._push_count
+        entry = (job.id, self._push_count)
         queue = self._queues[job.queue]
         if job.at_front:
-            queue.appendleft(job.id)
+            queue.appendleft(entry)
         else:
-            queue.append(job.id)
+            queue.append(entry)
 
     def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
         with self._lock:
@@ -188,13 +202,16 @@ class MemoryBackend:
             claimed: list[JobRecord] = []
             for name in queues:
                 queue = self._queues.get(name)
+                expired: list[tuple[str, int]] = []
                 while queue and len(claimed) < limit:
-                    job = self._jobs.get(queue.popleft())
-                    if job is None or job.status is not JobStatus.QUEUED or job.queue != name:
+                    entry = queue.popleft()
+                    if not self._is_queued(entry, name):
                         continue
+                    job = self._jobs[entry[0]]
                     if job.expires_at is not None and job.expires_at <= now:
-                        queue.appendleft(job.id)  # left for purge_expired
-                        break
+                        expired.append(entry)  # skipped, left in place for purge_expired
+                        continue
+                    del self._pushes[job.id]
                     job.status = JobStatus.STARTED
                     job.started = now
                     job.attempts += 1
@@ -203,6 +220,8 @@ class MemoryBackend:
                     job.lease_expires = now + lease_seconds
                     job.expires_at = None
                     claimed.append(job.copy())
+                if queue is not None:
+                    queue.extendleft(reversed(expired))
             if settle or claimed:
                 self._bump()
             return flags, claimed
@@ -337,6 +356,7 @@ class MemoryBackend:
             for job in gone:
                 self._forget_dependency_links(job)
                 del self._jobs[job.id]
+                self._pushes.pop(job.id, None)
             if gone:
                 self._bump()
             return len(gone)
@@ -376,6 +396,7 @@ class MemoryBackend:
     def delete(self, job_id: str) -> bool:
         with self._lock:
             job = self._jobs.pop(job_id, None)
+            self._pushes.pop(job_id, None)
             if job is None:
                 return False
             self._forget_dependency_links(job)
@@ -384,9 +405,10 @@ class MemoryBackend:
 
     def empty(self, queue: str) -> int:
         with self._lock:
-            ids = [i for i in self._queues.pop(queue, deque()) if self._is_queued(i, queue)]
+            ids = [e[0] for e in self._queues.pop(queue, deque()) if self._is_queued(e, queue)]
             for job_id in ids:
                 del self._jobs[job_id]
+                del self._pushes[job_id]
             self._bump()
             return len(ids)
 
