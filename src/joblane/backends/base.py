@@ -104,10 +104,12 @@ class ReadOnlyBackend(Protocol):
         """Workers whose registration has not expired, sorted by name."""
         ...
 
-    def wait_for_change(self, timeout: float) -> None:
+    def wait_for_change(self, timeout: float) -> bool:
         """Block until jobs may have changed (an enqueue, a settle, ...) or
-        *timeout* seconds passed. Spurious wake-ups are allowed; a missed
-        change is not: a change committed after the call started wakes it."""
+        *timeout* seconds passed; True if something may have changed. With a
+        *timeout* of 0, only check. Spurious wake-ups (True with no change)
+        are allowed; a missed change is not: a change committed since the
+        previous call, or during this one, makes it return True."""
         ...
 
     def close(self) -> None:

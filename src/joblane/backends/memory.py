@@ -46,6 +46,7 @@ class MemoryBackend:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._version = 0
+        self._waiters = threading.local()
         self._jobs: dict[str, JobRecord] = {}
         # A queue holds (job id, push number) entries; only the entry of a job's
         # latest push counts, so a job canceled while queued and then requeued
@@ -106,10 +107,14 @@ class MemoryBackend:
                 (w for w in self._workers.values() if w.expires > now), key=lambda w: w.name
             )
 
-    def wait_for_change(self, timeout: float) -> None:
+    def wait_for_change(self, timeout: float) -> bool:
         with self._changed:
-            seen = self._version
-            self._changed.wait_for(lambda: self._version != seen, timeout=max(timeout, 0))
+            # "Since the previous call" is per thread: each waiter keeps the
+            # version it saw last, so one waiter cannot consume another's change.
+            seen = getattr(self._waiters, "seen", self._version)
+            changed = self._changed.wait_for(lambda: self._version != seen, timeout=max(timeout, 0))
+            self._waiters.seen = self._version
+            return changed
 
     def close(self) -> None:
         pass

@@ -121,9 +121,11 @@ def some_job(reader: ReadOnlyBackend, queues: Sequence[str]) -> tuple[str, str] 
 @click.option(
     "-q",
     "--queues",
+    envvar="JOBLANE_API_QUEUES",
     default=",".join(DEFAULT_QUEUES),
     show_default=True,
-    help="Queues always listed, comma-separated (with every queue that holds jobs).",
+    help="Queues always listed, comma-separated, with every queue that holds jobs "
+    "(env JOBLANE_API_QUEUES).",
 )
 @click.option(
     "--generate-credentials",

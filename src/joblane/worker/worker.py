@@ -61,6 +61,15 @@ IDLE_WAIT = 0.1
 """Longest single wait when idle, so that signals and timers are served."""
 BUSY_POLL = 0.002
 """Wait on slots between checks for new work while some slots are free."""
+BATCH_WINDOW = 0.005
+"""Claim ahead at most about this much work (judged by recent job durations):
+fast jobs are claimed and settled in batches, one transaction per batch, while
+a job of a higher tier that arrives meanwhile waits at most about this long."""
+MAX_BATCH = 100
+SETTLE_DELAY = 0.005
+"""Outcomes wait at most this long to share a transaction with the next claim."""
+RECHECK = 1.0
+"""Claim at least this often even when nothing signalled new work."""
 
 
 def default_concurrency() -> int:
@@ -112,6 +121,11 @@ class Worker:
         self.stats = WorkerStats()
         self._ready: deque[JobRecord] = deque()
         self._pending: list[Settlement] = []
+        self._pending_since = 0.0
+        self._dispatched: dict[str, float] = {}
+        self._avg_run: float | None = None
+        self._maybe_work = True
+        self._last_claim = 0.0
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -197,7 +211,10 @@ class Worker:
         if claimed:
             return True
         idle = not self.executor.running() and not self._ready
-        drained = idle and self.burst and not self._pending and not self._stop_requested
+        drained = (
+            idle and self.burst and not self._pending
+            and not self._maybe_work and not self._stop_requested
+        )  # fmt: skip
         if drained and not (self.with_scheduler and self._due_now()):
             return False
         self._wait(idle)
@@ -217,10 +234,10 @@ class Worker:
     def _side_tasks(self, now: float) -> None:
         if self._renew.due():
             self._renew_leases(now)
-        if self.with_scheduler and self._scheduler.due():
-            promote_due(self.backend, now)
-        if self._recovery.due():
-            recover_expired(self.backend, now)
+        if self.with_scheduler and self._scheduler.due() and promote_due(self.backend, now):
+            self._maybe_work = True
+        if self._recovery.due() and recover_expired(self.backend, now):
+            self._maybe_work = True
         if self._housekeeping.due():
             purge_expired(self.backend, now)
         if self._registration.due():
@@ -231,20 +248,34 @@ class Worker:
         return due is not None and due <= self.backend.now()
 
     def _claim_and_settle(self, now: float) -> int:
-        want = 0
-        if not self._stop_requested:
-            want = self.executor.free() + self.prefetch - len(self._ready)
-        if want <= 0:
+        """Claim what the free slots (and the batch window) can take, settling
+        pending outcomes in the same call; otherwise flush outcomes that waited
+        long enough. Returns how many jobs were claimed."""
+        mono = time.monotonic()
+        free = self.executor.free()
+        hungry = not self._stop_requested and len(self._ready) < free
+        if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
+            want = free + self.prefetch + self._ahead() - len(self._ready)
+            pending, self._pending = self._pending, []
+            _, jobs = self.backend.claim(
+                self.queues, worker=self.name, limit=want,
+                lease_seconds=self.lease_seconds, now=now, settle=pending,
+            )  # fmt: skip
+            self._last_claim = mono
+            self._maybe_work = len(jobs) >= want
+            self.stats.claimed += len(jobs)
+            self._ready.extend(jobs)
+            return len(jobs)
+        if self._pending and (not self._ready or mono - self._pending_since >= SETTLE_DELAY):
             self._flush(now)
+        return 0
+
+    def _ahead(self) -> int:
+        """Extra jobs worth claiming now: as many as fit in BATCH_WINDOW."""
+        if self._avg_run is None:
             return 0
-        pending, self._pending = self._pending, []
-        _, jobs = self.backend.claim(
-            self.queues, worker=self.name, limit=want,
-            lease_seconds=self.lease_seconds, now=now, settle=pending,
-        )  # fmt: skip
-        self.stats.claimed += len(jobs)
-        self._ready.extend(jobs)
-        return len(jobs)
+        fit = int(BATCH_WINDOW * self.concurrency / max(self._avg_run, 1e-6))
+        return min(fit, MAX_BATCH)
 
     def _flush(self, now: float) -> None:
         if self._pending:
@@ -256,30 +287,40 @@ class Worker:
             job = self._ready.popleft()
             log.info("job %s %s from %s started (attempt %d)",
                      job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
+            self._dispatched[job.id] = time.monotonic()
             self.executor.submit(job)
 
     def _wait(self, idle: bool) -> None:
         if idle:
-            self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer()))
+            if self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer())):
+                self._maybe_work = True
             return
-        if self.executor.free() > 0 and not self._stop_requested:
+        if self.executor.free() > len(self._ready) and not self._stop_requested:
             timeout = BUSY_POLL
         else:
             timeout = min(IDLE_WAIT, self._next_timer())
         results = self.executor.wait(timeout)
         now = self.backend.now()
+        mono = time.monotonic()
         for job, outcome in results:
+            began = self._dispatched.pop(job.id, mono)
+            run = mono - began
+            self._avg_run = run if self._avg_run is None else 0.9 * self._avg_run + 0.1 * run
             self._settle_one(job, outcome, now)
-        if not results and self.executor.free() > 0 and not self._stop_requested:
-            self.backend.wait_for_change(0)
+        free = not results and self.executor.free() > 0 and not self._stop_requested
+        if free and self.backend.wait_for_change(0):
+            self._maybe_work = True
 
     def _next_timer(self) -> float:
         timers = [self._renew.remaining(), self._recovery.remaining()]
         if self.with_scheduler:
             timers.append(self._scheduler.remaining())
+        mono = time.monotonic()
         deadlines = [r.deadline for r in self.executor.running() if r.deadline is not None]
         if deadlines:
-            timers.append(max(min(deadlines) - time.monotonic(), 0.0))
+            timers.append(min(deadlines) - mono)
+        if self._pending:
+            timers.append(self._pending_since + SETTLE_DELAY - mono)
         return max(min(timers), 0.0)
 
     # -- outcomes --------------------------------------------------------------------
@@ -287,7 +328,11 @@ class Worker:
     def _settle_one(self, job: JobRecord, outcome: Outcome, now: float) -> None:
         assert job.lease_token is not None
         decided = settle(job, job.lease_token, outcome, now)
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending.append(decided)
+        if decided.status is JobStatus.QUEUED:
+            self._maybe_work = True  # a retry with no interval is work again
         self._log_end(job, outcome, decided, now)
 
     def _log_end(self, job: JobRecord, outcome: Outcome, decided: Settlement, now: float) -> None:

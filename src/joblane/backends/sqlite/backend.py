@@ -1,0 +1,259 @@
+"""SQLiteBackend: the contract of ``joblane.backends.base`` on one SQLite file.
+
+See the package docstring for durability, locking and the URL form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from urllib.parse import quote
+
+import orjson
+
+from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.memory import registry_sort_key
+from joblane.backends.sqlite import transitions
+from joblane.backends.sqlite.database import Database
+from joblane.backends.sqlite.enqueue import store_jobs
+from joblane.backends.sqlite.queries import QUERIES
+from joblane.backends.sqlite.records import (
+    job_record,
+    meta_param,
+    worker_info,
+    worker_params,
+)
+from joblane.core.clock import Clock, SystemClock
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Settlement
+from joblane.core.states import REGISTRY_STATUSES, Registry
+from joblane.errors import ConfigurationError, NoSuchJobError
+
+DURABILITY_LEVELS = ("full", "normal")
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+# The value of the schema's generated `registry` column for each registry.
+_REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
+_LIST_QUEUED_POSITION = 27
+
+
+class SQLiteBackend:
+    """Jobs in one SQLite file, shared by every thread and process that opens it.
+
+    *durability*: ``"full"`` (default) fsyncs every enqueue before it returns;
+    ``"normal"`` does not (an accepted job survives a crash of the process, not
+    a power loss). *busy_timeout*: seconds a write waits for another writer's
+    lock before BackendError. The object is thread-safe.
+    """
+
+    capabilities = Capabilities(persistent=True, shared_between_processes=True)
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        durability: str = "full",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        if durability not in DURABILITY_LEVELS:
+            raise ConfigurationError(
+                f"durability must be one of {', '.join(DURABILITY_LEVELS)}, not {durability!r}"
+            )
+        if busy_timeout < 0:
+            raise ConfigurationError(f"busy_timeout must be >= 0 seconds, not {busy_timeout!r}")
+        path = str(path)
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise ConfigurationError(
+                f"the SQLite backend needs a file path, not {path!r} (for jobs in memory, "
+                "use the memory backend)"
+            )
+        self.path = path
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self.url = _url(path, durability, busy_timeout)
+        self.clock: Clock = clock or SystemClock()
+        self._db = Database(path, durable_enqueue=durability == "full", busy_timeout=busy_timeout)
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self.url!r})"
+
+    # -- reading ---------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        rows = self._db.read(lambda s: s.execute(QUERIES.get_job, {"id": job_id}).fetchall())
+        return job_record(rows[0]) if rows else None
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+        params = {"ids": orjson.dumps(list(job_ids)).decode()}
+        rows = self._db.read(lambda s: s.execute(QUERIES.get_jobs, params).fetchall())
+        found = {row[0]: row for row in rows}
+        return [job_record(found[i]) if i in found else None for i in job_ids]
+
+    def queue_names(self) -> list[str]:
+        rows = self._db.read(lambda s: s.execute(QUERIES.queue_names).fetchall())
+        return [row[0] for row in rows]
+
+    def count(self, queue: str) -> int:
+        return self._scalar(QUERIES.count_queued, {"queue": queue})
+
+    def registry_count(self, queue: str, registry: Registry) -> int:
+        params = {"queue": queue, "registry": _REGISTRY_KEYS[registry]}
+        return self._scalar(QUERIES.count_registry, params)
+
+    def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
+        params = {"queue": queue, "start": max(start, 0), "limit": max(limit, 0)}
+        rows = self._db.read(lambda s: s.execute(QUERIES.list_queued, params).fetchall())
+        rows.sort(key=lambda row: row[_LIST_QUEUED_POSITION])
+        return [job_record(row) for row in rows]
+
+    def list_registry(
+        self, queue: str, registry: Registry, start: int = 0, limit: int = 100
+    ) -> list[JobRecord]:
+        params = {
+            "queue": queue,
+            "registry": _REGISTRY_KEYS[registry],
+            "start": max(start, 0),
+            "limit": max(limit, 0),
+        }
+        rows = self._db.read(lambda s: s.execute(QUERIES.list_registry, params).fetchall())
+        return sorted((job_record(row) for row in rows), key=registry_sort_key)
+
+    def workers(self) -> list[WorkerInfo]:
+        params = {"now": self.now()}
+        rows = self._db.read(lambda s: s.execute(QUERIES.live_workers, params).fetchall())
+        return [worker_info(row) for row in rows]
+
+    def wait_for_change(self, timeout: float) -> bool:
+        return self._db.changes.wait(timeout)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _scalar(self, query: str, params: Mapping[str, object]) -> int:
+        rows = self._db.read(lambda s: s.execute(query, params).fetchall())
+        value: int = rows[0][0]
+        return value
+
+    # -- producing -------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        if not jobs:
+            return []
+        return self._db.write(partial(store_jobs, jobs=jobs, unique=unique), durable=True)
+
+    # -- working (synchronous=NORMAL: see the package docstring) ---------------
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        now: float,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[list[bool], list[JobRecord]]:
+        run = partial(
+            transitions.claim,
+            queues=queues,
+            worker=worker,
+            limit=limit,
+            lease_seconds=lease_seconds,
+            now=now,
+            settle=settle,
+        )
+        return self._db.write(run, durable=False)
+
+    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        if not settlements:
+            return []
+        run = partial(transitions.settle_all, settlements=settlements, now=now)
+        return self._db.write(run, durable=False)
+
+    def renew(
+        self, leases: Sequence[tuple[str, str]], *, lease_seconds: float, now: float
+    ) -> RenewResult:
+        if not leases:
+            return RenewResult()
+        run = partial(transitions.renew, leases=leases, lease_expires=now + lease_seconds)
+        return self._db.write(run, durable=False, notify=False)
+
+    def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
+        params = {"now": now, "limit": limit}
+        rows = self._db.read(lambda s: s.execute(QUERIES.expired_leases, params).fetchall())
+        return [job_record(row) for row in rows]
+
+    def promote_due(self, now: float, limit: int = 1000) -> int:
+        due = self.next_due()
+        if due is None or due > now or limit <= 0:
+            return 0  # nothing to do: leave the write lock to others
+        run = partial(transitions.promote_due, now=now, limit=limit)
+        return self._db.write(run, durable=False)
+
+    def next_due(self) -> float | None:
+        rows = self._db.read(lambda s: s.execute(QUERIES.next_due).fetchall())
+        due: float | None = rows[0][0]
+        return due
+
+    def purge_expired(self, now: float, limit: int = 1000) -> int:
+        params = {"now": now}
+        if limit <= 0 or not self._db.read(
+            lambda s: s.execute(QUERIES.any_expired, params).fetchall()
+        ):
+            return 0  # nothing to do: leave the write lock to others
+        run = partial(transitions.purge_expired, now=now, limit=limit)
+        return self._db.write(run, durable=False)
+
+    # -- managing (user actions: fsynced like an enqueue) -----------------------
+
+    def cancel(self, job_id: str, now: float) -> JobRecord:
+        return self._db.write(partial(transitions.cancel, job_id=job_id, now=now), durable=True)
+
+    def requeue(self, job_id: str, now: float) -> JobRecord:
+        return self._db.write(partial(transitions.requeue, job_id=job_id, now=now), durable=True)
+
+    def delete(self, job_id: str) -> bool:
+        return self._db.write(partial(transitions.delete, job_id=job_id), durable=True)
+
+    def empty(self, queue: str) -> int:
+        return self._db.write(
+            lambda s: s.execute(QUERIES.empty_queue, {"queue": queue}).rowcount, durable=True
+        )
+
+    def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
+        params = {"id": job_id, "meta": meta_param(meta)}
+        changed = self._db.write(
+            lambda s: s.execute(QUERIES.save_meta, params).rowcount, durable=True
+        )
+        if not changed:
+            raise NoSuchJobError(job_id)
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        params = worker_params(info)
+        self._db.write(
+            lambda s: s.execute(QUERIES.register_worker, params), durable=False, notify=False
+        )
+
+    def unregister_worker(self, name: str) -> None:
+        self._db.write(
+            lambda s: s.execute(QUERIES.unregister_worker, {"name": name}),
+            durable=False,
+            notify=False,
+        )
+
+
+def _url(path: str, durability: str, busy_timeout: float) -> str:
+    options = []
+    if durability != "full":
+        options.append(f"durability={durability}")
+    if busy_timeout != DEFAULT_BUSY_TIMEOUT:
+        options.append(f"busy_timeout={busy_timeout:g}")
+    query = "?" + "&".join(options) if options else ""
+    return f"sqlite:///{quote(Path(path).as_posix(), safe='/')}{query}"

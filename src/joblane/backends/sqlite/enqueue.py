@@ -1,0 +1,118 @@
+"""Storing a batch of jobs, inside the caller's write transaction.
+
+The common path (no job has ``depends_on``) is one prepared INSERT per job,
+run by ``executemany``, with no SELECT before it: the primary key finds a
+duplicate id. Then, and for jobs with dependencies, the careful path reads the
+batch's ids and dependencies first and decides as the memory backend does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from itertools import groupby
+
+import orjson
+
+from joblane.backends.sqlite.queries import QUERIES
+from joblane.backends.sqlite.records import job_params, job_record, job_status, plain_job_params
+from joblane.core.job import JobRecord, expiry
+from joblane.core.states import DEPENDENCY_FAILED_STATUSES, LIVE_STATUSES, JobStatus
+from joblane.errors import DuplicateJobError, NoSuchJobError
+
+
+def store_jobs(
+    sqlite: sqlite3.Connection, jobs: Sequence[JobRecord], unique: bool
+) -> list[JobRecord]:
+    """Store *jobs* (``Backend.enqueue``) in the open transaction of *sqlite*.
+
+    Returns the records as stored: on the common path, the very records passed.
+    """
+    if not any(job.depends_on for job in jobs):
+        try:
+            _insert(sqlite, jobs)
+            return list(jobs)
+        except sqlite3.IntegrityError:
+            # An id is taken, or repeated in the batch: undo the rows inserted so
+            # far and decide job by job.
+            sqlite.execute("ROLLBACK")
+            sqlite.execute("BEGIN IMMEDIATE")
+    return _store_carefully(sqlite, jobs, unique)
+
+
+def _insert(sqlite: sqlite3.Connection, jobs: Sequence[JobRecord]) -> None:
+    """Insert *jobs* in order, each plain run of them with the short statement."""
+    plain = [plain_job_params(job) for job in jobs]
+    for is_plain, run in groupby(zip(jobs, plain, strict=True), key=lambda jp: jp[1] is not None):
+        if is_plain:
+            rows = [params for _, params in run if params is not None]
+            sqlite.executemany(QUERIES.insert_plain_job, rows)
+        else:
+            sqlite.executemany(QUERIES.insert_job, [job_params(job) for job, _ in run])
+
+
+def _store_carefully(
+    sqlite: sqlite3.Connection, jobs: Sequence[JobRecord], unique: bool
+) -> list[JobRecord]:
+    ids = {job.id for job in jobs} | {dep for job in jobs for dep in job.depends_on}
+    rows = sqlite.execute(QUERIES.job_statuses, {"ids": orjson.dumps(sorted(ids)).decode()})
+    stored_status = {job_id: job_status(value, job_id) for job_id, value in rows.fetchall()}
+    batch: dict[str, JobRecord] = {}
+    order: list[str] = []
+    for job in jobs:
+        existing = batch[job.id].status if job.id in batch else stored_status.get(job.id)
+        if existing in LIVE_STATUSES:
+            if unique:
+                order.append(job.id)
+                continue
+            raise DuplicateJobError(job.id)
+        for dep in job.depends_on:
+            if dep not in batch and dep not in stored_status:
+                raise NoSuchJobError(dep)
+        batch[job.id] = job
+        order.append(job.id)
+    stored = _insert_in_order(sqlite, batch, stored_status)
+    return [stored[job_id] if job_id in stored else _get(sqlite, job_id) for job_id in order]
+
+
+def _insert_in_order(
+    sqlite: sqlite3.Connection, batch: dict[str, JobRecord], status: dict[str, JobStatus]
+) -> dict[str, JobRecord]:
+    """Insert the jobs of *batch* in order; each sees the jobs stored before it
+    (*status* is kept up to date) when its dependencies are looked at."""
+    stored: dict[str, JobRecord] = {}
+    for job in batch.values():
+        if job.id in status:  # an ended job with this id: replaced
+            sqlite.execute(QUERIES.delete_job, {"id": job.id}).fetchall()
+            sqlite.execute(QUERIES.forget_links, {"id": job.id})
+        record = _with_dependencies(job, status)
+        sqlite.execute(QUERIES.insert_job, job_params(record))
+        if record.status is JobStatus.DEFERRED:
+            sqlite.executemany(
+                QUERIES.link_dependency,
+                [{"dependency": dep, "dependent": job.id} for dep in job.depends_on],
+            )
+        status[job.id] = record.status
+        stored[job.id] = record
+    return stored
+
+
+def _with_dependencies(job: JobRecord, status: dict[str, JobStatus]) -> JobRecord:
+    """A queued job that waits for others is deferred, or canceled if one of them
+    will never finish (as the memory backend's ``_store_new``)."""
+    if not job.depends_on or job.status is not JobStatus.QUEUED:
+        return job
+    deps = [status.get(dep) for dep in job.depends_on]
+    if any(dep in DEPENDENCY_FAILED_STATUSES for dep in deps):
+        return job.copy(
+            status=JobStatus.CANCELED,
+            ended=job.created,
+            expires_at=expiry(job.created, job.failure_ttl),
+        )
+    if not all(dep is None or dep is JobStatus.FINISHED for dep in deps):
+        return job.copy(status=JobStatus.DEFERRED, enqueued=None, expires_at=None)
+    return job
+
+
+def _get(sqlite: sqlite3.Connection, job_id: str) -> JobRecord:
+    return job_record(sqlite.execute(QUERIES.get_job, {"id": job_id}).fetchall()[0])

@@ -1,0 +1,279 @@
+-- Every statement of the SQLite backend, one named and described block each
+-- (`-- name: x`), loaded once by queries.py. A `-- fragment: x` block is text
+-- that other blocks include as {x}.
+--
+-- Parameters: the hot-path statements (insert_job, claim) take numbered ones
+-- (?1, ?2, ...) bound from tuples; the others take named ones (:now).
+
+-- fragment: job_columns
+-- The JobRecord fields, in the order records.py decodes them.
+id, queue, func_name, payload, status, created, enqueued, started, ended, scheduled,
+job_timeout, result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta,
+worker_name, result, last_job_result, depends_on, at_front, expires_at, lease_token,
+lease_expires, cancel_requested
+
+-- fragment: queue_position
+-- The position of the row being updated when it enters its queue: before every
+-- queued job of the queue if at_front (like deque.appendleft), else after them.
+-- SET expressions see the row as it was, so it does not count itself.
+CASE WHEN jobs.at_front
+    THEN (SELECT coalesce(min(q.position), 0) - 1 FROM jobs AS q
+          WHERE q.queue = jobs.queue AND q.status = 'queued')
+    ELSE (SELECT coalesce(max(q.position), 0) + 1 FROM jobs AS q
+          WHERE q.queue = jobs.queue AND q.status = 'queued')
+END
+
+-- name: insert_job
+-- Store one job (?1..?27: the job_columns in order), placed in its queue if queued.
+-- The common path of enqueue: one statement per job, no SELECT before it; a
+-- duplicate id fails on the primary key and enqueue takes its careful path.
+INSERT INTO jobs ({job_columns}, position)
+VALUES (
+    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,
+    CASE WHEN ?5 <> 'queued' THEN NULL
+    WHEN ?23 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
+                   WHERE queue = ?2 AND status = 'queued')
+    ELSE (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?2 AND status = 'queued')
+    END
+);
+
+-- name: insert_plain_job
+-- insert_job for the usual new job: queued, never run, without schedule, ttl,
+-- retry intervals, meta or dependencies (records.plain_job_params). Only its
+-- set columns are bound (?1..?11), the others take their defaults: sqlite3
+-- binds a None or a bytes about ten times slower than a number, and a batch
+-- spends a third of its time binding.
+INSERT INTO jobs (
+    id, queue, func_name, payload, status, created, enqueued, job_timeout, result_ttl,
+    failure_ttl, retries_left, at_front, attempts, cancel_requested, position
+)
+VALUES (
+    ?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, 0,
+    CASE WHEN ?11 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
+                        WHERE queue = ?2 AND status = 'queued')
+    ELSE (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?2 AND status = 'queued')
+    END
+);
+
+-- name: claim
+-- Take up to ?4 queued jobs, queue by queue in priority order. {claim_queues} is
+-- replaced by one claim_queue block per queue, joined by UNION ALL (see
+-- queries.claim_statement): each is an index seek on jobs_queued that reads at
+-- most ?4 entries, so the cost does not grow with the backlog; only those few
+-- candidates are sorted. ?1 now, ?2 worker name, ?3 lease expiry, ?4 limit.
+UPDATE jobs
+SET status = 'started', started = ?1, attempts = attempts + 1, worker_name = ?2,
+    lease_token = lower(hex(randomblob(8))), lease_expires = ?3, expires_at = NULL
+WHERE rowid IN (
+    SELECT rid FROM ({claim_queues}) ORDER BY rank, position LIMIT ?4
+)
+RETURNING {job_columns}, position;
+
+-- fragment: claim_queue
+-- One queue's candidates for claim: its first ?4 queued jobs not past their ttl.
+-- {rank} is the queue's priority (0 first), {queue} its parameter (?5, ?6, ...).
+SELECT * FROM (
+    SELECT {rank} AS rank, position, rowid AS rid FROM jobs
+    WHERE queue = {queue} AND status = 'queued' AND (expires_at IS NULL OR expires_at > ?1)
+    ORDER BY position LIMIT ?4
+)
+
+-- name: settle
+-- Apply one Settlement if the job is still started under its token. A job put
+-- back on its queue loses its worker and start time and goes to its queue's end
+-- (or front, if at_front).
+UPDATE jobs
+SET status = :status, ended = :ended, result = :result, last_job_result = :last_job_result,
+    retries_left = :retries_left, attempts = :attempts, scheduled = :scheduled,
+    enqueued = :enqueued, expires_at = :expires_at,
+    lease_token = NULL, lease_expires = NULL, cancel_requested = 0,
+    started = CASE WHEN :status = 'queued' THEN NULL ELSE started END,
+    worker_name = CASE WHEN :status = 'queued' THEN NULL ELSE worker_name END,
+    position = CASE WHEN :status = 'queued' THEN {queue_position} ELSE position END
+WHERE id = :id AND status = 'started' AND lease_token = :token;
+
+-- name: settle_delete
+-- A settlement with delete (result_ttl 0): the job is removed instead of kept.
+DELETE FROM jobs WHERE id = :id AND status = 'started' AND lease_token = :token;
+
+-- name: linked_dependencies
+-- Which of :ids (a JSON array) have deferred jobs waiting for them: one read per
+-- settled batch, so that settling a job nothing waits for costs no more.
+SELECT DISTINCT dependency FROM job_deps WHERE dependency IN (SELECT value FROM json_each(:ids));
+
+-- name: pop_dependents
+-- Remove and return the links of the deferred jobs waiting for :id.
+DELETE FROM job_deps WHERE dependency = :id RETURNING dependent;
+
+-- name: link_dependency
+-- Record that deferred job :dependent waits for :dependency.
+INSERT OR IGNORE INTO job_deps (dependency, dependent) VALUES (:dependency, :dependent);
+
+-- name: forget_links
+-- Forget the links of a dependent that is removed or replaced.
+DELETE FROM job_deps WHERE dependent = :id;
+
+-- name: release_dependent
+-- Queue deferred job :id if each of its dependencies finished or is gone.
+UPDATE jobs
+SET status = 'queued', enqueued = :now, expires_at = CASE WHEN ttl THEN :now + ttl END,
+    position = {queue_position}
+WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
+    SELECT 1 FROM json_each(jobs.depends_on) AS dep JOIN jobs AS d ON d.id = dep.value
+    WHERE d.status <> 'finished'
+);
+
+-- name: cancel_deferred
+-- Cancel deferred job :id because a dependency will never finish.
+UPDATE jobs SET status = 'canceled', ended = :now, expires_at = expiry(:now, failure_ttl)
+WHERE id = :id AND status = 'deferred';
+
+-- name: renew
+-- Extend a lease still held under :token; returns the cancel request flag.
+UPDATE jobs SET lease_expires = :lease_expires
+WHERE id = :id AND status = 'started' AND lease_token = :token
+RETURNING cancel_requested;
+
+-- name: expired_leases
+-- Started jobs whose lease lapsed before :now, oldest lapse first.
+SELECT {job_columns} FROM jobs
+WHERE status = 'started' AND lease_expires < :now
+ORDER BY lease_expires, id LIMIT :limit;
+
+-- name: due_jobs
+-- Scheduled jobs due at or before :now, in due order.
+SELECT id FROM jobs
+WHERE status = 'scheduled' AND scheduled <= :now
+ORDER BY scheduled, id LIMIT :limit;
+
+-- name: promote
+-- Put scheduled job :id on its queue (its ttl counts from now).
+UPDATE jobs
+SET status = 'queued', enqueued = :now, expires_at = CASE WHEN ttl THEN :now + ttl END,
+    position = {queue_position}
+WHERE id = :id AND status = 'scheduled';
+
+-- name: next_due
+-- The earliest due time of a scheduled job.
+SELECT min(scheduled) FROM jobs WHERE status = 'scheduled';
+
+-- name: any_expired
+-- Whether purge_expired has work, read before taking the write lock for it.
+SELECT 1 FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT 1;
+
+-- name: purge_expired
+-- Delete up to :limit jobs whose expires_at passed (never a started one).
+DELETE FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT :limit
+)
+RETURNING id, depends_on;
+
+-- name: cancel_job
+-- Cancel a queued, scheduled or deferred job at once.
+UPDATE jobs SET status = 'canceled', ended = :now, expires_at = expiry(:now, failure_ttl)
+WHERE id = :id
+RETURNING {job_columns};
+
+-- name: request_cancel
+-- Ask the worker of a started job to stop it.
+UPDATE jobs SET cancel_requested = 1 WHERE id = :id RETURNING {job_columns};
+
+-- name: requeue
+-- Put an ended job back on its queue, as if enqueued now.
+UPDATE jobs
+SET status = 'queued', enqueued = :now, started = NULL, ended = NULL, result = NULL,
+    worker_name = NULL, lease_token = NULL, lease_expires = NULL, cancel_requested = 0,
+    expires_at = CASE WHEN ttl THEN :now + ttl END, position = {queue_position}
+WHERE id = :id
+RETURNING {job_columns};
+
+-- name: delete_job
+-- Remove a job whatever its state.
+DELETE FROM jobs WHERE id = :id RETURNING depends_on;
+
+-- name: empty_queue
+-- Delete every queued job of :queue.
+DELETE FROM jobs WHERE queue = :queue AND status = 'queued';
+
+-- name: save_meta
+-- Replace a job's meta (JSON, NULL when empty).
+UPDATE jobs SET meta = :meta WHERE id = :id;
+
+-- name: get_job
+-- One job by id.
+SELECT {job_columns} FROM jobs WHERE id = :id;
+
+-- name: get_jobs
+-- Jobs by id (:ids is a JSON array), in no particular order.
+SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_status
+-- The status of job :id.
+SELECT status FROM jobs WHERE id = :id;
+
+-- name: job_statuses
+-- The status of each job of :ids (a JSON array) that exists.
+SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: queue_names
+-- Every queue that holds a job, sorted. A loose index scan (one seek per queue
+-- name) over jobs_queued and jobs_registry, instead of reading every row.
+WITH RECURSIVE
+    queued(name) AS (
+        SELECT min(queue) FROM jobs WHERE status = 'queued'
+        UNION ALL
+        SELECT (SELECT min(queue) FROM jobs WHERE status = 'queued' AND queue > queued.name)
+        FROM queued WHERE name IS NOT NULL
+    ),
+    others(name) AS (
+        SELECT min(queue) FROM jobs WHERE registry IS NOT NULL
+        UNION ALL
+        SELECT (SELECT min(queue) FROM jobs WHERE registry IS NOT NULL AND queue > others.name)
+        FROM others WHERE name IS NOT NULL
+    )
+SELECT name FROM queued WHERE name IS NOT NULL
+UNION
+SELECT name FROM others WHERE name IS NOT NULL
+ORDER BY name;
+
+-- name: count_queued
+-- How many jobs wait in :queue (reads jobs_queued only).
+SELECT count(*) FROM jobs WHERE queue = :queue AND status = 'queued';
+
+-- name: list_queued
+-- One page of :queue in claim order. The page's rowids come from jobs_queued
+-- alone; only the rows of the page are read.
+SELECT {job_columns}, position FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE queue = :queue AND status = 'queued'
+    ORDER BY position LIMIT :limit OFFSET :start
+);
+
+-- name: count_registry
+-- How many jobs of :queue are in :registry (reads jobs_registry only).
+SELECT count(*) FROM jobs WHERE queue = :queue AND registry = :registry;
+
+-- name: list_registry
+-- One page of a registry, oldest first. The page's rowids come from
+-- jobs_registry alone; only the rows of the page are read.
+SELECT {job_columns} FROM jobs WHERE rowid IN (
+    SELECT rowid FROM jobs WHERE queue = :queue AND registry = :registry
+    ORDER BY registry_at, id LIMIT :limit OFFSET :start
+);
+
+-- name: register_worker
+-- Create or refresh a worker's registration.
+INSERT OR REPLACE INTO workers
+    (name, hostname, pid, queues, concurrency, started, heartbeat, expires, current_jobs, state)
+VALUES
+    (:name, :hostname, :pid, :queues, :concurrency, :started, :heartbeat, :expires,
+     :current_jobs, :state);
+
+-- name: unregister_worker
+-- Remove a worker's registration.
+DELETE FROM workers WHERE name = :name;
+
+-- name: live_workers
+-- Workers whose registration has not expired at :now, by name.
+SELECT name, hostname, pid, queues, concurrency, started, heartbeat, expires, current_jobs, state
+FROM workers WHERE expires > :now ORDER BY name;

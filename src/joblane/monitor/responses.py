@@ -1,0 +1,60 @@
+"""The API's JSON responses, and its one error shape.
+
+Every error, whatever raised it, answers::
+
+    {"error": {"type": "NotFound", "message": "unknown queue 'nightly'"}}
+
+``type`` is the HTTP status phrase without spaces (``BadRequest``,
+``Unauthorized``, ``NotFound``, ``MethodNotAllowed``, ``ServiceUnavailable``,
+``InternalServerError``); ``message`` is for people and never carries a
+traceback or a backend's own error text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+NO_STORE = {"Cache-Control": "no-store"}
+"""Live, authenticated data: no cache may keep it."""
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(content, status_code, {**NO_STORE, **(headers or {})})
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_type(status: int) -> str:
+    """``404`` → ``"NotFound"``."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return "".join(word[:1].upper() + word[1:] for word in phrase.replace("-", " ").split())
+
+
+def error_response(
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    repeated: Iterable[tuple[str, str]] = (),
+) -> JSONResponse:
+    """The error body for *status*; *repeated* adds headers that may appear more
+    than once (``WWW-Authenticate``, one per scheme)."""
+    body = {"error": {"type": error_type(status), "message": message}}
+    response = JSONResponse(body, status, headers)
+    for name, value in repeated:
+        response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return response

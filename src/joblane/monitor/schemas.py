@@ -1,0 +1,105 @@
+"""The JSON shapes of seed 000's monitoring API, built from job records and counts.
+
+::
+
+    @rq-queues                        {"@id", "items": [queue, ...]}
+    @rq-queues/{queue}                queue = {"@id", "name", "count", "registries": [summary x 6]}
+    @rq-queues/{queue}/{registry}     {"@id", "name", "count", "items": [job, ...]}
+    @rq-job/{queue}/{job_id}          job, or {} when the queue holds no such job
+
+The ``@id`` values are relative, exactly as the seed shows them. A job has the
+seed's thirteen keys, in the seed's order (:data:`JOB_FIELDS`); timestamps
+are ``2026-06-03T08:00:00`` (UTC, no offset) or null where unset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from joblane.core.clock import isoformat
+from joblane.core.job import JobRecord
+from joblane.core.serialization import decode_call, loads
+from joblane.core.states import Registry
+
+JOB_FIELDS = (
+    "id",
+    "description",
+    "args",
+    "created",
+    "enqueued",
+    "ended",
+    "scheduled",
+    "func_name",
+    "retries_left",
+    "return_value",
+    "ttl",
+    "result_ttl",
+    "last_job_result",
+)
+
+QUEUES_ID = "@rq-queues"
+
+
+def queue_id(queue: str) -> str:
+    return f"{QUEUES_ID}/{queue}"
+
+
+def registry_id(queue: str, registry: Registry) -> str:
+    return f"{QUEUES_ID}/{queue}/{registry.value}"
+
+
+def describe_call(func_name: str, args: Iterable[Any], kwargs: Mapping[str, Any]) -> str:
+    """``package.module.func('https://example.com/page', retries=2)``, as RQ shows a job."""
+    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{func_name}({', '.join(parts)})"
+
+
+def job_json(record: JobRecord) -> dict[str, Any]:
+    """One job, with exactly the seed's keys in the seed's order."""
+    args, kwargs = decode_call(record.payload)
+    return {
+        "id": record.id,
+        "description": describe_call(record.func_name, args, kwargs),
+        "args": args,
+        "created": isoformat(record.created),
+        "enqueued": isoformat(record.enqueued),
+        "ended": isoformat(record.ended),
+        "scheduled": isoformat(record.scheduled),
+        "func_name": record.func_name,
+        "retries_left": record.retries_left,
+        "return_value": None if record.result is None else loads(record.result),
+        "ttl": record.ttl,
+        "result_ttl": record.result_ttl,
+        "last_job_result": record.last_job_result,
+    }
+
+
+def registry_summary(queue: str, registry: Registry, count: int) -> dict[str, Any]:
+    return {"@id": registry_id(queue, registry), "name": registry.value, "count": count}
+
+
+def queue_json(queue: str, count: int, registry_counts: Mapping[Registry, int]) -> dict[str, Any]:
+    """One queue: its queued count and its six registries in the seed's order."""
+    return {
+        "@id": queue_id(queue),
+        "name": queue,
+        "count": count,
+        "registries": [registry_summary(queue, r, registry_counts[r]) for r in Registry],
+    }
+
+
+def queue_list_json(queues: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {"@id": QUEUES_ID, "items": list(queues)}
+
+
+def registry_page_json(
+    queue: str, registry: Registry, count: int, records: Iterable[JobRecord]
+) -> dict[str, Any]:
+    """One page of a registry; *count* is the whole registry's, not the page's."""
+    return {
+        "@id": registry_id(queue, registry),
+        "name": registry.value,
+        "count": count,
+        "items": [job_json(r) for r in records],
+    }

@@ -1,0 +1,361 @@
+"""What only the SQLite backend has: its URL, file, pragmas, locks, plans, fork safety.
+
+The behaviour every backend shares is tested by the rest of this directory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from joblane.backends.sqlite import SQLiteBackend, database, from_url, parse_url
+from joblane.backends.sqlite.queries import QUERIES, SCHEMA_VERSION, claim_statement
+from joblane.core.states import STATUS_REGISTRY, JobStatus, Registry
+from joblane.errors import BackendError, ConfigurationError
+from joblane.testing import ManualClock
+
+from .helpers import claim, claim_one, enqueue, make_job
+from .processes import open_and_enqueue
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "jobs.db"
+
+
+@pytest.fixture
+def backend(path: Path, clock: ManualClock) -> Iterator[SQLiteBackend]:
+    backend = SQLiteBackend(path, clock=clock)
+    yield backend
+    backend.close()
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection, as another program (or a person) would open the file."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+# -- URL -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///jobs.db", "jobs.db"),
+        ("sqlite:///data/jobs.db", "data/jobs.db"),
+        ("sqlite:////var/lib/app/jobs.db", "/var/lib/app/jobs.db"),
+        ("sqlite:////tmp/with%20space.db", "/tmp/with space.db"),
+    ],
+)
+def test_parse_url_gives_the_path(url: str, expected: str) -> None:
+    assert parse_url(url) == (Path(expected), {})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://localhost/jobs",
+        "sqlite://host/jobs.db",
+        "sqlite:///",
+        "sqlite:////tmp/",
+        "sqlite:///jobs.db?mode=ro",
+        "sqlite:jobs.db",
+    ],
+)
+def test_a_bad_url_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_url(url)
+
+
+def test_from_url_opens_the_file_with_its_options(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db?durability=normal&busy_timeout=2.5"
+    backend = from_url(url)
+    try:
+        assert (backend.path, backend.durability, backend.busy_timeout) == (
+            f"{tmp_path}/jobs.db",
+            "normal",
+            2.5,
+        )
+        assert backend.url == url
+        assert (tmp_path / "jobs.db").exists()
+    finally:
+        backend.close()
+
+
+def test_the_url_names_the_same_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = SQLiteBackend("jobs.db")
+    absolute = SQLiteBackend(tmp_path / "jobs.db")
+    try:
+        assert relative.url == "sqlite:///jobs.db"
+        assert absolute.url == f"sqlite:///{tmp_path}/jobs.db"
+        assert absolute.url.startswith("sqlite:////")
+        assert parse_url(relative.url)[0].resolve() == parse_url(absolute.url)[0]
+    finally:
+        relative.close()
+        absolute.close()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"durability": "off"}, {"busy_timeout": -1}],
+    ids=["durability", "busy_timeout"],
+)
+def test_bad_options_are_refused(path: Path, options: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        SQLiteBackend(path, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", [":memory:", ""])
+def test_an_in_memory_database_is_refused(name: str) -> None:
+    with pytest.raises(ConfigurationError, match="memory backend"):
+        SQLiteBackend(name)
+
+
+# -- the file --------------------------------------------------------------------
+
+
+def test_a_new_file_is_in_wal_mode_with_the_schema(backend: SQLiteBackend, path: Path) -> None:
+    conn = raw(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"jobs", "job_deps", "workers", "jobs_queued", "jobs_registry"} <= tables
+    conn.close()
+
+
+def test_a_file_of_a_newer_schema_is_refused(path: Path) -> None:
+    SQLiteBackend(path).close()
+    conn = raw(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(BackendError, match="schema version"):
+        SQLiteBackend(path)
+
+
+def test_a_missing_directory_is_a_backend_error(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="cannot open"):
+        SQLiteBackend(tmp_path / "nowhere" / "jobs.db")
+
+
+def test_processes_creating_a_new_file_at_once_all_succeed(path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    count = 4
+    start = context.Barrier(count)
+    results = context.Queue()
+    url = f"sqlite:///{path}"
+    children = [
+        context.Process(target=open_and_enqueue, args=(from_url, url, f"p{i}", start, results))
+        for i in range(count)
+    ]
+    for child in children:
+        child.start()
+    reports = [results.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=30)
+    assert [error for _, error in reports] == [None] * count
+    backend = SQLiteBackend(path)
+    assert backend.count("normal") == count
+    backend.close()
+
+
+def test_the_registry_column_matches_the_core(backend: SQLiteBackend, path: Path) -> None:
+    clock = ManualClock()
+    jobs = {status: make_job(clock).copy(status=status) for status in JobStatus}
+    backend.enqueue(list(jobs.values()))
+    conn = raw(path)
+    stored = dict(conn.execute("SELECT status, registry FROM jobs"))
+    conn.close()
+    for status in JobStatus:
+        registry = STATUS_REGISTRY.get(status)
+        assert stored[status.value] == (registry.value.removesuffix("_job_registry") if registry
+                                        else None), status  # fmt: skip
+
+
+# -- durability and locks ----------------------------------------------------------
+
+
+def _synchronous(backend: SQLiteBackend) -> int:
+    """The synchronous level of this thread's connection (1 NORMAL, 2 FULL)."""
+    rows = backend._db.read(lambda s: s.execute("PRAGMA synchronous").fetchall())
+    level: int = rows[0][0]
+    return level
+
+
+@pytest.mark.parametrize(("durability", "level"), [("full", 2), ("normal", 1)])
+def test_an_enqueue_is_committed_at_the_durability_asked_for(
+    path: Path, clock: ManualClock, durability: str, level: int
+) -> None:
+    backend = SQLiteBackend(path, clock=clock, durability=durability)
+    enqueue(backend, clock)
+    assert _synchronous(backend) == level
+    claim(backend, clock)
+    assert _synchronous(backend) == 1  # worker-side transitions: NORMAL
+    backend.close()
+
+
+def test_a_write_gives_up_on_a_lock_held_too_long(path: Path, clock: ManualClock) -> None:
+    backend = SQLiteBackend(path, clock=clock, busy_timeout=0.2)
+    job = enqueue(backend, clock)
+    holder = raw(path)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(BackendError, match="stayed locked"):
+        enqueue(backend, clock)
+    assert backend.get(job.id) == job  # WAL: reads go on beside the writer
+    holder.execute("ROLLBACK")
+    holder.close()
+    enqueue(backend, clock)
+    assert backend.count("normal") == 2
+    backend.close()
+
+
+def test_a_write_waits_for_a_lock_held_briefly(path: Path, clock: ManualClock) -> None:
+    backend = SQLiteBackend(path, clock=clock, busy_timeout=10)
+    holder = raw(path)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.1, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    enqueue(backend, clock)
+    release.join()
+    holder.close()
+    assert backend.count("normal") == 1
+    backend.close()
+
+
+def test_a_closed_backend_refuses_to_work(path: Path, clock: ManualClock) -> None:
+    backend = SQLiteBackend(path, clock=clock)
+    backend.close()
+    with pytest.raises(BackendError, match="closed"):
+        backend.count("normal")
+
+
+# -- bad data ----------------------------------------------------------------------
+
+
+def test_an_unknown_status_is_refused_when_written(backend: SQLiteBackend, path: Path) -> None:
+    job = enqueue(backend, ManualClock())
+    conn = raw(path)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE jobs SET status = 'exploded' WHERE id = ?", (job.id,))
+    conn.close()
+
+
+def test_an_unknown_status_read_is_a_clear_error(backend: SQLiteBackend, path: Path) -> None:
+    clock = ManualClock()
+    job = enqueue(backend, clock)
+    other = enqueue(backend, clock)
+    conn = raw(path)
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute("UPDATE jobs SET status = 'exploded' WHERE id = ?", (job.id,))
+    conn.close()
+    with pytest.raises(BackendError, match=f"{job.id}.*'exploded'"):
+        backend.get(job.id)
+    with pytest.raises(BackendError, match="exploded"):
+        backend.get_many([other.id, job.id])
+    for registry in Registry:  # listings select known statuses: the row is in none
+        assert backend.list_registry("normal", registry) == []
+    assert backend.list_queued("normal") == [other]
+
+
+def test_undecodable_json_is_a_clear_error(backend: SQLiteBackend, path: Path) -> None:
+    job = enqueue(backend, ManualClock())
+    conn = raw(path)
+    conn.execute("UPDATE jobs SET meta = x'7b7b' WHERE id = ?", (job.id,))
+    conn.close()
+    with pytest.raises(BackendError, match=job.id):
+        backend.get(job.id)
+
+
+# -- plans: bounded work whatever the backlog ------------------------------------------
+
+
+def _plan(path: Path, sql: str) -> list[str]:
+    conn = raw(path)
+    conn.create_function("expiry", 2, lambda now, ttl: None)
+    params = {name: 1 for name in re.findall(r":([a-z_]+)", sql)}
+    positional = tuple(range(1, 1 + len(set(re.findall(r"\?(\d+)", sql)))))
+    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params or positional).fetchall()
+    conn.close()
+    return [row[3] for row in rows]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "insert_job",
+        "insert_plain_job",
+        "settle",
+        "promote",
+        "release_dependent",
+        "due_jobs",
+        "next_due",
+        "expired_leases",
+        "any_expired",
+        "purge_expired",
+        "count_queued",
+        "list_queued",
+        "count_registry",
+        "list_registry",
+        "empty_queue",
+        "get_jobs",
+        "requeue",
+    ],
+)
+def test_no_query_reads_the_whole_table_or_sorts_it(
+    backend: SQLiteBackend, path: Path, name: str
+) -> None:
+    plan = _plan(path, getattr(QUERIES, name))
+    assert not [step for step in plan if step.startswith("SCAN jobs")], plan
+    assert not [step for step in plan if "TEMP B-TREE" in step], plan
+
+
+def test_claim_seeks_each_queue_and_sorts_only_its_candidates(
+    backend: SQLiteBackend, path: Path
+) -> None:
+    plan = _plan(path, claim_statement(3))
+    assert sum("SEARCH jobs USING INDEX jobs_queued (queue=?)" in step for step in plan) == 3
+    assert not [step for step in plan if step.startswith("SCAN jobs")], plan
+
+
+def test_queue_names_seeks_one_entry_per_queue(backend: SQLiteBackend, path: Path) -> None:
+    plan = _plan(path, QUERIES.queue_names)
+    assert not [step for step in plan if step.startswith("SCAN jobs")], plan
+
+
+# -- fork ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX-only")
+def test_the_parent_keeps_working_after_a_fork(backend: SQLiteBackend) -> None:
+    clock = ManualClock()
+    enqueue(backend, clock)
+    backend.wait_for_change(0)  # the watch connection is open too
+    in_thread = threading.Thread(target=lambda: enqueue(backend, clock))
+    in_thread.start()
+    in_thread.join()
+    for child_uses_it in (False, True):
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                if database._INHERITED and child_uses_it:
+                    code = 0 if backend.count("normal") == 2 else 2
+                elif database._INHERITED:
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    # the parent's connections are untouched: every kind of work goes on
+    assert backend.count("normal") == 2
+    assert len(claim(backend, clock, limit=1)) == 1
+    enqueue(backend, clock)
+    assert backend.wait_for_change(0) is True
+    assert claim_one(backend, clock).status is JobStatus.STARTED

@@ -1,0 +1,21 @@
+"""Seed 000's Python client, verbatim: poll a job until it finishes (``requests``, HTTP Basic)."""
+# mypy: allow-untyped-defs
+# ruff: noqa: I001
+# fmt: off
+
+import requests
+import time
+
+def wait_for_job(site_url, queue, job_id, auth):
+    url = f'{site_url}/@rq-job/{queue}/{job_id}'
+    while True:
+        job = requests.get(
+            url,
+            auth=auth,
+            headers={'Accept': 'application/json'},
+        ).json()
+        if not job:
+            raise RuntimeError('Job not found')
+        if job['ended']:
+            return job
+        time.sleep(1)
