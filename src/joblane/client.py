@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from joblane.backends.base import Backend
 from joblane.config import backend_from_url, max_payload
@@ -37,20 +37,23 @@ _DEFAULTS = JobOptions()
 def _options(func_name: str, given: dict[str, Any]) -> JobOptions:
     """The enqueue's options over the function's ``@job`` defaults over joblane's."""
     base = defaults_for(func_name) or _DEFAULTS
-    unknown = set(given) - RESERVED_OPTIONS
+    if not given:
+        return base  # validated once, when built
+    unknown = given.keys() - RESERVED_OPTIONS
     if unknown:
         raise InvalidJobError(f"unknown job option(s): {', '.join(sorted(unknown))}")
-    merged = {f.name: getattr(base, f.name) for f in fields(JobOptions)}
-    merged["job_id"] = None
-    merged.update(given)
-    depends = merged["depends_on"]
-    if depends is None:
-        merged["depends_on"] = ()
-    elif isinstance(depends, Job | str):
-        merged["depends_on"] = (_job_id_of(depends),)
-    else:
-        merged["depends_on"] = tuple(_job_id_of(d) for d in depends)
-    return JobOptions(**merged)
+    if "depends_on" in given:
+        depends = given["depends_on"]
+        if depends is None:
+            depends = ()
+        elif isinstance(depends, Job | str):
+            depends = (_job_id_of(depends),)
+        else:
+            depends = tuple(_job_id_of(d) for d in depends)
+        given = {**given, "depends_on": depends}
+    if base.job_id is not None and "job_id" not in given:
+        given = {**given, "job_id": None}
+    return replace(base, **given)
 
 
 def _job_id_of(value: object) -> str:
@@ -61,8 +64,7 @@ def _job_id_of(value: object) -> str:
     raise InvalidJobError(f"depends_on takes jobs or job ids, not {type(value).__name__}")
 
 
-@dataclass(frozen=True, slots=True)
-class EnqueueData:
+class EnqueueData(NamedTuple):
     """One job for :meth:`Queue.enqueue_many`, made by :meth:`Queue.prepare_data`."""
 
     func: Callable[..., Any] | str
@@ -111,7 +113,7 @@ class Queue:
         **options: Any,
     ) -> Job:
         """Put a job on this queue with explicit *args* and *kwargs*."""
-        record = self._record(func, args, kwargs or {}, options, at)
+        record = self._record(func, args, kwargs or {}, options, at, self.backend.now())
         unique = _unique(record.func_name, options)
         if unique and options.get("job_id") is None:
             raise InvalidJobError("unique=True needs a job_id: the id is what makes a job unique")
@@ -154,7 +156,8 @@ class Queue:
         With *unique*, an item whose ``job_id`` a live job has returns that job.
         Items may not ask for ``unique`` one by one: it holds for the whole batch."""
         items = list(items)
-        records = [self._record(i.func, i.args, i.kwargs, i.options, None) for i in items]
+        now = self.backend.now()
+        records = [self._record(i.func, i.args, i.kwargs, i.options, None, now) for i in items]
         if not records:
             return []
         if any("unique" in i.options for i in items):
@@ -169,22 +172,18 @@ class Queue:
         kwargs: dict[str, Any],
         options: dict[str, Any],
         at: datetime | None,
+        now: float,
     ) -> JobRecord:
         name = function_name(func, allow_main=self._allow_main)
-        if not isinstance(args, list | tuple):
+        if type(args) is not tuple and not isinstance(args, list | tuple):
             raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
-        if not isinstance(kwargs, dict):
+        if type(kwargs) is not dict:
             raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
         return new_job(
-            self.name,
-            name,
-            args,
-            kwargs,
-            _options(name, options),
-            now=self.backend.now(),
+            self.name, name, args, kwargs, _options(name, options), now=now,
             scheduled=to_timestamp(at) if at is not None else None,
             max_payload=self.max_payload,
-        )
+        )  # fmt: skip
 
     # -- inspecting --------------------------------------------------------------
 

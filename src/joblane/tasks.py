@@ -12,6 +12,7 @@ nothing is imported for it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
@@ -19,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from joblane.core.job import JobOptions
-from joblane.errors import InvalidFunctionError
+from joblane.errors import InvalidFunctionError, InvalidJobError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _REGISTRY: dict[str, JobOptions | None] = {}
+_NAMES: dict[Callable[..., Any], str] = {}
+"""Dotted names already computed (enqueue's hot path)."""
 
 
 @overload
@@ -40,6 +43,8 @@ def job(func: Any = None, /, **options: Any) -> Any:
 
     def mark(fn: F) -> F:
         name = function_name(fn)
+        if "job_id" in options:
+            raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
         defaults = JobOptions(**options) if options else None
         _REGISTRY[name] = defaults
         return fn
@@ -67,6 +72,9 @@ def function_name(func: Callable[..., Any] | str, *, allow_main: bool = False) -
                 "such as 'package.module.function'"
             )
         return name
+    cached = _NAMES.get(func)
+    if cached is not None and (allow_main or not cached.startswith("__main__.")):
+        return cached
     if inspect.ismethod(func):
         raise InvalidFunctionError(
             f"{func!r} is a bound method; enqueue a module-level function instead"
@@ -84,7 +92,10 @@ def function_name(func: Callable[..., Any] | str, *, allow_main: bool = False) -
             f"__main__.{qualname} cannot be imported by a worker process; "
             "move it to an importable module"
         )
-    return f"{module}.{qualname}"
+    name = f"{module}.{qualname}"
+    with contextlib.suppress(TypeError):  # an unhashable callable is just not cached
+        _NAMES[func] = name
+    return name
 
 
 def resolve(name: str) -> Callable[..., Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from joblane.backends.base import Backend
-from joblane.core.job import JobRecord
+from joblane.core.job import JobOptions, JobRecord, new_job
 from joblane.core.retry import Retry
 from joblane.core.states import JobStatus
 from joblane.errors import DuplicateJobError, NoSuchJobError
@@ -204,3 +204,29 @@ def test_an_accepted_job_outlives_the_instance(store: Store, clock: ManualClock)
     job: JobRecord = enqueue(first, clock)
     first.close()
     assert store.open().get(job.id) == job
+
+
+def test_a_big_batch_of_mixed_functions_keeps_order_and_fields(
+    backend: Backend, clock: ManualClock
+) -> None:
+    # Runs that share their function and options, then others: every job keeps
+    # its own fields, and the queue keeps the batch's order after earlier jobs.
+    first = enqueue(backend, clock)
+    jobs = [make_job(clock, "normal", i) for i in range(20)]
+    jobs += [
+        new_job(
+            "normal",
+            "tests.contract.tasks.other",
+            [i],
+            {},
+            JobOptions(job_timeout=5),
+            now=clock.now(),
+        )  # fmt: skip
+        for i in range(20)
+    ]
+    jobs += [make_job(clock, "normal", i, retry=2) for i in range(20)]
+    backend.enqueue(jobs)
+    queued = backend.list_queued("normal", 0, 100)
+    assert [j.id for j in queued] == [first.id] + [j.id for j in jobs]
+    for stored, sent in zip(queued[1:], jobs, strict=True):
+        assert stored == sent

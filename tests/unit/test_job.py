@@ -145,9 +145,8 @@ def test_keep_forever_and_zero_ttls() -> None:
 )
 def test_bad_option_values_name_the_option(field: str, value: object) -> None:
     changes: dict[str, Any] = {field: value}
-    options = dataclasses.replace(JobOptions(), **changes)
-    with pytest.raises(InvalidJobError) as info:
-        make(options)
+    with pytest.raises(InvalidJobError) as info:  # refused as soon as the options are built
+        make(dataclasses.replace(JobOptions(), **changes))
     assert type(info.value) is InvalidJobError
     assert str(info.value).startswith(f"{field} must be")
     assert repr(value) in str(info.value)

@@ -7,7 +7,7 @@ once, in :func:`new_job`, at enqueue time.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -74,7 +74,11 @@ def expiry(now: float, ttl: int) -> float | None:
 
 
 def new_job_id() -> str:
-    return uuid.uuid4().hex
+    """A random UUID4 as 32 hex digits (as ``uuid.uuid4().hex``, built faster)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def _seconds(name: str, value: object, *, allow_forever: bool, allow_none: bool) -> Any:
@@ -91,7 +95,8 @@ def _seconds(name: str, value: object, *, allow_forever: bool, allow_none: bool)
 
 @dataclass(slots=True)
 class JobOptions:
-    """Options of one enqueue; every field is validated by :func:`new_job`."""
+    """Options of one enqueue, validated and normalised when built (so a
+    function's ``@job`` defaults are checked once, at decoration)."""
 
     job_id: str | None = None
     retry: Retry | int | None = None
@@ -103,6 +108,31 @@ class JobOptions:
     at_front: bool = False
     depends_on: Sequence[str] = ()
     unique: bool = False
+
+    def __post_init__(self) -> None:
+        if self.job_id is not None:
+            validate_job_id(self.job_id)
+        retry = self.retry
+        if isinstance(retry, int) and not isinstance(retry, bool):
+            self.retry = Retry(max=retry)
+        elif retry is not None and not isinstance(retry, Retry):
+            raise InvalidJobError(f"retry must be a Retry or an int, not {retry!r}")
+        timeout = self.job_timeout
+        if timeout is not None and timeout == KEEP_FOREVER:
+            timeout = None
+        self.job_timeout = _seconds("job_timeout", timeout, allow_forever=False, allow_none=True)
+        self.result_ttl = _seconds("result_ttl", self.result_ttl, allow_forever=True,
+                                   allow_none=False)  # fmt: skip
+        self.ttl = _seconds("ttl", self.ttl, allow_forever=False, allow_none=True)
+        self.failure_ttl = _seconds("failure_ttl", self.failure_ttl, allow_forever=True,
+                                    allow_none=False)  # fmt: skip
+        if self.meta is not None and not isinstance(self.meta, dict):
+            raise InvalidJobError(f"meta must be a dict, not {type(self.meta).__name__}")
+        if isinstance(self.depends_on, str):
+            self.depends_on = (self.depends_on,)
+        self.depends_on = tuple(validate_job_id(d) for d in self.depends_on)
+        self.at_front = bool(self.at_front)
+        self.unique = bool(self.unique)
 
 
 def new_job(
@@ -120,44 +150,41 @@ def new_job(
     *scheduled* is later than *now*). The backend may turn a queued job with
     dependencies into deferred or canceled, atomically with their state."""
     validate_queue_name(queue)
-    job_id = new_job_id() if options.job_id is None else validate_job_id(options.job_id)
     payload = encode_call(args, kwargs, func_name)
-    meta = options.meta or {}
-    if not isinstance(meta, dict):
-        raise InvalidJobError(f"meta must be a dict, not {type(meta).__name__}")
+    meta = options.meta
     size = len(payload) + (len(dumps(meta, "meta")) if meta else 0)
     if size > max_payload:
         raise PayloadTooLargeError(
             f"job payload of {func_name} is {size} bytes, over the limit of {max_payload} bytes"
         )
     retry = options.retry
-    if isinstance(retry, int) and not isinstance(retry, bool):
-        retry = Retry(max=retry)
-    elif retry is not None and not isinstance(retry, Retry):
-        raise InvalidJobError(f"retry must be a Retry or an int, not {retry!r}")
-    timeout = options.job_timeout
-    if timeout is not None and timeout == KEEP_FOREVER:
-        timeout = None
-    is_scheduled = scheduled is not None and scheduled > now
+    assert retry is None or isinstance(retry, Retry)  # normalised by JobOptions
+    ttl = options.ttl
+    waits = scheduled is not None and scheduled > now
+    # Positional, in field order: this runs once per enqueued job.
     return JobRecord(
-        id=job_id,
-        queue=queue,
-        func_name=func_name,
-        payload=payload,
-        status=JobStatus.SCHEDULED if is_scheduled else JobStatus.QUEUED,
-        created=now,
-        enqueued=None if is_scheduled else now,
-        scheduled=scheduled if is_scheduled else None,
-        job_timeout=_seconds("job_timeout", timeout, allow_forever=False, allow_none=True),
-        result_ttl=_seconds("result_ttl", options.result_ttl, allow_forever=True, allow_none=False),
-        ttl=_seconds("ttl", options.ttl, allow_forever=False, allow_none=True),
-        failure_ttl=_seconds(
-            "failure_ttl", options.failure_ttl, allow_forever=True, allow_none=False
-        ),
-        retries_left=retry.max if retry else 0,
-        retry_intervals=retry.intervals if retry else (),
-        meta=meta,
-        depends_on=tuple(validate_job_id(d) for d in options.depends_on),
-        at_front=bool(options.at_front),
-        expires_at=(now + options.ttl) if options.ttl and not is_scheduled else None,
+        new_job_id() if options.job_id is None else options.job_id,
+        queue,
+        func_name,
+        payload,
+        JobStatus.SCHEDULED if waits else JobStatus.QUEUED,
+        now,  # created
+        None if waits else now,  # enqueued
+        None,  # started
+        None,  # ended
+        scheduled if waits else None,
+        options.job_timeout,
+        options.result_ttl,
+        ttl,
+        options.failure_ttl,
+        retry.max if retry else 0,  # retries_left
+        retry.intervals if retry else (),
+        0,  # attempts
+        dict(meta) if meta else {},
+        None,  # worker_name
+        None,  # result
+        None,  # last_job_result
+        options.depends_on,  # type: ignore[arg-type]  # a tuple, normalised by JobOptions
+        options.at_front,
+        (now + ttl) if ttl and not waits else None,  # expires_at
     )

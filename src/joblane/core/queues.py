@@ -25,8 +25,14 @@ _QUEUE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
+_VALID_NAMES: set[str] = set()
+"""Queue names already checked: a process uses a handful, checked per enqueue."""
+
+
 def validate_queue_name(name: object) -> str:
     """Return *name* if it is a valid queue name, else raise InvalidQueueNameError."""
+    if name.__class__ is str and name in _VALID_NAMES:
+        return name  # type: ignore[return-value]
     if not isinstance(name, str):
         raise InvalidQueueNameError(
             f"queue name must be a str, not {type(name).__name__}: {name!r}"
@@ -36,6 +42,8 @@ def validate_queue_name(name: object) -> str:
             f"invalid queue name {name[:80]!r}: use 1-{QUEUE_NAME_MAX} ASCII letters, digits, "
             "'_', '-' or '.', not starting with '.'"
         )
+    if len(_VALID_NAMES) < 10_000:
+        _VALID_NAMES.add(name)
     return name
 
 

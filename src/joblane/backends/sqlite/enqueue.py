@@ -15,7 +15,13 @@ from itertools import groupby
 import orjson
 
 from joblane.backends.sqlite.queries import QUERIES
-from joblane.backends.sqlite.records import job_params, job_record, job_status, plain_job_params
+from joblane.backends.sqlite.records import (
+    job_params,
+    job_record,
+    job_status,
+    plain_batches,
+    plain_job_params,
+)
 from joblane.core.job import JobRecord, expiry
 from joblane.core.states import DEPENDENCY_FAILED_STATUSES, LIVE_STATUSES, JobStatus
 from joblane.errors import DuplicateJobError, NoSuchJobError
@@ -40,8 +46,18 @@ def store_jobs(
     return _store_carefully(sqlite, jobs, unique)
 
 
+_BATCH_MIN = 16
+"""From this many jobs on, a plain batch goes in as one JSON array."""
+
+
 def _insert(sqlite: sqlite3.Connection, jobs: Sequence[JobRecord]) -> None:
     """Insert *jobs* in order, each plain run of them with the short statement."""
+    if len(jobs) >= _BATCH_MIN:
+        runs = plain_batches(jobs)
+        if runs is not None:
+            for pairs, shared in runs:
+                sqlite.execute(QUERIES.insert_plain_batch, (pairs, *shared))
+            return
     plain = [plain_job_params(job) for job in jobs]
     for is_plain, run in groupby(zip(jobs, plain, strict=True), key=lambda jp: jp[1] is not None):
         if is_plain:

@@ -79,6 +79,7 @@ class Queries:
 
     insert_job: LiteralString
     insert_plain_job: LiteralString
+    insert_plain_batch: LiteralString
     claim: LiteralString
     claim_queue: LiteralString
     settle: LiteralString

@@ -56,6 +56,24 @@ VALUES (
     END
 );
 
+-- name: insert_plain_batch
+-- Usual new jobs of one queue (?2) that share their function and options
+-- (?3 func_name, ?4 created = enqueued, ?5 job_timeout, ?6 result_ttl,
+-- ?7 failure_ttl, ?8 retries_left) in one statement: ?1 is a JSON array of
+-- [id, payload] pairs (records.plain_batches). Binding nothing per job and
+-- extracting two values makes a big enqueue_many about half again as fast as
+-- executemany. Positions follow the queue's last one, in array order; the
+-- max() runs once.
+INSERT INTO jobs (
+    id, queue, func_name, payload, status, created, enqueued, job_timeout, result_ttl,
+    failure_ttl, retries_left, at_front, attempts, cancel_requested, position
+)
+SELECT
+    value ->> 0, ?2, ?3, CAST(value ->> 1 AS BLOB), 'queued', ?4, ?4, ?5, ?6, ?7, ?8, 0, 0, 0,
+    (SELECT coalesce(max(position), 0) FROM jobs WHERE queue = ?2 AND status = 'queued')
+    + key + 1
+FROM json_each(?1);
+
 -- name: claim
 -- Take up to ?4 queued jobs, queue by queue in priority order. {claim_queues} is
 -- replaced by one claim_queue block per queue, joined by UNION ALL (see

@@ -12,6 +12,7 @@ ValueError from deep inside a listing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +27,37 @@ Row = tuple[Any, ...]
 
 _STATUSES = {status.value: status for status in JobStatus}
 _STATUS_TEXT = {status: status.value for status in JobStatus}
+
+
+def plain_batches(jobs: Sequence[JobRecord]) -> list[tuple[bytes, tuple[Any, ...]]] | None:
+    """``insert_plain_batch`` runs for *jobs*: (JSON array of [id, payload], shared
+    parameters ?2..?8) per run of jobs that share them. None unless every job
+    is plain (see :func:`plain_job_params`), of one queue, not ``at_front``, and
+    enqueued at its creation."""
+    queue = jobs[0].queue
+    runs: list[tuple[bytes, tuple[Any, ...]]] = []
+    shared: tuple[Any, ...] = ()
+    pairs: list[tuple[str, str]] = []
+    for job in jobs:
+        if (
+            job.queue != queue or job.at_front or job.enqueued != job.created
+            or job.status is not JobStatus.QUEUED or job.scheduled is not None
+            or job.expires_at is not None or job.retry_intervals or job.meta
+            or job.depends_on or job.attempts or job.started is not None
+            or job.ended is not None or job.worker_name is not None
+            or job.result is not None or job.last_job_result is not None
+            or job.lease_token is not None or job.cancel_requested
+        ):  # fmt: skip
+            return None
+        key = (queue, job.func_name, job.created, job.job_timeout, job.result_ttl,
+               job.failure_ttl, job.retries_left)  # fmt: skip
+        if key != shared:
+            if pairs:
+                runs.append((orjson.dumps(pairs), shared))
+            shared, pairs = key, []
+        pairs.append((job.id, job.payload.decode()))
+    runs.append((orjson.dumps(pairs), shared))
+    return runs
 
 
 def plain_job_params(job: JobRecord) -> tuple[object, ...] | None:
