@@ -213,15 +213,9 @@ def test_a_big_batch_of_mixed_functions_keeps_order_and_fields(
     # its own fields, and the queue keeps the batch's order after earlier jobs.
     first = enqueue(backend, clock)
     jobs = [make_job(clock, "normal", i) for i in range(20)]
+    other = JobOptions(job_timeout=5)
     jobs += [
-        new_job(
-            "normal",
-            "tests.contract.tasks.other",
-            [i],
-            {},
-            JobOptions(job_timeout=5),
-            now=clock.now(),
-        )  # fmt: skip
+        new_job("normal", "tests.contract.tasks.other", [i], {}, other, now=clock.now())
         for i in range(20)
     ]
     jobs += [make_job(clock, "normal", i, retry=2) for i in range(20)]
