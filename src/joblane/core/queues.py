@@ -32,7 +32,7 @@ _VALID_NAMES: set[str] = set()
 def validate_queue_name(name: object) -> str:
     """Return *name* if it is a valid queue name, else raise InvalidQueueNameError."""
     if name.__class__ is str and name in _VALID_NAMES:
-        return name  # type: ignore[return-value]
+        return name
     if not isinstance(name, str):
         raise InvalidQueueNameError(
             f"queue name must be a str, not {type(name).__name__}: {name!r}"
