@@ -25,32 +25,41 @@ import contextlib
 import ctypes
 import os
 import queue
+import select
 import signal
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Protocol
 
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Outcome, OutcomeKind, worker_lost_error
+from joblane.core.outcome import INTERRUPTED, Outcome, OutcomeKind, worker_lost_error
 from joblane.tasks import AllowPolicy
 from joblane.worker.executor import JobContext, run_job
 
 
 @dataclass(slots=True)
 class Running:
-    """A job in a slot, with its deadline on the monotonic clock."""
+    """A job held by a slot: running (it has a deadline once it started, on
+    the monotonic clock) or waiting in the slot's pipe behind the running one."""
 
     job: JobRecord
     began: float
     deadline: float | None
+    started: bool = True
+    abandoned: bool = False
+    """Killed while waiting in the pipe: its outcome, when it comes, is dropped."""
 
 
 class Executor(Protocol):
     capacity: int
+    depth: int
+    """Jobs a slot may hold at once: 1, or 2 to pipeline very short jobs (the
+    next one waits in the slot's pipe, so the slot never idles between them)."""
 
     def start(self) -> None: ...
 
@@ -70,6 +79,10 @@ class Executor(Protocol):
 
     def kill(self, job_id: str) -> JobRecord | None:
         """Stop the job now (its slot is replaced); None if it is not running."""
+        ...
+
+    def kill_all(self) -> list[JobRecord]:
+        """Stop every slot now; returns the jobs they held."""
         ...
 
     def close(self) -> None:
@@ -159,7 +172,8 @@ def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
 class _Slot:
     pid: int
     conn: Connection
-    current: Running | None = None
+    held: deque[Running] = field(default_factory=deque)
+    """The running job first, then those waiting in the pipe."""
 
 
 def _kill_group(pid: int) -> None:
@@ -191,8 +205,11 @@ class ProcessExecutor:
     def __init__(self, capacity: int, allow: AllowPolicy) -> None:
         self.capacity = capacity
         self.allow = allow
+        self.depth = 1
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
+        # One poll object for the life of the executor, not a selector per wait.
+        self._poll = select.poll()
 
     def start(self) -> None:
         for _ in range(self.capacity):
@@ -219,12 +236,16 @@ class ProcessExecutor:
         slot = _Slot(pid, Connection(parent_sock.detach()))
         self._slots.append(slot)
         self._by_fd[slot.conn.fileno()] = slot
+        self._poll.register(slot.conn.fileno(), select.POLLIN)
         return slot
 
     def _retire(self, slot: _Slot, *, kill: bool) -> int:
         """Remove a slot; returns its wait status."""
         self._slots.remove(slot)
-        self._by_fd.pop(slot.conn.fileno(), None)
+        fd = slot.conn.fileno()
+        self._by_fd.pop(fd, None)
+        with contextlib.suppress(KeyError):
+            self._poll.unregister(fd)
         if kill:
             _kill_group(slot.pid)
         slot.conn.close()
@@ -232,59 +253,102 @@ class ProcessExecutor:
         return status
 
     def free(self) -> int:
-        return sum(1 for s in self._slots if s.current is None)
+        return sum(max(self.depth - len(s.held), 0) for s in self._slots)
 
     def running(self) -> list[Running]:
-        return [s.current for s in self._slots if s.current is not None]
+        return [r for s in self._slots for r in s.held if not r.abandoned]
 
     def submit(self, job: JobRecord) -> None:
-        slot = next(s for s in self._slots if s.current is None)
+        slot = min(self._slots, key=lambda s: len(s.held))
+        self._send(slot, job)
+
+    def _send(self, slot: _Slot, job: JobRecord) -> None:
         now = time.monotonic()
-        deadline = now + job.job_timeout if job.job_timeout else None
-        slot.current = Running(job, now, deadline)
+        if slot.held:  # waits in the pipe: its clock starts when it starts
+            slot.held.append(Running(job, now, None, started=False))
+        else:
+            deadline = now + job.job_timeout if job.job_timeout else None
+            slot.held.append(Running(job, now, deadline))
         # If the slot died, wait() sees its EOF and reports the job lost.
         with contextlib.suppress(OSError):
             slot.conn.send_bytes(_encode_job(job))
 
     def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
-        busy = [s.conn for s in self._slots if s.current is not None]
-        if not busy:
+        if not any(s.held for s in self._slots):
             if timeout > 0:
                 time.sleep(timeout)
             return []
         done: list[tuple[JobRecord, Outcome]] = []
-        for conn in wait(busy, timeout):
-            slot = self._by_fd[conn.fileno()]  # type: ignore[union-attr]
-            running = slot.current
-            assert running is not None
+        for fd, _ in self._poll.poll(max(timeout, 0.0) * 1000):
+            slot = self._by_fd[fd]
             try:
-                outcome = _decode_outcome(slot.conn.recv_bytes())
-                slot.current = None
+                while slot.held:
+                    self._finish_head(slot, _decode_outcome(slot.conn.recv_bytes()), done)
+                    if not slot.conn.poll(0):
+                        break
+                else:
+                    slot.conn.recv_bytes()  # an idle slot only speaks when it dies
             except (EOFError, OSError):
-                status = self._retire(slot, kill=True)
-                outcome = Outcome.failure(
-                    worker_lost_error(f"the job's process {describe_exit(status)}")
-                )
-                self._spawn()
-            done.append((running.job, outcome))
+                self._lost(slot, done)
         return done
+
+    def _finish_head(
+        self, slot: _Slot, outcome: Outcome, done: list[tuple[JobRecord, Outcome]]
+    ) -> None:
+        head = slot.held.popleft()
+        if not head.abandoned:
+            done.append((head.job, outcome))
+        if slot.held:
+            nxt = slot.held[0]
+            now = time.monotonic()
+            nxt.began, nxt.started = now, True
+            nxt.deadline = now + nxt.job.job_timeout if nxt.job.job_timeout else None
+
+    def _lost(self, slot: _Slot, done: list[tuple[JobRecord, Outcome]]) -> None:
+        """The slot died: its running job is lost, the ones behind it never started."""
+        held = list(slot.held)
+        status = self._retire(slot, kill=True)
+        self._spawn()
+        for index, running in enumerate(held):
+            if running.abandoned:
+                continue
+            if index == 0:
+                reason = worker_lost_error(f"the job's process {describe_exit(status)}")
+                done.append((running.job, Outcome.failure(reason)))
+            else:
+                done.append((running.job, INTERRUPTED))
 
     def kill(self, job_id: str) -> JobRecord | None:
         for slot in self._slots:
-            if slot.current is not None and slot.current.job.id == job_id:
-                job = slot.current.job
+            for index, running in enumerate(slot.held):
+                if running.job.id != job_id or running.abandoned:
+                    continue
+                if index > 0:
+                    # Not started yet, and a pipe cannot be unsent: it will run
+                    # (about a job's length from now), but its outcome is dropped.
+                    running.abandoned = True
+                    return running.job
+                behind = [r.job for r in list(slot.held)[1:] if not r.abandoned]
                 self._retire(slot, kill=True)
-                self._spawn()
-                return job
+                fresh = self._spawn()
+                for job in behind:  # they never started: on to the new slot
+                    self._send(fresh, job)
+                return running.job
         return None
+
+    def kill_all(self) -> list[JobRecord]:
+        jobs = [r.job for r in self.running()]
+        for slot in list(self._slots):
+            self._retire(slot, kill=True)
+        return jobs
 
     def close(self) -> None:
         for slot in list(self._slots):
-            if slot.current is None:
+            if not slot.held:
                 slot.conn.close()  # the slot sees EOF and exits
         deadline = time.monotonic() + 2.0
         for slot in list(self._slots):
-            if slot.current is None:
+            if not slot.held:
                 while time.monotonic() < deadline:
                     pid, _ = os.waitpid(slot.pid, os.WNOHANG)
                     if pid:
@@ -304,6 +368,7 @@ class ThreadExecutor:
 
     def __init__(self, capacity: int, allow: AllowPolicy | None) -> None:
         self.capacity = capacity
+        self.depth = 1  # a thread per job: nothing to pipeline
         self.allow = allow
         self._running: dict[str, Running] = {}
         self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
@@ -356,6 +421,12 @@ class ThreadExecutor:
         with self._lock:
             running = self._running.pop(job_id, None)
         return running.job if running else None
+
+    def kill_all(self) -> list[JobRecord]:
+        with self._lock:
+            jobs = [r.job for r in self._running.values()]
+            self._running.clear()
+        return jobs
 
     def close(self) -> None:
         with self._lock:

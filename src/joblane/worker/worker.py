@@ -66,6 +66,9 @@ BATCH_WINDOW = 0.005
 fast jobs are claimed and settled in batches, one transaction per batch, while
 a job of a higher tier that arrives meanwhile waits at most about this long."""
 MAX_BATCH = 100
+PIPELINE_BELOW = 0.001
+"""Jobs shorter than this on average are sent to a slot while it still runs the
+previous one, so that the slot does not idle between two of them."""
 SETTLE_DELAY = 0.005
 """Outcomes wait at most this long to share a transaction with the next claim."""
 RECHECK = 1.0
@@ -186,10 +189,8 @@ class Worker:
 
     def _shut_down(self) -> None:
         now = self.backend.now()
-        for running in self.executor.running():
-            job = self.executor.kill(running.job.id)
-            if job is not None:
-                self._settle_one(job, INTERRUPTED, now)
+        for job in self.executor.kill_all():
+            self._settle_one(job, INTERRUPTED, now)
         while self._ready:
             self._settle_one(self._ready.popleft(), INTERRUPTED, now)
         self._flush(now)
@@ -271,9 +272,11 @@ class Worker:
         return 0
 
     def _ahead(self) -> int:
-        """Extra jobs worth claiming now: as many as fit in BATCH_WINDOW."""
+        """Extra jobs worth claiming now: as many as fit in BATCH_WINDOW. Very
+        short jobs are also pipelined, two to a slot."""
         if self._avg_run is None:
             return 0
+        self.executor.depth = 2 if self._avg_run < PIPELINE_BELOW else 1
         fit = int(BATCH_WINDOW * self.concurrency / max(self._avg_run, 1e-6))
         return min(fit, MAX_BATCH)
 
@@ -337,11 +340,13 @@ class Worker:
 
     def _log_end(self, job: JobRecord, outcome: Outcome, decided: Settlement, now: float) -> None:
         took = (now - job.started) * 1000 if job.started is not None else 0.0
-        what = f"job {job.id} {job.func_name} from {job.queue}"
         if outcome.kind is OutcomeKind.SUCCEEDED:
             self.stats.finished += 1
-            log.info("%s finished in %.1f ms", what, took)
+            log.info(
+                "job %s %s from %s finished in %.1f ms", job.id, job.func_name, job.queue, took
+            )
             return
+        what = f"job {job.id} {job.func_name} from {job.queue}"
         if outcome.kind is OutcomeKind.INTERRUPTED:
             log.warning("%s interrupted by shutdown after %.1f ms: back on its queue", what, took)
             return
@@ -360,7 +365,7 @@ class Worker:
     def _enforce_deadlines(self, now: float) -> None:
         mono = time.monotonic()
         for running in self.executor.running():
-            if running.deadline is not None and mono >= running.deadline:
+            if running.started and running.deadline is not None and mono >= running.deadline:
                 job = self.executor.kill(running.job.id)
                 if job is not None and job.job_timeout is not None:
                     self._settle_one(job, Outcome.failure(timeout_error(job.job_timeout)), now)

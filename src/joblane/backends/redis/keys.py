@@ -1,0 +1,86 @@
+"""The key layout: every key joblane writes to Redis, under one prefix.
+
+Every key starts with the prefix (``joblane:`` unless the URL's ``prefix``
+option says otherwise), so several apps can share one Redis database, each
+with its own prefix. No key has a TTL: jobs expire through ``purge_expired``
+(the ``expiry`` zset), so no ``volatile-*`` eviction policy can touch them.
+With the prefix ``p:``::
+
+    key                        type     holds
+    -------------------------  -------  ------------------------------------------------
+    p:job:<id>                 hash     one job (fields below)
+    p:queue:<queue>            zset     the queue's queued jobs, score = position: a
+                                        counter (p:seq), negated for at_front jobs, so
+                                        ZRANGE 0 n is the claim order
+    p:reg:<queue>:<registry>   zset     the queue's jobs in one registry (started,
+                                        deferred, canceled, failed, finished, scheduled),
+                                        score = when the job entered its state (the due
+                                        time for scheduled), ties by id: oldest first
+    p:leases                   zset     started jobs of every queue, score = lease expiry
+    p:scheduled                zset     scheduled jobs of every queue, score = due time
+    p:expiry                   zset     jobs that have an expires_at (queued with a ttl,
+                                        ended with a finite TTL), score = expires_at
+    p:deps:<id>                set      the deferred jobs waiting for job <id>
+    p:queues                   set      every queue name used (queue_names checks which
+                                        still hold a job)
+    p:seq                      string   the counter of queue positions
+    p:workers                  hash     worker name -> its WorkerInfo as JSON
+    p:workers:expiry           zset     worker name, score = registration expiry
+    p:claim:<worker>           string   the worker's latest claim, "<claim id>:<id>,<id>,..."
+                                        (claim.lua: replaying a claim whose reply was lost)
+    p:changes                  channel  pub/sub: one message per change of jobs, whose
+                                        text is the origin token of the backend object
+
+A job is in exactly one of ``queue:<queue>`` or ``reg:<queue>:<registry>`` at
+any moment (plus ``leases`` when started, ``scheduled`` when scheduled,
+``expiry`` when it has an expires_at): each script moves it in one atomic step.
+
+The job hash has short field names (they are stored once per job); a field
+that is absent has the value in brackets::
+
+    q   queue                  f   func_name              p   payload (bytes)
+    s   status                 c   created                e   enqueued [None]
+    st  started [None]         en  ended [None]           sc  scheduled [None]
+    to  job_timeout [None]     rt  result_ttl [500]       tt  ttl [None]
+    ft  failure_ttl [1 year]   rl  retries_left [0]       ri  retry_intervals, JSON [()]
+    a   attempts [0]           m   meta, JSON [{}]        w   worker_name [None]
+    r   result [None]          lr  last_job_result [None] d   depends_on, "a,b" [()]
+    af  at_front, "1" [False]  x   expires_at [None]      lt  lease_token [None]
+    le  lease_expires [None]   cr  cancel_requested, "1" [False]
+
+Numbers are written as Python's ``repr`` (floats round-trip exactly); a number
+a script computes is written as ``%.17g``, which reads back exactly too.
+"""
+
+from __future__ import annotations
+
+from joblane.core.states import Registry
+
+DEFAULT_PREFIX = "joblane:"
+
+
+def registry_name(registry: Registry) -> str:
+    """``failed_job_registry`` -> ``failed``: the last part of a registry key."""
+    return registry.value.removesuffix("_job_registry")
+
+
+class Keys:
+    """The key names of one prefix, for the commands sent without a script."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.leases = prefix + "leases"
+        self.scheduled = prefix + "scheduled"
+        self.expiry = prefix + "expiry"
+        self.queues = prefix + "queues"
+        self.workers = prefix + "workers"
+        self.changes = prefix + "changes"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def queue(self, queue: str, *, prefixed: bool = True) -> str:
+        return f"{self.prefix if prefixed else ''}queue:{queue}"
+
+    def registry(self, queue: str, registry: Registry, *, prefixed: bool = True) -> str:
+        return f"{self.prefix if prefixed else ''}reg:{queue}:{registry_name(registry)}"

@@ -1,0 +1,86 @@
+#!lua flags=allow-oom
+-- claim: settle, then take up to `limit` queued jobs (Backend.claim).
+--
+-- ARGV: prefix, origin, now, count, then count settlements (12 arguments each, see
+--   settle_one), then worker, lease_expires, limit, claim_id, lost_claims (the
+--   comma-separated ids of this worker's earlier claims whose reply was lost,
+--   or ""), queue count, queue names in priority order.
+-- Reply: {flags, id1, hash1, id2, hash2, ...}, the jobs in priority order.
+--
+-- Each taken job gets the lease token <claim_id>.<n>. The ids taken are kept
+-- in claim:<worker> (one key per worker, overwritten by each claim that takes
+-- a job) so that if this reply is lost (the connection dropped after Redis ran
+-- the script), the worker's next claim names this claim_id in lost_claims and
+-- gets those jobs again, still under their lease, instead of leaving them to
+-- lapse and be recovered as lost.
+
+local now = nextarg()
+local flags = settle_all(tonumber(nextarg()), now)
+local worker, lease_expires, limit = nextarg(), nextarg(), tonumber(nextarg())
+local claim_id, lost_claims = nextarg(), nextarg()
+local queue_count = tonumber(nextarg())
+local now_number = tonumber(now)
+local reply = { flags }
+local taken = {}
+local record_key = P .. "claim:" .. worker
+
+if lost_claims ~= "" then
+  local record = redis.call("GET", record_key)
+  if record then
+    local sep = string.find(record, ":", 1, true)
+    local lost_id = string.sub(record, 1, sep - 1)
+    local lost = false
+    for _, id in ipairs(split_ids(lost_claims)) do
+      if id == lost_id then lost = true end
+    end
+    if lost then
+      for _, id in ipairs(split_ids(string.sub(record, sep + 1))) do
+        local f = redis.call("HMGET", job_key(id), "s", "lt")
+        -- Still held under that claim's lease: nobody recovered or settled it.
+        if f[1] == "started" and string.sub(f[2], 1, #lost_id + 1) == lost_id .. "." then
+          taken[#taken + 1] = id
+          job_reply(reply, id)
+        end
+      end
+    end
+  end
+end
+
+local seen = {}
+for _ = 1, queue_count do
+  local q = nextarg()
+  if not seen[q] then
+    seen[q] = true
+    local key = queue_key(q)
+    local skipped = 0
+    while #taken < limit do
+      local ids = redis.call("ZRANGE", key, skipped, skipped + limit - #taken - 1)
+      if #ids == 0 then break end
+      for _, id in ipairs(ids) do
+        local jkey = job_key(id)
+        local expires_at = tonumber(redis.call("HGET", jkey, "x"))
+        if expires_at and expires_at <= now_number then
+          skipped = skipped + 1 -- past its ttl: left in place for purge_expired
+        else
+          redis.call("ZREM", key, id)
+          if expires_at then redis.call("ZREM", EXPIRY, id) end
+          taken[#taken + 1] = id
+          local token = claim_id .. "." .. #taken
+          redis.call("HSET", jkey, "s", "started", "st", now, "w", worker, "lt", token,
+            "le", lease_expires)
+          redis.call("HDEL", jkey, "x")
+          redis.call("HINCRBY", jkey, "a", 1)
+          redis.call("ZADD", LEASES, lease_expires, id)
+          redis.call("ZADD", reg_key(q, "started"), now, id)
+          job_reply(reply, id)
+        end
+      end
+    end
+  end
+end
+
+if #taken > 0 then
+  redis.call("SET", record_key, claim_id .. ":" .. table.concat(taken, ","))
+end
+if #taken > 0 or #flags > 0 then publish() end
+return reply

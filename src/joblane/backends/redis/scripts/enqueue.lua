@@ -1,0 +1,116 @@
+#!lua
+-- enqueue: store a batch of jobs, all or nothing (Backend.enqueue).
+--
+-- ARGV: prefix, origin, unique ("1"/"0"), retrying ("1"/"0"), count, then per job:
+--   id, n, then n field/value items: the job's hash as records.py encodes it.
+-- Reply: {"duplicate", id} or {"missing", dep} (nothing stored), or
+--   {"ok", r1, r2, ...} with one r per job: 0 = stored as passed, "b" = the
+--   same id earlier in this batch (unique), or {id, hash} = the job as stored
+--   when it differs from the one passed (deferred, canceled, or the live job
+--   that unique returns).
+--   {"replayed", {id, hash}...}: *retrying* after a reply was lost, and the
+--   batch is found stored by that earlier call (same id, created and payload).
+--
+-- Phase 1 reads and decides, phase 2 writes: an error leaves nothing behind.
+-- The script has no allow-oom flag, so Redis refuses to start it when it is
+-- out of memory: an enqueue then raises, it never stores part of a batch.
+
+local unique, retrying, count = nextarg() == "1", nextarg() == "1", tonumber(nextarg())
+local jobs, batch = {}, {}
+local reply = { "ok" }
+
+for i = 1, count do
+  local id, n = nextarg(), tonumber(nextarg())
+  local flat, fields = {}, {}
+  for j = 1, n, 2 do
+    local name, value = nextarg(), nextarg()
+    flat[j], flat[j + 1] = name, value
+    fields[name] = value
+  end
+  local job = { id = id, flat = flat, f = fields }
+  jobs[i] = job
+  local existing
+  if batch[id] then
+    existing = batch[id].f.s
+  else
+    existing = redis.call("HGET", job_key(id), "s")
+  end
+  if existing and LIVE[existing] then
+    if retrying and not batch[id] then
+      local stored = redis.call("HMGET", job_key(id), "c", "p")
+      if stored[1] == fields.c and stored[2] == fields.p then
+        -- Our own earlier call stored the batch; its reply was lost.
+        local replayed = { "replayed" }
+        for k = 1, count do
+          if k > i then
+            local kid, kn = nextarg(), tonumber(nextarg())
+            for _ = 1, kn do nextarg() end
+            jobs[k] = { id = kid }
+          end
+          local entry = {}
+          job_reply(entry, jobs[k].id)
+          replayed[#replayed + 1] = entry
+        end
+        return replayed
+      end
+    end
+    if not unique then return { "duplicate", id } end
+    job.skip = true
+    if batch[id] then
+      reply[i + 1] = "b"
+    else
+      local entry = {}
+      job_reply(entry, id)
+      reply[i + 1] = entry
+    end
+  else
+    for _, dep in ipairs(split_ids(fields.d)) do
+      if not batch[dep] and redis.call("EXISTS", job_key(dep)) == 0 then
+        return { "missing", dep }
+      end
+    end
+    batch[id] = job
+    reply[i + 1] = 0
+  end
+end
+
+for i = 1, count do
+  local job = jobs[i]
+  if not job.skip then
+    local id, f = job.id, job.f
+    local key = job_key(id)
+    remove_job(id) -- an ended job with this id is replaced
+    redis.call("HSET", key, unpack(job.flat))
+    local status = f.s
+    if f.d and status == "queued" then
+      local deps = split_ids(f.d)
+      local failed, waiting = false, false
+      for _, dep in ipairs(deps) do
+        local s = redis.call("HGET", job_key(dep), "s")
+        if s and DEPENDENCY_FAILED[s] then failed = true end
+        if s and s ~= "finished" then waiting = true end
+      end
+      if failed then
+        status = "canceled"
+        redis.call("HSET", key, "s", status, "en", f.c)
+        f.x = expiry(tonumber(f.c), tonumber(f.ft) or DEFAULT_FAILURE_TTL)
+      elseif waiting then
+        status = "deferred"
+        redis.call("HSET", key, "s", status)
+        redis.call("HDEL", key, "e")
+        f.x = nil
+        for _, dep in ipairs(deps) do redis.call("SADD", deps_key(dep), id) end
+      end
+    end
+    if f.x or status ~= f.s then set_expiry(id, f.x) end
+    place(id, f.q, status, f.af)
+    if status ~= f.s then
+      local entry = {}
+      job_reply(entry, id)
+      reply[i + 1] = entry
+    end
+    redis.call("SADD", QUEUES, f.q)
+  end
+end
+publish()
+return reply

@@ -1,0 +1,23 @@
+#!lua flags=allow-oom
+-- requeue: put a failed, canceled or stopped job back on its queue as if
+-- enqueued now; result, lease and worker cleared (Backend.requeue).
+--
+-- ARGV: prefix, origin, job id, now, retrying ("1" after a lost reply).
+-- Reply: {"ok", id, hash}, {"missing"} or {"invalid", status}.
+
+local id, now, retrying = nextarg(), nextarg(), nextarg() == "1"
+local key = job_key(id)
+local f = redis.call("HMGET", key, "q", "s", "e")
+local status = f[2]
+if not status then return { "missing" } end
+if status == "failed" or status == "canceled" or status == "stopped" then
+  unplace(id, f[1], status)
+  redis.call("HDEL", key, "st", "en", "r", "w", "lt", "le", "cr")
+  enter_queue(id, now)
+  publish()
+elseif not (retrying and status == "queued" and f[3] == now) then
+  return { "invalid", status }
+end
+local reply = { "ok" }
+job_reply(reply, id)
+return reply

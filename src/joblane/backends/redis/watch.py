@@ -1,0 +1,138 @@
+"""Waking waiters when jobs may have changed: pub/sub, no polling.
+
+Every script that changes jobs PUBLISHes on ``<prefix>changes`` (keys.py);
+the message is the origin token of the backend object that ran it. Two
+signals make a wait return True:
+
+- a change made through this backend object (any thread) counts at once
+  (:meth:`ChangeListener.notify`), before its message comes back;
+- a message, read from a dedicated subscribed connection. A message of this
+  object's own origin counts only if it is ahead of the notifications (the
+  change is counted once, by whichever comes first; and a change whose reply
+  was lost, so never notified, still counts).
+
+The subscription is made on the first wait, not at connect, so producers that
+never wait hold no extra connection. ``wait(0)`` reads only what has already
+arrived on that socket (a ``select`` with a zero timeout, no round trip); a
+longer wait blocks in ``select`` on it until a message comes or the time is
+up, looking up every TURN seconds for a change another thread of this
+process made through the same object. No thread is started (the worker forks its slot processes after opening
+the backend); threads that wait at once take turns on the socket.
+
+If the subscribed connection drops, messages may have been missed: the wait
+returns True (a spurious wake-up, allowed) and the next one subscribes
+again. While Redis is unreachable a wait sleeps out its timeout, then
+returns True, so that the caller looks at the jobs again (and meets the
+error there).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from redis.client import PubSub
+
+TURN = 0.05
+"""Longest a waiter blocks on the socket before it looks at the counters again."""
+
+
+class ChangeListener:
+    def __init__(self, client: Callable[[], redis.Redis], channel: str, origin: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._origin = origin.encode()
+        self._pubsub: PubSub | None = None
+        self._socket_lock = threading.Lock()
+        self._state = threading.Lock()
+        self._others = 0
+        self._notified = 0
+        self._own = 0
+        # What each waiting thread saw when its previous call returned:
+        # "changed since the previous call" is per thread.
+        self._seen = threading.local()
+        self._closed = False
+
+    def notify(self) -> None:
+        """A change that published a message was made through this backend object."""
+        with self._state:
+            self._notified += 1
+
+    def _bump(self, own: bool = False) -> None:
+        with self._state:
+            if own:
+                self._own += 1
+            else:
+                self._others += 1
+
+    def _version(self) -> int:
+        with self._state:
+            return self._others + max(self._notified, self._own)
+
+    def wait(self, timeout: float) -> bool:
+        """True once a change made since this thread's previous call is seen;
+        False after *timeout* seconds without one (0: only check)."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        version = self._version()
+        last: int = getattr(self._seen, "last", version)
+        while True:
+            remaining = deadline - time.monotonic()
+            if version == last:
+                self._read(min(max(remaining, 0.0), TURN))
+                version = self._version()
+            if version != last or remaining <= 0:
+                break
+        self._seen.last = version
+        return version != last
+
+    def _read(self, timeout: float) -> None:
+        """Read the messages that arrive within *timeout* seconds (stop at the first)."""
+        if not self._socket_lock.acquire(timeout=TURN):
+            return  # another thread is reading: it bumps the version for us
+        try:
+            pubsub = self._subscribed()
+            if pubsub is None:
+                time.sleep(timeout)
+                self._bump()
+                return
+            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+            while message is not None:
+                if message.get("type") == "message":
+                    self._bump(own=message.get("data") == self._origin)
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+        except redis.exceptions.RedisError:
+            self._drop()
+            self._bump()  # messages may have been missed while the connection was down
+        finally:
+            self._socket_lock.release()
+
+    def _subscribed(self) -> PubSub | None:
+        if self._closed:
+            return None
+        if self._pubsub is None:
+            pubsub = self._client().pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self._channel)
+            except redis.exceptions.RedisError:
+                pubsub.close()
+                return None
+            self._pubsub = pubsub
+            with self._state:
+                # Changes notified before now sent no message to this subscription.
+                self._own = self._notified
+        return self._pubsub
+
+    def _drop(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except redis.exceptions.RedisError:
+                pass
+
+    def close(self) -> None:
+        self._closed = True
+        with self._socket_lock:
+            self._drop()
