@@ -33,6 +33,14 @@ def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:
 
 
 @click.command()
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="Port of the monitoring API.",
+)
+@click.option("--no-api", is_flag=True, help="Run the worker only, not the monitoring API.")
 @click.option("--exit-when-done", is_flag=True, help="Stop once every demo job has ended.")
 @click.option(
     "--timeout",
@@ -42,61 +50,74 @@ def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:
     help="With --exit-when-done: give up after this many seconds.",
 )
 @click.pass_context
-def demo(ctx: click.Context, exit_when_done: bool, timeout: float) -> None:
+def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, timeout: float) -> None:
     """Enqueue demo jobs on every tier (one scheduled, one that fails and
-    retries) and run a worker on them."""
+    retries, one that fails for good), run a worker on them and serve the
+    monitoring API with a token made for this run."""
     url = ctx.find_root().obj
     enqueued = enqueue_demo_jobs(ctx)
     click.echo(f"Enqueued {len(enqueued)} demo jobs on {url}:")
     for job in enqueued:
         click.echo(f"  {job.queue:<10} {job.status:<10} {job.id}  {job.description}")
     env = dict(os.environ, JOBLANE_URL=url)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "joblane", "worker", "--import", "joblane.demo",
-         "--concurrency", "2"],
-        env=env,
-    )  # fmt: skip
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "joblane", "worker", "--import", "joblane.demo",
+             "--concurrency", "2"],
+            env=env,
+        )
+    ]  # fmt: skip
+    if not no_api:
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "joblane", "serve", "--port", str(port),
+                 "--generate-credentials", "--log-level", "warning"],
+                env=env,
+            )
+        )  # fmt: skip
+    api = None if no_api else f"http://127.0.0.1:{port}/@rq-queues"
     try:
-        _watch(enqueued, exit_when_done, timeout)
+        _watch(enqueued, timeout if exit_when_done else None)
+        _where_to_look(url, enqueued, api)
+        if not exit_when_done:
+            click.echo("\nThe worker and the API keep serving; press Ctrl+C to stop them.")
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=40)
-    _where_to_look(url, enqueued)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=40)
 
 
-def _watch(enqueued: list[Job], exit_when_done: bool, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+def _watch(enqueued: list[Job], timeout: float | None) -> None:
+    """Report each demo job as it ends; return when all have (or raise after *timeout*)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     reported: set[str] = set()
-    while True:
+    while len(reported) < len(enqueued):
         for job in enqueued:
             job.refresh()
             if job.status in ENDED_STATUSES and job.id not in reported:
                 reported.add(job.id)
-                shown = (
-                    job.return_value
-                    if job.is_finished
-                    else ((job.last_job_result or "").strip().splitlines() or [""])[-1]
-                )
+                if job.is_finished:
+                    shown = repr(job.return_value)
+                else:
+                    lines = (job.last_job_result or "").strip().splitlines()
+                    shown = lines[-1] if lines else ""
                 click.echo(f"-> {job.status:<9} {job.func_name}: {shown}")
-        if len(reported) == len(enqueued):
-            click.echo(
-                "All demo jobs ended."
-                + ("" if exit_when_done else " The worker keeps serving; press Ctrl+C to stop it.")
-            )
-            if exit_when_done:
-                return
-            while True:
-                time.sleep(3600)
-        if time.monotonic() > deadline and exit_when_done:
+        if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"demo jobs still running after {timeout:g} s")
         enqueued[0].backend.wait_for_change(0.5)
+    click.echo("All demo jobs ended.")
 
 
-def _where_to_look(url: str, enqueued: list[Job]) -> None:
+def _where_to_look(url: str, enqueued: list[Job], api: str | None) -> None:
     click.echo("\nWhere to look:")
     click.echo(f"  joblane --url {url} info")
     click.echo(f"  joblane --url {url} job {enqueued[-1].id}")
     click.echo(f"  joblane --url {url} requeue --all --queue normal")
+    if api:
+        click.echo(f"  {api}  (with the token or user printed above)")
