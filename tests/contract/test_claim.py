@@ -10,11 +10,12 @@ import pytest
 from joblane.backends.base import Backend
 from joblane.core.job import JobRecord
 from joblane.core.outcome import INTERRUPTED, settle
+from joblane.core.retry import Retry
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
 
 from .conftest import Store
-from .helpers import LEASE, SUCCESS, claim, claim_one, enqueue, make_job, report
+from .helpers import FAILURE, LEASE, SUCCESS, claim, claim_one, enqueue, make_job, report
 
 
 def ids(jobs: list[JobRecord]) -> list[str]:
@@ -197,3 +198,14 @@ def test_separate_instances_claim_each_job_once(store: Store, clock: ManualClock
     counts = _claim_concurrently(peers, clock, 300)
     assert set(counts) == expected
     assert set(counts.values()) == {1}
+
+
+def test_a_retried_job_claimed_again_has_no_end_time(backend: Backend, clock: ManualClock) -> None:
+    enqueue(backend, clock, retry=Retry(max=1))
+    first = claim_one(backend, clock)
+    clock.advance(1)
+    assert report(backend, clock, first, FAILURE)  # retried at once: queued again
+    again = claim_one(backend, clock)
+    assert again.id == first.id and again.attempts == 2
+    assert again.ended is None
+    assert again.started == clock.now()

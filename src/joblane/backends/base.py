@@ -149,7 +149,7 @@ class Backend(ReadOnlyBackend, Protocol):
         jobs, in one atomic step: all of the first queue before any of the
         second, and so on; FIFO within a queue (``at_front`` first). Queued
         jobs past their ttl are skipped. Each taken job becomes started, with
-        ``attempts`` incremented, ``worker_name`` set and a new lease
+        ``attempts`` incremented, ``ended`` cleared, ``worker_name`` set and a new lease
         (``lease_token``, ``lease_expires = now + lease_seconds``). Two
         concurrent claims never take the same job. Returns the settle flags and
         the claimed jobs in priority order."""

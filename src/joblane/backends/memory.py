@@ -219,6 +219,7 @@ class MemoryBackend:
                     del self._pushes[job.id]
                     job.status = JobStatus.STARTED
                     job.started = now
+                    job.ended = None
                     job.attempts += 1
                     job.worker_name = worker
                     job.lease_token = secrets.token_hex(8)

@@ -81,7 +81,7 @@ FROM json_each(?1);
 -- most ?4 entries, so the cost does not grow with the backlog; only those few
 -- candidates are sorted. ?1 now, ?2 worker name, ?3 lease expiry, ?4 limit.
 UPDATE jobs
-SET status = 'started', started = ?1, attempts = attempts + 1, worker_name = ?2,
+SET status = 'started', started = ?1, ended = NULL, attempts = attempts + 1, worker_name = ?2,
     lease_token = lower(hex(randomblob(8))), lease_expires = ?3, expires_at = NULL
 WHERE rowid IN (
     SELECT rid FROM ({claim_queues}) ORDER BY rank, position LIMIT ?4
