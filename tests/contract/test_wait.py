@@ -132,3 +132,17 @@ def test_a_change_through_another_instance_since_the_previous_call_is_reported(
     producer.enqueue([make_job(clock)])
     assert waiter.wait_for_change(0) is True
     assert waiter.wait_for_change(0) is False
+
+
+def test_calls_that_change_nothing_do_not_count_as_changes(
+    backend: Backend, clock: ManualClock
+) -> None:
+    # An idle worker claims and finds nothing; if that counted as a change, its
+    # next wait would return at once, and it would spin on empty claims.
+    backend.wait_for_change(0)
+    assert backend.claim(["normal"], worker="w", limit=5, lease_seconds=LEASE,
+                         now=clock.now()) == ([], [])  # fmt: skip
+    assert backend.settle([], clock.now()) == []
+    assert backend.promote_due(clock.now()) == 0
+    assert backend.purge_expired(clock.now()) == 0
+    assert backend.wait_for_change(0) is False

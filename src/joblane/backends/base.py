@@ -108,8 +108,11 @@ class ReadOnlyBackend(Protocol):
         """Block until jobs may have changed (an enqueue, a settle, ...) or
         *timeout* seconds passed; True if something may have changed. With a
         *timeout* of 0, only check. Spurious wake-ups (True with no change)
-        are allowed; a missed change is not: a change committed since the
-        previous call, or during this one, makes it return True."""
+        are allowed but must stay rare: a call that changed nothing (a claim
+        that took nothing, a settle that applied nothing) must not count as a
+        change, or an idle worker would wake itself forever. A missed change is
+        not allowed: a change committed since the previous call (on this
+        thread), or during this one, makes it return True."""
         ...
 
     def close(self) -> None:

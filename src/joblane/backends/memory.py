@@ -228,14 +228,15 @@ class MemoryBackend:
                     claimed.append(job.copy())
                 if queue is not None:
                     queue.extendleft(reversed(expired))
-            if settle or claimed:
+            if any(flags) or claimed:
                 self._bump()
             return flags, claimed
 
     def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         with self._lock:
             flags = self._settle_locked(settlements, now)
-            self._bump()
+            if any(flags):
+                self._bump()
             return flags
 
     def _settle_locked(self, settlements: Sequence[Settlement], now: float) -> list[bool]:

@@ -189,13 +189,21 @@ class SQLiteBackend:
             now=now,
             settle=settle,
         )
-        return self._db.write(run, durable=False)
+        flags, jobs = self._db.write(run, durable=False, notify=False)
+        if jobs or any(flags):
+            # Only a claim that changed something wakes waiters: an idle worker's
+            # empty claims must not wake the worker itself, again and again.
+            self._db.changes.notify()
+        return flags, jobs
 
     def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         if not settlements:
             return []
         run = partial(transitions.settle_all, settlements=settlements, now=now)
-        return self._db.write(run, durable=False)
+        flags = self._db.write(run, durable=False, notify=False)
+        if any(flags):
+            self._db.changes.notify()
+        return flags
 
     def renew(
         self, leases: Sequence[tuple[str, str]], *, lease_seconds: float, now: float
