@@ -17,7 +17,7 @@ from joblane.cli.inspect import info, job_command
 from joblane.cli.manage import empty, enqueue, requeue
 from joblane.cli.serve import serve
 from joblane.cli.worker import worker
-from joblane.errors import InvalidJobError, JoblaneError
+from joblane.errors import InvalidJobError, JoblaneError, SerializationError
 
 for command in (worker, enqueue, info, job_command, requeue, empty, serve, demo):
     cli.add_command(command)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             hint = " (see 'joblane --help')"
         click.echo(f"Error: {error.format_message()}{hint}", err=True)
         return 2
-    except InvalidJobError as error:  # a bad argument value: bad usage
+    except (InvalidJobError, SerializationError) as error:  # a bad argument value
         click.echo(f"Error: {error}", err=True)
         return 2
     except click.ClickException as error:

@@ -78,11 +78,13 @@ def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, time
     api = None if no_api else f"http://127.0.0.1:{port}/@rq-queues"
     try:
         _watch(enqueued, timeout if exit_when_done else None)
+        _check_alive(children, port)
         _where_to_look(url, enqueued, api)
         if not exit_when_done:
             click.echo("\nThe worker and the API keep serving; press Ctrl+C to stop them.")
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
+            _check_alive(children, port)
     except KeyboardInterrupt:
         pass
     finally:
@@ -112,6 +114,15 @@ def _watch(enqueued: list[Job], timeout: float | None) -> None:
             raise click.ClickException(f"demo jobs still running after {timeout:g} s")
         enqueued[0].backend.wait_for_change(0.5)
     click.echo("All demo jobs ended.")
+
+
+def _check_alive(children: list[subprocess.Popen[bytes]], port: int) -> None:
+    names = ["worker", f"monitoring API (port {port})"]
+    for name, child in zip(names, children, strict=False):
+        if child.poll() is not None:
+            raise click.ClickException(
+                f"the demo's {name} stopped with exit status {child.returncode}"
+            )
 
 
 def _where_to_look(url: str, enqueued: list[Job], api: str | None) -> None:

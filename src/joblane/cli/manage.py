@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-import orjson
 
 from joblane.cli.common import known_queue, open_backend
 from joblane.client import Job, Queue
@@ -19,29 +20,36 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90``, ``90s``, ``5m``, ``2h``, ``1d`` → a timedelta."""
+def parse_in(text: str) -> datetime:
+    """``90``, ``90s``, ``5m``, ``2h``, ``1d`` from now → an aware UTC datetime."""
     match = _DURATION.fullmatch(text.strip())
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration such as 30s, 5m, 2h or 1d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return datetime.now(UTC) + timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise click.BadParameter(f"--in {text!r} is too far in the future") from None
 
 
 def parse_when(text: str) -> datetime:
     """An ISO 8601 time; without an offset it is UTC."""
     try:
         when = datetime.fromisoformat(text)
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not an ISO 8601 time such as 2026-06-03T08:00:00"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{text!r} is out of the range of UTC times") from None
 
 
 def parse_json(text: str, what: str) -> Any:
+    """A JSON value, as the stdlib reads it: big integers stay integers (and are
+    then refused by the serializer, as in the Python API), not floats."""
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as error:
+        return json.loads(text)
+    except ValueError as error:
         raise click.BadParameter(
             f"{what} is not valid JSON ({error}); quote strings, e.g. '\"hello\"'"
         ) from None
@@ -92,25 +100,28 @@ def enqueue(
     retries: int | None, retry_interval: float | None, job_timeout: float | None,
 ) -> None:  # fmt: skip
     """Enqueue FUNCTION (a dotted path) with ARGS, each a JSON value. Prints the job id."""
-    if delay and when:
+    if delay is not None and when is not None:
         raise click.UsageError("give --in or --at, not both")
     values = [parse_json(arg, f"argument {i + 1}") for i, arg in enumerate(args)]
-    kwargs = parse_json(kwargs_json, "--kwargs") if kwargs_json else {}
+    kwargs = parse_json(kwargs_json, "--kwargs") if kwargs_json is not None else {}
     if not isinstance(kwargs, dict):
         raise click.BadParameter("--kwargs must be a JSON object")
-    if retry_interval and retries is None:
+    if retry_interval is not None and retries is None:
         raise click.UsageError("--retry-interval needs --retry")
+    for name, seconds in (("--timeout", job_timeout), ("--retry-interval", retry_interval)):
+        if seconds is not None and not math.isfinite(seconds):
+            raise click.BadParameter(f"{name} must be a finite number of seconds, not {seconds}")
     options: dict[str, Any] = {}
-    if job_id:
+    if job_id is not None:
         options["job_id"] = job_id
     if retries is not None:
         options["retry"] = Retry(max=retries, interval=retry_interval or 0)
-    if job_timeout:
+    if job_timeout is not None:
         options["job_timeout"] = job_timeout
     target = Queue(queue, backend=open_backend(ctx))
-    at = parse_when(when) if when else None
-    if delay:
-        at = datetime.now(UTC) + parse_duration(delay)
+    at = parse_when(when) if when is not None else None
+    if delay is not None:
+        at = parse_in(delay)
     job = target.enqueue_call(function, values, kwargs, at=at, **options)
     click.echo(job.id)
 

@@ -7,6 +7,7 @@ once, in :func:`new_job`, at enqueue time.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -84,7 +85,7 @@ def new_job_id() -> str:
 def _seconds(name: str, value: object, *, allow_forever: bool, allow_none: bool) -> Any:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidJobError(f"{name} must be a number of seconds, not {value!r}")
     if allow_forever and value == KEEP_FOREVER:
         return int(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,10 @@ class Retry:
                 f"Retry.interval must be seconds >= 0 or a list of them, not {self.interval!r}"
             )
         intervals = self.intervals
-        if any(isinstance(i, bool) or not isinstance(i, int | float) or i < 0 for i in intervals):
+        if any(
+            isinstance(i, bool) or not isinstance(i, int | float) or not math.isfinite(i) or i < 0
+            for i in intervals
+        ):
             raise InvalidJobError(
                 f"Retry.interval must be seconds >= 0 or a list of them, not {self.interval!r}"
             )
