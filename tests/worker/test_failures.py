@@ -175,3 +175,18 @@ def test_function_not_allowed_and_unimportable_fail_cleanly(
     assert missing.status is JobStatus.FAILED
     assert (missing.last_job_result or "").startswith("FunctionImportError")
     assert "tests.jobs.nosuchmodule" in (missing.last_job_result or "")
+
+
+def test_cancel_of_a_started_job_stops_it_and_the_worker_goes_on(
+    queue: Queue, workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    victim = queue.enqueue(sample.record_pid_and_sleep, str(pid_file), 60.0)
+    workers.start("--concurrency", "1", "--lease", "1")
+    wait_until(pid_file.exists, what="the job to start")
+    job_pid = int(pid_file.read_text())
+    victim.cancel()  # started: the worker sees the request at its next lease renewal
+    wait_until(lambda: victim.get_status() is JobStatus.STOPPED, timeout=10, what="the stop")
+    wait_until(lambda: not pid_alive(job_pid), timeout=5, what="the job's process to end")
+    after = queue.enqueue(sample.add, 1, 1)
+    assert after.wait(10).return_value == 2
