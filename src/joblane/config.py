@@ -15,6 +15,9 @@ Backend URLs:
 
 * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` - the default;
   ``?durability=normal`` trades power-loss durability of enqueues for speed.
+* ``redis://host:port/db``, ``rediss://...``, ``unix:///path/redis.sock`` - Redis 7+,
+  shared by machines (``joblane[redis]``); options: ``prefix``, ``retry_for``,
+  ``allow_eviction`` (see :mod:`joblane.backends.redis`).
 * ``memory://`` - a new in-process backend (pass the object to share it).
 * ``immediate://`` - jobs run in the caller at enqueue.
 """
@@ -57,10 +60,19 @@ def backend_from_url(url: str | None = None) -> Backend:
         from joblane.backends.immediate import ImmediateBackend
 
         return ImmediateBackend(url)
-    if scheme in ("redis", "rediss", "unix", "postgres", "postgresql"):
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            from joblane.backends.redis import from_url as redis_from_url
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the {scheme} backend needs redis-py: pip install 'joblane[redis]' ({exc})"
+            ) from exc
+        return redis_from_url(url)
+    if scheme in ("postgres", "postgresql"):
         raise ConfigurationError(f"the {scheme} backend is not available in this version")
     raise ConfigurationError(
-        f"unknown backend URL scheme {scheme!r} in {url!r}: expected sqlite, memory or immediate"
+        f"unknown backend URL scheme {scheme!r} in {url!r}: expected sqlite, redis, rediss, "
+        "unix, memory or immediate"
     )
 
 

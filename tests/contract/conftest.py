@@ -16,10 +16,13 @@ import pytest
 
 from joblane.backends.base import Backend, Capabilities
 from joblane.backends.memory import MemoryBackend
+from joblane.backends.redis import RedisBackend
+from joblane.backends.redis import from_url as redis_from_url
 from joblane.backends.sqlite import SQLiteBackend
 from joblane.backends.sqlite import from_url as sqlite_from_url
 from joblane.core.clock import Clock
 from joblane.testing import ManualClock
+from tests.servers import redis_url_for
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,12 @@ BACKEND_KINDS = [
         SQLiteBackend.capabilities,
         lambda tmp, clock: SQLiteBackend(tmp / "jobs.db", clock=clock),
         open_url=sqlite_from_url,
+    ),
+    BackendKind(
+        "redis",
+        RedisBackend.capabilities,
+        lambda tmp, clock: redis_from_url(redis_url_for(tmp), clock=clock),
+        open_url=redis_from_url,
     ),
 ]
 

@@ -43,6 +43,7 @@ from joblane.core.outcome import (
 )
 from joblane.core.queues import DEFAULT_QUEUES, priority_order
 from joblane.core.states import JobStatus
+from joblane.errors import BackendError
 from joblane.tasks import AllowPolicy
 from joblane.worker.executors import Executor, ProcessExecutor, ThreadExecutor
 from joblane.worker.sidetasks import Every, promote_due, purge_expired, recover_expired
@@ -73,6 +74,9 @@ SETTLE_DELAY = 0.005
 """Outcomes wait at most this long to share a transaction with the next claim."""
 RECHECK = 1.0
 """Claim at least this often even when nothing signalled new work."""
+BACKEND_RETRY = 1.0
+"""Pause after a backend call failed (the backend retried it already) before
+the next turn; the outcomes it carried are kept and sent again."""
 
 
 def default_concurrency() -> int:
@@ -129,6 +133,8 @@ class Worker:
         self._avg_run: float | None = None
         self._maybe_work = True
         self._last_claim = 0.0
+        self._next_due: float | None = None
+        """When (monotonic) the next scheduled job known to the scheduler is due."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -167,8 +173,15 @@ class Worker:
             " (burst)" if self.burst else "",
         )  # fmt: skip
         try:
-            while self._turn():
-                pass
+            while True:
+                try:
+                    if not self._turn():
+                        break
+                except BackendError as exc:
+                    # The backend stayed unreachable through its own retries
+                    # (Redis restarting): outcomes are kept, try again shortly.
+                    log.warning("worker %s: %s; carrying on", self.name, exc)
+                    time.sleep(BACKEND_RETRY)
         finally:
             self._shut_down()
         return self.stats
@@ -235,14 +248,30 @@ class Worker:
     def _side_tasks(self, now: float) -> None:
         if self._renew.due():
             self._renew_leases(now)
-        if self.with_scheduler and self._scheduler.due() and promote_due(self.backend, now):
-            self._maybe_work = True
-        if self._recovery.due() and recover_expired(self.backend, now):
-            self._maybe_work = True
+        if self.with_scheduler:
+            self._schedule(now)
+        if self._recovery.due():
+            # Our own finished attempts first: after a long backend outage their
+            # leases may have lapsed, and the reaper must not take them for lost.
+            self._flush(now)
+            if recover_expired(self.backend, now):
+                self._maybe_work = True
         if self._housekeeping.due():
             purge_expired(self.backend, now)
         if self._registration.due():
             self._register("busy" if self.executor.running() else "idle")
+
+    def _schedule(self, now: float) -> None:
+        """The scheduler: on its tick, and at the due time of the next scheduled
+        job it knows of, move due jobs to their queues."""
+        mono = time.monotonic()
+        tick = self._scheduler.due(mono)
+        if not tick and (self._next_due is None or mono < self._next_due):
+            return
+        if promote_due(self.backend, now):
+            self._maybe_work = True
+        due = self.backend.next_due()
+        self._next_due = None if due is None else mono + max(due - now, 0.0)
 
     def _due_now(self) -> bool:
         due = self.backend.next_due()
@@ -258,10 +287,14 @@ class Worker:
         if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
             want = free + self.prefetch + self._ahead() - len(self._ready)
             pending, self._pending = self._pending, []
-            _, jobs = self.backend.claim(
-                self.queues, worker=self.name, limit=want,
-                lease_seconds=self.lease_seconds, now=now, settle=pending,
-            )  # fmt: skip
+            try:
+                _, jobs = self.backend.claim(
+                    self.queues, worker=self.name, limit=want,
+                    lease_seconds=self.lease_seconds, now=now, settle=pending,
+                )  # fmt: skip
+            except BackendError:
+                self._pending[:0] = pending  # not recorded: keep them for the next call
+                raise
             self._last_claim = mono
             self._maybe_work = len(jobs) >= want
             self.stats.claimed += len(jobs)
@@ -283,7 +316,11 @@ class Worker:
     def _flush(self, now: float) -> None:
         if self._pending:
             pending, self._pending = self._pending, []
-            self.backend.settle(pending, now)
+            try:
+                self.backend.settle(pending, now)
+            except BackendError:
+                self._pending[:0] = pending  # not recorded: keep them for the next call
+                raise
 
     def _dispatch(self) -> None:
         while self._ready and self.executor.free() > 0:
@@ -315,10 +352,12 @@ class Worker:
             self._maybe_work = True
 
     def _next_timer(self) -> float:
-        timers = [self._renew.remaining(), self._recovery.remaining()]
-        if self.with_scheduler:
-            timers.append(self._scheduler.remaining())
         mono = time.monotonic()
+        timers = [self._renew.remaining(mono), self._recovery.remaining(mono)]
+        if self.with_scheduler:
+            timers.append(self._scheduler.remaining(mono))
+            if self._next_due is not None:
+                timers.append(self._next_due - mono)
         deadlines = [r.deadline for r in self.executor.running() if r.deadline is not None]
         if deadlines:
             timers.append(min(deadlines) - mono)

@@ -52,7 +52,11 @@ MIN_VERSION = (7, 0)
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 """maxmemory policies that may evict any key, joblane's too. (The volatile-*
 policies evict only keys with a TTL, and joblane sets none.)"""
-_TRANSIENT_REPLIES = ("BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
+_TRANSIENT_ERRORS = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
+)
 _FATAL_CONNECTION_ERRORS = (
     redis.exceptions.AuthenticationError,
     redis.exceptions.AuthorizationError,
@@ -103,12 +107,13 @@ class Connection:
                 error: Exception = exc
             except redis.exceptions.ResponseError as exc:
                 message = str(exc)
-                if message.startswith("OOM"):
+                if isinstance(exc, redis.exceptions.OutOfMemoryError):
                     raise BackendError(
                         f"Redis at {self.display_url} is out of memory (maxmemory reached): "
                         f"{what or 'the operation'} was refused and nothing was stored"
                     ) from exc
-                if not message.startswith(_TRANSIENT_REPLIES):
+                transient = isinstance(exc, _TRANSIENT_ERRORS) or message.startswith("BUSY")
+                if not transient:
                     raise BackendError(f"Redis error at {self.display_url}: {message}") from exc
                 error = exc
             except redis.exceptions.RedisError as exc:

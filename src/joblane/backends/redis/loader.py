@@ -14,6 +14,15 @@ are filled in from Python, so there is one source for each.
 Scripts are registered with SCRIPT LOAD when the backend connects and run
 with EVALSHA; a NOSCRIPT error (Redis restarted, or SCRIPT FLUSH) loads the
 script again and runs it once more.
+
+A script that may change jobs (and so PUBLISH a change message) is sent as
+``PING`` then ``EVALSHA`` in one pipeline, one round trip. Why: Redis writes
+its pending replies newest client first, so the reply to a lone EVALSHA can
+leave before the change message it published reaches the subscribers, and a
+waiter that checks right after the call returns (``wait_for_change(0)``, no
+round trip) could miss it. With the PING, the caller is already waiting for a
+reply when the script publishes, so the subscribers' messages are written
+first (measured: 10 misses in 3,000 without, none with).
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ class Script:
     name: str
     source: str
     sha: str
+    publishes: bool
+    """May change jobs (its flags are not no-writes): see the module docstring."""
 
 
 def _read(filename: str) -> str:
@@ -56,7 +67,8 @@ def build(name: str) -> Script:
     for key, value in CONSTANTS.items():
         common = common.replace("{{" + key + "}}", value)
     source = f"{shebang}\n{common}\n{body}"
-    return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+    sha = hashlib.sha1(source.encode()).hexdigest()
+    return Script(name, source, sha, publishes="no-writes" not in shebang)
 
 
 class Scripts:
@@ -77,7 +89,15 @@ class Scripts:
         key names from the prefix, see keys.py); loads it on NOSCRIPT."""
         script = self.by_name[name]
         try:
-            return client.evalsha(script.sha, 0, *args)
+            return self._call(client, script, args)
         except redis.exceptions.NoScriptError:
             client.script_load(script.source)
+            return self._call(client, script, args)
+
+    def _call(self, client: redis.Redis, script: Script, args: list[Any]) -> Any:
+        if not script.publishes:
             return client.evalsha(script.sha, 0, *args)
+        pipe = client.pipeline(transaction=False)
+        pipe.ping()
+        pipe.evalsha(script.sha, 0, *args)
+        return pipe.execute()[1]

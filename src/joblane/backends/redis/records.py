@@ -171,7 +171,7 @@ def worker_json(info: WorkerInfo) -> bytes:
     )
 
 
-def worker_info(raw: bytes) -> WorkerInfo:
+def worker_info(raw: bytes | str) -> WorkerInfo:
     data = orjson.loads(raw)
     return WorkerInfo(
         name=data["name"],

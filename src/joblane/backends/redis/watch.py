@@ -16,8 +16,9 @@ never wait hold no extra connection. ``wait(0)`` reads only what has already
 arrived on that socket (a ``select`` with a zero timeout, no round trip); a
 longer wait blocks in ``select`` on it until a message comes or the time is
 up, looking up every TURN seconds for a change another thread of this
-process made through the same object. No thread is started (the worker forks its slot processes after opening
-the backend); threads that wait at once take turns on the socket.
+process made through the same object. No thread is started (the worker forks
+its slot processes after opening the backend); threads that wait at once take
+turns on the socket.
 
 If the subscribed connection drops, messages may have been missed: the wait
 returns True (a spurious wake-up, allowed) and the next one subscribes
@@ -28,6 +29,7 @@ error there).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,8 @@ from collections.abc import Callable
 import redis
 from redis.client import PubSub
 
+SUBSCRIBE_TIMEOUT = 5.0
+"""Seconds to wait for Redis to confirm the subscription."""
 TURN = 0.05
 """Longest a waiter blocks on the socket before it looks at the counters again."""
 
@@ -97,11 +101,11 @@ class ChangeListener:
                 time.sleep(timeout)
                 self._bump()
                 return
-            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+            message = pubsub.get_message(timeout=timeout)
             while message is not None:
                 if message.get("type") == "message":
                     self._bump(own=message.get("data") == self._origin)
-                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                message = pubsub.get_message(timeout=0)
         except redis.exceptions.RedisError:
             self._drop()
             self._bump()  # messages may have been missed while the connection was down
@@ -112,9 +116,18 @@ class ChangeListener:
         if self._closed:
             return None
         if self._pubsub is None:
-            pubsub = self._client().pubsub(ignore_subscribe_messages=True)
+            pubsub = self._client().pubsub()  # type: ignore[no-untyped-call]
             try:
                 pubsub.subscribe(self._channel)
+                # Wait for the confirmation: until Redis has it, a change would
+                # publish to no one, and the first wait must not miss it.
+                deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
+                while True:
+                    message = pubsub.get_message(timeout=max(deadline - time.monotonic(), 0))
+                    if message is not None and message.get("type") == "subscribe":
+                        break
+                    if time.monotonic() >= deadline:
+                        raise redis.exceptions.TimeoutError("no reply to SUBSCRIBE")
             except redis.exceptions.RedisError:
                 pubsub.close()
                 return None
@@ -127,10 +140,8 @@ class ChangeListener:
     def _drop(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            try:
+            with contextlib.suppress(redis.exceptions.RedisError):
                 pubsub.close()
-            except redis.exceptions.RedisError:
-                pass
 
     def close(self) -> None:
         self._closed = True

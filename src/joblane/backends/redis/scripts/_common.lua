@@ -270,6 +270,15 @@ local function settle_all(count, now)
   return flags
 end
 
+-- Whether any settlement applied (one that did not changes nothing, and a
+-- change message would wake an idle worker for nothing).
+local function any_applied(flags)
+  for _, flag in ipairs(flags) do
+    if flag == 1 then return true end
+  end
+  return false
+end
+
 -- The job as a reply: its id, then its hash as field, value, field, value...
 local function job_reply(reply, id)
   reply[#reply + 1] = id

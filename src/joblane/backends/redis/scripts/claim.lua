@@ -7,6 +7,7 @@
 --   or ""), queue count, queue names in priority order.
 -- Reply: {flags, id1, hash1, id2, hash2, ...}, the jobs in priority order.
 --
+-- A taken job loses its end time (a retry's previous attempt) and expiry.
 -- Each taken job gets the lease token <claim_id>.<n>. The ids taken are kept
 -- in claim:<worker> (one key per worker, overwritten by each claim that takes
 -- a job) so that if this reply is lost (the connection dropped after Redis ran
@@ -68,7 +69,7 @@ for _ = 1, queue_count do
           local token = claim_id .. "." .. #taken
           redis.call("HSET", jkey, "s", "started", "st", now, "w", worker, "lt", token,
             "le", lease_expires)
-          redis.call("HDEL", jkey, "x")
+          redis.call("HDEL", jkey, "x", "en")
           redis.call("HINCRBY", jkey, "a", 1)
           redis.call("ZADD", LEASES, lease_expires, id)
           redis.call("ZADD", reg_key(q, "started"), now, id)
@@ -82,5 +83,5 @@ end
 if #taken > 0 then
   redis.call("SET", record_key, claim_id .. ":" .. table.concat(taken, ","))
 end
-if #taken > 0 or #flags > 0 then publish() end
+if #taken > 0 or any_applied(flags) then publish() end
 return reply

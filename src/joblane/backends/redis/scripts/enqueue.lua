@@ -51,6 +51,7 @@ for i = 1, count do
           job_reply(entry, jobs[k].id)
           replayed[#replayed + 1] = entry
         end
+        publish()
         return replayed
       end
     end

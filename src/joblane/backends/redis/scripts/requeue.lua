@@ -14,10 +14,10 @@ if status == "failed" or status == "canceled" or status == "stopped" then
   unplace(id, f[1], status)
   redis.call("HDEL", key, "st", "en", "r", "w", "lt", "le", "cr")
   enter_queue(id, now)
-  publish()
 elseif not (retrying and status == "queued" and f[3] == now) then
   return { "invalid", status }
 end
+publish()
 local reply = { "ok" }
 job_reply(reply, id)
 return reply

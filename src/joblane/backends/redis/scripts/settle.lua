@@ -11,5 +11,5 @@
 
 local now = nextarg()
 local flags = settle_all(tonumber(nextarg()), now)
-if #flags > 0 then publish() end
+if any_applied(flags) then publish() end
 return flags

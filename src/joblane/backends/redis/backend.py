@@ -1,0 +1,337 @@
+"""RedisBackend: the contract of ``joblane.backends.base`` on one Redis server.
+
+Every contract method is one round trip: one script (scripts/*.lua) or one
+pipeline of reads. See the package docstring for the URL form, durability,
+time, eviction and connection loss, and keys.py for the key layout.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
+from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
+from joblane.backends.redis.loader import Scripts
+from joblane.backends.redis.records import (
+    Arg,
+    job_fields,
+    job_record,
+    job_records,
+    settlement_args,
+    worker_info,
+    worker_json,
+)
+from joblane.backends.redis.watch import ChangeListener
+from joblane.core.clock import Clock
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Settlement
+from joblane.core.serialization import dumps
+from joblane.core.states import Registry
+from joblane.errors import DuplicateJobError, InvalidStateError, NoSuchJobError
+
+_SCRIPTS = Scripts()
+
+
+class RedisBackend:
+    """Jobs in one Redis database, shared by every process on every machine that opens it.
+
+    *url*: ``redis://``, ``rediss://`` or ``unix://`` as redis-py reads it,
+    without joblane's own options (:func:`joblane.backends.redis.from_url`
+    takes those out). *prefix*: the start of every key. *retry_for*: seconds
+    an operation is retried while Redis is unreachable before BackendError.
+    *allow_eviction*: accept a maxmemory-policy that may evict keys (logged).
+    *clock*: a clock instead of Redis time (tests). Thread-safe.
+    """
+
+    capabilities = Capabilities(persistent=True, shared_between_processes=True)
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        retry_for: float = DEFAULT_RETRY_FOR,
+        allow_eviction: bool = False,
+        clock: Clock | None = None,
+        options: dict[str, Any] | None = None,
+        display_url: str | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.keys = Keys(prefix)
+        self._conn = Connection(url, dict(options or {}), retry_for=retry_for)
+        self.url = display_url or url
+        self._origin = secrets.token_hex(6)
+        self._head: list[Arg] = [prefix, self._origin]
+        self._redis_clock = RedisClock(self._conn)
+        self.clock: Clock = clock or self._redis_clock
+        self._conn.check_server(allow_eviction=allow_eviction)
+
+        def connect(client: redis.Redis, attempt: int) -> None:
+            _SCRIPTS.load(client)
+            if clock is None:
+                self._redis_clock.sync(client)
+
+        self._conn.call(connect, "loading the scripts")
+        self._changes = ChangeListener(lambda: self._conn.client, self.keys.changes, self._origin)
+        # Claims of each worker whose reply was lost (claim.lua replays them).
+        self._lost_claims: dict[str, list[str]] = {}
+        self._lost_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self._conn.display_url!r}, prefix={self.prefix!r})"
+
+    def _run(self, name: str, args: list[Arg], what: str = "") -> Any:
+        head = self._head
+        return self._conn.call(
+            lambda client, attempt: _SCRIPTS.run(client, name, [*head, *args]), what or name
+        )
+
+    # -- reading ---------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        flat = self._conn.call(lambda c, a: c.hgetall(self.keys.job(job_id)), "get")
+        return job_record(job_id, _flat(flat)) if flat else None
+
+    def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+
+        def read(client: redis.Redis, attempt: int) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hgetall(self.keys.job(job_id))
+            result: list[Any] = pipe.execute()
+            return result
+
+        hashes = self._conn.call(read, "get_many")
+        return [
+            job_record(job_id, _flat(h)) if h else None
+            for job_id, h in zip(job_ids, hashes, strict=True)
+        ]
+
+    def queue_names(self) -> list[str]:
+        return [name.decode() for name in self._run("queue_names", [])]
+
+    def count(self, queue: str) -> int:
+        return int(self._conn.call(lambda c, a: c.zcard(self.keys.queue(queue)), "count"))
+
+    def registry_count(self, queue: str, registry: Registry) -> int:
+        key = self.keys.registry(queue, registry)
+        return int(self._conn.call(lambda c, a: c.zcard(key), "registry_count"))
+
+    def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
+        key = self.keys.queue(queue, prefixed=False)
+        return job_records(self._run("list_jobs", [key, max(start, 0), max(limit, 0)]))
+
+    def list_registry(
+        self, queue: str, registry: Registry, start: int = 0, limit: int = 100
+    ) -> list[JobRecord]:
+        key = self.keys.registry(queue, registry, prefixed=False)
+        return job_records(self._run("list_jobs", [key, max(start, 0), max(limit, 0)]))
+
+    def workers(self) -> list[WorkerInfo]:
+        raw = self._conn.call(lambda c, a: c.hvals(self.keys.workers), "workers")
+        now = self.now()
+        infos = [worker_info(item) for item in raw]
+        return sorted((w for w in infos if w.expires > now), key=lambda w: w.name)
+
+    def wait_for_change(self, timeout: float) -> bool:
+        return self._changes.wait(timeout)
+
+    def close(self) -> None:
+        self._changes.close()
+        self._conn.close()
+
+    # -- producing -------------------------------------------------------------
+
+    def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        if not jobs:
+            return []
+        body: list[Arg] = []
+        for job in jobs:
+            fields = job_fields(job)
+            body += (job.id, len(fields), *fields)
+        count = len(jobs)
+        flag = "1" if unique else "0"
+
+        def store(client: redis.Redis, attempt: int) -> Any:
+            args = [*self._head, flag, "1" if attempt else "0", count, *body]
+            return _SCRIPTS.run(client, "enqueue", args)
+
+        reply = self._conn.call(store, "the enqueue")
+        kind = reply[0]
+        if kind == b"duplicate":
+            raise DuplicateJobError(reply[1].decode())
+        if kind == b"missing":
+            raise NoSuchJobError(reply[1].decode())
+        self._changes.notify()
+        if kind == b"replayed":
+            return [job_record(entry[0], entry[1]) for entry in reply[1:]]
+        stored: list[JobRecord] = []
+        first: dict[str, JobRecord] = {}
+        for job, entry in zip(jobs, reply[1:], strict=True):
+            if entry == 0:
+                record = job
+            elif entry == b"b":
+                record = first[job.id]
+            else:
+                record = job_record(entry[0], entry[1])
+            first.setdefault(job.id, record)
+            stored.append(record)
+        return stored
+
+    # -- working ---------------------------------------------------------------
+
+    def claim(
+        self,
+        queues: Sequence[str],
+        *,
+        worker: str,
+        limit: int,
+        lease_seconds: float,
+        now: float,
+        settle: Sequence[Settlement] = (),
+    ) -> tuple[list[bool], list[JobRecord]]:
+        names = list(dict.fromkeys(queues))
+        settle_part = settlement_args(settle)
+        tail: list[Arg] = [worker, now + lease_seconds, max(limit, 0)]
+
+        def take(client: redis.Redis, attempt: int) -> Any:
+            claim_id = secrets.token_hex(6)
+            with self._lost_lock:
+                lost = self._lost_claims.setdefault(worker, [])
+                lost_ids = ",".join(lost)
+                lost.append(claim_id)  # until the reply is read
+            args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
+            reply = _SCRIPTS.run(client, "claim", args)
+            with self._lost_lock:
+                self._lost_claims.pop(worker, None)
+            return reply
+
+        reply = self._conn.call(take, "the claim")
+        flags = [bool(flag) for flag in reply[0]]
+        jobs = job_records(reply[1:])
+        if jobs or any(flags):
+            self._changes.notify()
+        return flags, jobs
+
+    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+        if not settlements:
+            return []
+        reply = self._run("settle", [now, *settlement_args(settlements)], "the settlement")
+        flags = [bool(flag) for flag in reply]
+        if any(flags):
+            self._changes.notify()
+        return flags
+
+    def renew(
+        self, leases: Sequence[tuple[str, str]], *, lease_seconds: float, now: float
+    ) -> RenewResult:
+        if not leases:
+            return RenewResult()
+        args: list[Arg] = [now + lease_seconds, len(leases)]
+        for job_id, token in leases:
+            args += (job_id, token)
+        lost, cancel = self._run("renew", args)
+        return RenewResult(
+            lost=[job_id.decode() for job_id in lost],
+            cancel_requested=[job_id.decode() for job_id in cancel],
+        )
+
+    def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
+        return job_records(self._run("expired_leases", [now, limit]))
+
+    def promote_due(self, now: float, limit: int = 1000) -> int:
+        moved, _ = self._run("promote_due", [now, limit])
+        if moved:
+            self._changes.notify()
+        return int(moved)
+
+    def next_due(self) -> float | None:
+        first = self._conn.call(
+            lambda c, a: c.zrange(self.keys.scheduled, 0, 0, withscores=True), "next_due"
+        )
+        return float(first[0][1]) if first else None
+
+    def purge_expired(self, now: float, limit: int = 1000) -> int:
+        gone = int(self._run("purge_expired", [now, limit]))
+        if gone:
+            self._changes.notify()
+        return gone
+
+    # -- managing --------------------------------------------------------------
+
+    def _change_one(self, name: str, job_id: str, now: float) -> JobRecord:
+        reply = self._conn.call(
+            lambda client, attempt: _SCRIPTS.run(
+                client, name, [*self._head, job_id, now, "1" if attempt else "0"]
+            ),
+            name,
+        )
+        if reply[0] == b"missing":
+            raise NoSuchJobError(job_id)
+        if reply[0] == b"invalid":
+            status = reply[1].decode()
+            if name == "cancel":
+                raise InvalidStateError(f"job {job_id!r} is {status}; it cannot be canceled")
+            raise InvalidStateError(
+                f"job {job_id!r} is {status}; only failed, canceled or stopped jobs can be requeued"
+            )
+        self._changes.notify()
+        return job_record(reply[1], reply[2])
+
+    def cancel(self, job_id: str, now: float) -> JobRecord:
+        return self._change_one("cancel", job_id, now)
+
+    def requeue(self, job_id: str, now: float) -> JobRecord:
+        return self._change_one("requeue", job_id, now)
+
+    def delete(self, job_id: str) -> bool:
+        retried = False
+
+        def remove(client: redis.Redis, attempt: int) -> Any:
+            nonlocal retried
+            retried = attempt > 0
+            return _SCRIPTS.run(client, "delete", [*self._head, job_id])
+
+        deleted = bool(self._conn.call(remove, "delete"))
+        if deleted:
+            self._changes.notify()
+        # After a lost reply, a job found gone was most likely deleted by this call.
+        return deleted or retried
+
+    def empty(self, queue: str) -> int:
+        gone = int(self._run("empty", [queue]))
+        if gone:
+            self._changes.notify()
+        return gone
+
+    def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
+        encoded = dumps(meta, "meta") if meta else ""
+        if not self._run("save_meta", [job_id, encoded], "save_meta"):
+            raise NoSuchJobError(job_id)
+
+    def register_worker(self, info: WorkerInfo) -> None:
+        self._run("register_worker", [info.name, info.expires, info.heartbeat, worker_json(info)])
+
+    def unregister_worker(self, name: str) -> None:
+        self._run("unregister_worker", [name])
+        with self._lost_lock:
+            self._lost_claims.pop(name, None)
+
+
+def _flat(mapping: dict[Any, Any]) -> list[bytes]:
+    """HGETALL as redis-py returns it (a dict) -> the flat list job_record reads."""
+    flat: list[bytes] = []
+    for key, value in mapping.items():
+        flat += (key, value)
+    return flat

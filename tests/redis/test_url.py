@@ -1,0 +1,71 @@
+"""Redis URLs: joblane's options taken out and checked, redis-py's passed on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from joblane.backends.redis import RedisBackend, parse_url
+from joblane.backends.redis.connection import safe_url
+from joblane.config import backend_from_url
+from joblane.core.job import JobOptions, new_job
+from joblane.errors import ConfigurationError
+from tests.servers import RedisServer, shared_redis
+
+
+def test_joblane_options_are_taken_out_and_redis_options_kept() -> None:
+    url, options = parse_url(
+        "redis://:pw@h:7000/3?prefix=shop:&retry_for=2.5&allow_eviction=1&socket_timeout=4"
+    )
+    assert url == "redis://:pw@h:7000/3?socket_timeout=4"
+    assert options == {"prefix": "shop:", "retry_for": 2.5, "allow_eviction": True}
+    assert parse_url("unix:///run/redis.sock?db=2")[0] == "unix:///run/redis.sock?db=2"
+    assert parse_url("rediss://h/0")[1] == {
+        "prefix": "joblane:", "retry_for": 10.0, "allow_eviction": False,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://h/0?colour=red", "unknown option 'colour'"),
+        ("redis://h/0?retry_for=soon", "retry_for must be a number"),
+        ("redis://h/0?retry_for=-1", "retry_for must be >= 0"),
+        ("redis://h/0?allow_eviction=maybe", "allow_eviction must be 0 or 1"),
+        ("redis://h/0?prefix=", "must not be empty"),
+        ("http://h/0", "not a Redis URL"),
+    ],
+)
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        parse_url(url)
+
+
+def test_messages_never_show_the_password() -> None:
+    assert safe_url("redis://user:secret@h:6379/0") == "redis://user:***@h:6379/0"
+    assert safe_url("redis://:secret@h/0") == "redis://:***@h/0"
+    with pytest.raises(ConfigurationError) as raised:
+        parse_url("redis://:secret@h/0?colour=red")
+    assert "secret" not in str(raised.value)
+
+
+def test_joblane_url_opens_the_redis_backend() -> None:
+    url = shared_redis().url(prefix="url-test:")
+    backend = backend_from_url(url)
+    assert isinstance(backend, RedisBackend)
+    assert backend.url == url and backend.prefix == "url-test:"
+    backend.close()
+
+
+def test_a_unix_socket_url_works(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    server = RedisServer(tmp_path, extra=("--unixsocket", str(socket_path))).start()
+    try:
+        backend = backend_from_url(f"unix://{socket_path}?db=1&prefix=sock:")
+        [job] = backend.enqueue([new_job("normal", "tests.f", [1], {}, JobOptions(), now=0.0)])
+        assert backend.get(job.id) == job
+        assert server.client().exists("sock:job:" + job.id) == 0  # db 1, not db 0
+        backend.close()
+    finally:
+        server.stop()
