@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from joblane.backends.base import Backend
 from joblane.core.outcome import Outcome, settle, worker_lost_error
@@ -38,14 +39,19 @@ class Every:
         return max(self.next - now, 0.0)
 
 
-def promote_due(backend: Backend, now: float, limit: int = 1000) -> int:
-    """Move every scheduled job due by *now* onto its queue; returns how many."""
+def _in_batches(step: Callable[[float, int], int], now: float, limit: int) -> int:
+    """Call *step* until a call does less than *limit*; returns the total."""
     total = 0
     while True:
-        moved = backend.promote_due(now, limit)
-        total += moved
-        if moved < limit:
-            break
+        done = step(now, limit)
+        total += done
+        if done < limit:
+            return total
+
+
+def promote_due(backend: Backend, now: float, limit: int = 1000) -> int:
+    """Move every scheduled job due by *now* onto its queue; returns how many."""
+    total = _in_batches(backend.promote_due, now, limit)
     if total:
         log.debug("scheduler: %d due job(s) moved to their queues", total)
     return total
@@ -76,12 +82,7 @@ def recover_expired(backend: Backend, now: float, limit: int = 100) -> int:
 
 def purge_expired(backend: Backend, now: float, limit: int = 1000) -> int:
     """Delete jobs past their TTLs; returns how many."""
-    total = 0
-    while True:
-        gone = backend.purge_expired(now, limit)
-        total += gone
-        if gone < limit:
-            break
+    total = _in_batches(backend.purge_expired, now, limit)
     if total:
         log.debug("housekeeping: %d expired job(s) deleted", total)
     return total
