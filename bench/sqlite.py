@@ -30,6 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,17 @@ class GatedWorker:
                 self.proc.wait()
 
 
-def measure_joblane(jobs: int, samples: int, workdir: Path, concurrency: int,
-                    prefetch: int) -> dict[str, Any]:  # fmt: skip
+def measure_joblane(jobs: int, samples: int, url: str, workdir: Path, concurrency: int,
+                    prefetch: int, reset: Callable[[], None],
+                    used_memory: Callable[[], int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """joblane's side on the backend at ``url``; ``reset`` empties that backend before each
+    enqueue step, ``used_memory`` (if given) reads the store's memory in bytes around the
+    one-by-one enqueue (``memory_per_job_bytes``). The FIFO lives in ``workdir``."""
     from bench import tasks
-    from bench.common import LATENCY_IDLE_S, MarkReader, fresh_db, percentile
+    from bench.common import LATENCY_IDLE_S, MarkReader, percentile
     from joblane import Queue
     from joblane.config import backend_from_url
 
-    db = workdir / "joblane.db"
-    url = f"sqlite:///{db}"
     fifo = workdir / "joblane-marks.fifo"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
@@ -107,7 +110,7 @@ def measure_joblane(jobs: int, samples: int, workdir: Path, concurrency: int,
     result: dict[str, Any] = {}
     try:
         # 2. enqueue_many first, on its own fresh database.
-        fresh_db(db)
+        reset()
         backend = backend_from_url(url)
         queue = Queue("normal", backend=backend)
         t0 = time.perf_counter()
@@ -116,14 +119,17 @@ def measure_joblane(jobs: int, samples: int, workdir: Path, concurrency: int,
         backend.close()
 
         # 1. enqueue one by one.
-        fresh_db(db)
+        reset()
         backend = backend_from_url(url)
         queue = Queue("normal", backend=backend)
+        memory_before = used_memory() if used_memory else 0
         t0 = time.perf_counter()
         for i in range(jobs - 1):
             queue.enqueue(tasks.noop, i)
         queue.enqueue(tasks.mark, jobs - 1)
         result["enqueue_one_per_s"] = jobs / (time.perf_counter() - t0)
+        if used_memory:
+            result["memory_per_job_bytes"] = (used_memory() - memory_before) / jobs
 
         # 3. drain, 4. latency.
         worker = GatedWorker(url, fifo, concurrency, prefetch)
@@ -153,7 +159,7 @@ def measure_joblane(jobs: int, samples: int, workdir: Path, concurrency: int,
 
 def measure_huey(jobs: int, samples: int, workdir: Path) -> dict[str, Any] | None:
     python = BENCH / ".venvs" / "huey" / "bin" / "python"
-    subprocess.run(["bash", str(BENCH / "peers" / "setup_env.sh")], check=True,
+    subprocess.run(["bash", str(BENCH / "peers" / "setup_env.sh"), "huey"], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     out = subprocess.run(
         [str(python), str(BENCH / "peers" / "huey_sqlite.py"), "--jobs", str(jobs),
@@ -204,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     huey = None if args.no_peer else measure_huey(args.jobs, args.latency_samples, workdir)
-    mine = measure_joblane(args.jobs, args.latency_samples, workdir, args.concurrency,
-                           args.prefetch)  # fmt: skip
+    from bench.common import fresh_db
+
+    db = workdir / "joblane.db"
+    mine = measure_joblane(args.jobs, args.latency_samples, f"sqlite:///{db}", workdir,
+                           args.concurrency, args.prefetch, lambda: fresh_db(db))  # fmt: skip
     table = render(mine, huey)
     print(table)
     record = {

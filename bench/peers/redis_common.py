@@ -1,0 +1,332 @@
+"""The harness every Redis peer script (``bench/peers/redis_<peer>.py``) runs on.
+
+A peer script runs in that peer's own virtualenv (``setup_env.sh``) and needs only the
+stdlib, ``bench/common.py`` and redis-py, which every Redis peer brings.  It describes its
+peer with a :class:`Peer` (how to enqueue, how to count what is queued, how to run its
+worker) and hands it to :func:`main`; the method below is then the same for every peer, and
+``bench/redis.py`` follows it for joblane.
+
+Method (the one of ``huey_sqlite.py``, on Redis)
+-----------------------------------------------
+Two jobs, each taking one int: ``noop(i)`` does nothing; ``mark(i)`` takes
+``time.monotonic()`` as its first statement and writes ``"i t"`` into a FIFO the parent
+blocks on (``bench/common.py``).  For the async peers (arq, saq) both are coroutines.  Before
+each step the Redis database is emptied (FLUSHDB; the server is the throwaway one that
+``bench/redis.py`` starts, never a machine's own Redis).
+
+1. enqueue_many, if the peer has a bulk enqueue: N no-ops in one call, timed around the call
+   (building the N job descriptions included).
+2. For each worker setting (``--settings``; the peer's default configuration and the best one
+   found): enqueue ``noop(0..N-2)`` then ``mark(N-1)`` one call at a time, nothing consuming,
+   timed from just before the first call to just after the last (``enqueue_one_per_s``);
+   Redis's ``used_memory`` is read before and after (``memory_per_job_bytes``).  Then a
+   worker process is started on the full queue but held at a gate: it has done its imports,
+   built the peer's app and worker and connected to Redis, prints ``ready`` and blocks on
+   stdin.  The parent takes ``t_go = time.monotonic()`` and writes ``go``; the worker starts
+   at once.  Every peer here takes jobs in FIFO order, so the drain is over when ``mark(N-1)``
+   starts: ``drain_per_s = N / (stamp - t_go)``; the parent then checks that nothing is left
+   queued.  Then, with the same worker idle, ``S`` latency samples: sleep 20 ms, take
+   ``t0``, enqueue ``mark(s)``, wait for its start stamp; p50 and p99 by linear
+   interpolation (numpy's default).
+3. The worker is stopped: stdin closed, then the peer's own graceful stop (most: SIGINT to
+   itself), then SIGTERM and SIGKILL to its process group if it hangs; also on errors and on
+   SIGTERM to the parent.  A worker whose parent dies sees stdin close and stops.
+
+Output: ONE JSON object on stdout (nothing else goes there; the worker's own stdout is sent
+to stderr).  ``enqueue_one_per_s`` is the median over the settings' rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+import redis
+
+BENCH = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BENCH))
+from common import LATENCY_IDLE_S, MarkReader, percentile, write_mark  # noqa: E402
+
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 15.0
+LATENCY_TIMEOUT_S = 30.0
+FIFO_ENV = "BENCH_FIFO"
+
+
+def mark_now(i: int) -> None:
+    """The body of every peer's ``mark`` job: stamp its start into the parent's FIFO."""
+    write_mark(os.environ[FIFO_ENV], i)
+
+
+@dataclass
+class Peer:
+    """What the harness needs to know about one peer (all callables run in the parent)."""
+
+    name: str
+    dist: str  # the distribution whose version is reported
+    settings: Sequence[str]  # worker settings run when --settings is not given
+    default_setting: str  # the peer's own default configuration (one of settings)
+    describe: dict[str, str]  # setting -> what it means, for the notes
+    enqueue_one: Callable[[int], float]  # noop(0..n-2) then mark(n-1), one call each; seconds
+    enqueue_mark: Callable[[int], None]  # enqueue mark(s)
+    pending: Callable[[], int]  # jobs waiting in Redis
+    enqueue_many: Callable[[int], float] | None = None  # n no-ops in one call; seconds
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- worker (child)
+
+_proto: TextIO | None = None
+
+
+def _take_stdout() -> None:
+    """Keep the real stdout for the ready/go protocol; anything else printed goes to stderr."""
+    global _proto
+    _proto = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+
+
+def gate(on_eof: Callable[[], None] | None = None) -> bool:
+    """Child: say ``ready``, block until ``go``.  Then, in a thread, wait for stdin to close
+    and call ``on_eof`` (default: SIGINT to this process, most peers' graceful stop)."""
+    assert _proto is not None
+    _proto.write("ready\n")
+    _proto.flush()
+    if sys.stdin.readline().strip() != "go":
+        return False
+
+    def stop_on_eof() -> None:
+        sys.stdin.read()  # returns when the parent closes our stdin (or dies)
+        if on_eof is None:
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            on_eof()
+
+    threading.Thread(target=stop_on_eof, name="stop-on-eof", daemon=True).start()
+    return True
+
+
+class ConsumerProcess:
+    """A gated worker in a child process running the peer's script (new process group)."""
+
+    def __init__(self, script: Path, setting: str, url: str, fifo: Path) -> None:
+        cmd = [sys.executable, str(script), "--consumer", setting, "--redis-url", url]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ, **{FIFO_ENV: str(fifo)}),
+        )
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            raise RuntimeError(f"worker not ready (exit code {self.proc.poll()})")
+
+    def go(self) -> float:
+        """Open the gate; returns the monotonic time just before doing so."""
+        assert self.proc.stdin is not None
+        t_go = time.monotonic()
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return t_go
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Graceful stop, then SIGTERM, then SIGKILL to the group; never leaves it behind."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        for escalate in (None, signal.SIGTERM, signal.SIGKILL):
+            if escalate is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, escalate)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(STOP_TIMEOUT_S)
+                break
+        # Pool processes or work horses the worker left behind (same group).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def run_setting(
+    peer: Peer, script: Path, setting: str, url: str, client: redis.Redis, fifo: Path,
+    reader: MarkReader, jobs: int, samples: int,
+) -> dict[str, Any]:  # fmt: skip
+    client.flushdb()
+    memory_before = int(client.info("memory")["used_memory"])
+    enqueue_s = peer.enqueue_one(jobs)
+    memory_after = int(client.info("memory")["used_memory"])
+    if (queued := peer.pending()) != jobs:
+        raise RuntimeError(f"{queued} jobs queued after enqueueing {jobs}")
+
+    consumer = ConsumerProcess(script, setting, url, fifo)
+    try:
+        consumer.wait_ready()
+        t_go = consumer.go()
+        drain_s = reader.wait(jobs - 1, max(120.0, jobs * 0.1), consumer.alive) - t_go
+        if (queued := peer.pending()) != 0:
+            raise RuntimeError(f"marker ran but {queued} jobs are still queued: not FIFO?")
+        latencies: list[float] = []
+        for s in range(samples):
+            time.sleep(LATENCY_IDLE_S)
+            before = time.monotonic()
+            peer.enqueue_mark(s)
+            latencies.append(reader.wait(s, LATENCY_TIMEOUT_S, consumer.alive) - before)
+    finally:
+        consumer.stop()
+    lat_ms = sorted(x * 1000 for x in latencies)
+    return {
+        "setting": setting,
+        "default": setting == peer.default_setting,
+        "jobs": jobs,
+        "enqueue_one_per_s": round(jobs / enqueue_s, 1),
+        "drain_per_s": round(jobs / drain_s, 1),
+        "drain_s": round(drain_s, 4),
+        "latency_p50_ms": round(percentile(lat_ms, 50), 3) if lat_ms else None,
+        "latency_p99_ms": round(percentile(lat_ms, 99), 3) if lat_ms else None,
+        "latency_max_ms": round(lat_ms[-1], 3) if lat_ms else None,
+        "memory_per_job_bytes": round((memory_after - memory_before) / jobs, 1),
+    }
+
+
+def benchmark(
+    peer: Peer, script: Path, url: str, jobs: int, samples: int, workdir: Path,
+    settings: Sequence[str], caps: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
+    from importlib.metadata import version
+
+    client = redis.Redis.from_url(url)
+    workdir.mkdir(parents=True, exist_ok=True)
+    fifo = workdir / f"{peer.name}-marks.fifo"
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    reader = MarkReader(fifo)
+    rounds: list[dict[str, Any]] = []
+    enqueue_many_per_s = None
+    try:
+        if peer.enqueue_many is not None:
+            client.flushdb()
+            many_s = peer.enqueue_many(jobs)
+            if (queued := peer.pending()) != jobs:
+                raise RuntimeError(f"{queued} jobs queued after enqueue_many of {jobs}")
+            enqueue_many_per_s = round(jobs / many_s, 1)
+        for setting in settings:
+            n = min(jobs, caps.get(setting, jobs))
+            rounds.append(run_setting(peer, script, setting, url, client, fifo, reader, n, samples))
+    finally:
+        reader.close()
+        fifo.unlink(missing_ok=True)
+        client.flushdb()
+        client.close()
+
+    full = [r for r in rounds if r["jobs"] == jobs] or rounds
+    best = max(rounds, key=lambda r: r["drain_per_s"])
+    default = next((r for r in rounds if r["default"]), None)
+    server = redis.Redis.from_url(url).info("server")
+    return {
+        "name": peer.name,
+        "version": version(peer.dist),
+        "jobs": jobs,
+        "latency_samples": samples,
+        "enqueue_one_per_s": round(statistics.median(r["enqueue_one_per_s"] for r in full), 1),
+        "enqueue_many_per_s": enqueue_many_per_s,
+        "default_setting": default["setting"] if default else None,
+        "drain_default_per_s": default["drain_per_s"] if default else None,
+        "best_setting": best["setting"],
+        "drain_best_per_s": best["drain_per_s"],
+        "latency_p50_ms": default["latency_p50_ms"] if default else None,
+        "latency_p99_ms": default["latency_p99_ms"] if default else None,
+        "memory_per_job_bytes": full[0]["memory_per_job_bytes"],
+        "settings": rounds,
+        "notes": {
+            **peer.notes,
+            "settings": {s: peer.describe.get(s, s) for s in settings},
+            "redis_py": version("redis"),
+            "redis_server": server.get("redis_version"),
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "enqueue_one": "median of the settings' rounds (each enqueues N one by one)",
+            "drain_timing": "worker gated after imports, app/worker set-up and Redis "
+            "connection; from gate opening to start of the last (marker) job",
+            "latency_timing": f"{LATENCY_IDLE_S * 1000:.0f} ms idle before each sample",
+            "memory": "INFO used_memory after minus before enqueueing N jobs one by one, / N",
+        },
+    }
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)  # so that finally blocks stop the worker
+
+
+def main(
+    make_peer: Callable[[str], Peer], consumer: Callable[[str, str], None], script: str,
+    argv: list[str] | None = None,
+) -> int:  # fmt: skip
+    """The peer script's entry point.  ``make_peer(url)`` builds the parent's side;
+    ``consumer(setting, url)`` is the worker child: set up, call :func:`gate`, run."""
+    name = Path(script).stem.removeprefix("redis_")
+    parser = argparse.ArgumentParser(description=f"{name} peer of bench/redis.py")
+    parser.add_argument("--redis-url", required=True, help="the throwaway Redis to use")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument(
+        "--settings", nargs="+", metavar="SETTING",
+        help="worker settings to run (default: the peer's default and best found)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cap", action="append", default=[], metavar="SETTING=N",
+        help="run SETTING on at most N jobs (for very slow settings)",
+    )  # fmt: skip
+    parser.add_argument("--workdir", type=Path, default=BENCH / "results" / "redis-work")
+    parser.add_argument("--consumer", metavar="SETTING", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.consumer is not None:
+        import logging
+
+        _take_stdout()
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+        consumer(args.consumer, args.redis_url)
+        return 0
+    if args.jobs < 1 or args.latency_samples < 0:
+        parser.error("--jobs must be >= 1 and --latency-samples >= 0")
+    caps = {}
+    for cap in args.cap:
+        setting, _, n = cap.rpartition("=")
+        caps[setting] = int(n)
+
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    peer = make_peer(args.redis_url)
+    result = benchmark(
+        peer, Path(script).resolve(), args.redis_url, args.jobs, args.latency_samples,
+        args.workdir.resolve(), args.settings or peer.settings, caps,
+    )  # fmt: skip
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
