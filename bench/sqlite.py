@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +35,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.common import GatedProcess
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -59,36 +62,12 @@ def gated_worker(url: str, concurrency: int, prefetch: int) -> None:
     worker.run(on_ready=gate)
 
 
-class GatedWorker:
-    def __init__(self, url: str, fifo: Path, concurrency: int, prefetch: int) -> None:
-        env = dict(os.environ, JOBLANE_BENCH_FIFO=str(fifo), PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.sqlite", "--child", url,
-             "--concurrency", str(concurrency), "--prefetch", str(prefetch)],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )  # fmt: skip
-        assert self.proc.stdout is not None and self.proc.stdin is not None
-        if self.proc.stdout.readline().strip() != b"ready":
-            raise RuntimeError("the worker did not get ready")
-
-    def go(self) -> float:
-        assert self.proc.stdin is not None
-        t_go = time.monotonic()
-        self.proc.stdin.write(b"go\n")
-        self.proc.stdin.flush()
-        return t_go
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def gated_worker_process(url: str, fifo: Path, concurrency: int, prefetch: int) -> GatedProcess:
+    """A joblane worker process, gated after its slots are up (see :func:`gated_worker`)."""
+    cmd = [sys.executable, "-m", "bench.sqlite", "--child", url,
+           "--concurrency", str(concurrency), "--prefetch", str(prefetch)]  # fmt: skip
+    env = dict(os.environ, JOBLANE_BENCH_FIFO=str(fifo), PYTHONPATH=str(ROOT))
+    return GatedProcess(cmd, env=env, cwd=ROOT, stop_signal=signal.SIGTERM)
 
 
 def measure_joblane(jobs: int, samples: int, url: str, workdir: Path, concurrency: int,
@@ -132,7 +111,7 @@ def measure_joblane(jobs: int, samples: int, url: str, workdir: Path, concurrenc
             result["memory_per_job_bytes"] = (used_memory() - memory_before) / jobs
 
         # 3. drain, 4. latency.
-        worker = GatedWorker(url, fifo, concurrency, prefetch)
+        worker = gated_worker_process(url, fifo, concurrency, prefetch)
         try:
             t_go = worker.go()
             t_end = reader.wait(jobs - 1, 600, worker.alive)

@@ -62,13 +62,10 @@ graceful stop; then SIGTERM, then SIGKILL if it hangs), also when an exception o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import select
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -84,6 +81,7 @@ from huey import SqliteHuey
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (
     LATENCY_IDLE_S,
+    GatedProcess,
     MarkReader,
     fresh_db,
     percentile,
@@ -153,56 +151,13 @@ def consumer_main(db_path: Path, fifo_path: Path, mode: str) -> None:
     consumer.run()
 
 
-class ConsumerProcess:
+def consumer_process(db_path: Path, fifo_path: Path, mode: str) -> GatedProcess:
     """A gated Huey consumer in a child process running this very script."""
-
-    def __init__(self, db_path: Path, fifo_path: Path, mode: str) -> None:
-        cmd = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--consumer-mode",
-            mode,
-            "--db",
-            str(db_path),
-            "--fifo",
-            str(fifo_path),
-        ]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
-        )
-
-    def wait_ready(self) -> None:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            raise RuntimeError(f"consumer not ready (exit code {self.proc.poll()})")
-
-    def go(self) -> float:
-        """Open the gate; returns the monotonic time just before doing so."""
-        assert self.proc.stdin is not None
-        t_go = time.monotonic()
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return t_go
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Graceful stop, escalating to SIGTERM then SIGKILL; never leaves the child behind."""
-        if self.proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        for escalate in (None, signal.SIGTERM, signal.SIGKILL):
-            if escalate is not None and self.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.proc.pid, escalate)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(STOP_TIMEOUT_S)
-                break
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+    cmd = [
+        sys.executable, str(Path(__file__).resolve()), "--consumer-mode", mode,
+        "--db", str(db_path), "--fifo", str(fifo_path),
+    ]  # fmt: skip
+    return GatedProcess(cmd, ready_timeout=READY_TIMEOUT_S, stop_timeout=STOP_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------------- measurement
@@ -240,9 +195,8 @@ def run_round(
             raise RuntimeError("queue does not hold exactly --jobs tasks")
 
         # 2. drain, from the gate opening to the start of the last (marker) task.
-        consumer = ConsumerProcess(db_path, fifo, mode)
+        consumer = consumer_process(db_path, fifo, mode)
         try:
-            consumer.wait_ready()
             t_go = consumer.go()
             drain_timeout = max(120.0, jobs * 0.05)
             drain_s = reader.wait(jobs - 1, drain_timeout, consumer.alive) - t_go

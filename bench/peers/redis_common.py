@@ -39,13 +39,10 @@ to stderr).  ``enqueue_one_per_s`` is the median over the settings' rounds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import select
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -58,7 +55,13 @@ import redis
 
 BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH))
-from common import LATENCY_IDLE_S, MarkReader, percentile, write_mark  # noqa: E402
+from common import (  # noqa: E402
+    LATENCY_IDLE_S,
+    GatedProcess,
+    MarkReader,
+    percentile,
+    write_mark,
+)
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
@@ -120,55 +123,13 @@ def gate(on_eof: Callable[[], None] | None = None) -> bool:
     return True
 
 
-class ConsumerProcess:
-    """A gated worker in a child process running the peer's script (new process group)."""
-
-    def __init__(self, script: Path, setting: str, url: str, fifo: Path) -> None:
-        cmd = [sys.executable, str(script), "--consumer", setting, "--redis-url", url]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env=dict(os.environ, **{FIFO_ENV: str(fifo)}),
-        )
-
-    def wait_ready(self) -> None:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], READY_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            raise RuntimeError(f"worker not ready (exit code {self.proc.poll()})")
-
-    def go(self) -> float:
-        """Open the gate; returns the monotonic time just before doing so."""
-        assert self.proc.stdin is not None
-        t_go = time.monotonic()
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return t_go
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Graceful stop, then SIGTERM, then SIGKILL to the group; never leaves it behind."""
-        if self.proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self.proc.stdin.close()
-        for escalate in (None, signal.SIGTERM, signal.SIGKILL):
-            if escalate is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.proc.pid, escalate)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(STOP_TIMEOUT_S)
-                break
-        # Pool processes or work horses the worker left behind (same group).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+def consumer_process(script: Path, setting: str, url: str, fifo: Path) -> GatedProcess:
+    """A gated worker running the peer's script in a child process."""
+    cmd = [sys.executable, str(script), "--consumer", setting, "--redis-url", url]
+    return GatedProcess(
+        cmd, env=dict(os.environ, **{FIFO_ENV: str(fifo)}),
+        ready_timeout=READY_TIMEOUT_S, stop_timeout=STOP_TIMEOUT_S,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- measurement
@@ -185,9 +146,8 @@ def run_setting(
     if (queued := peer.pending()) != jobs:
         raise RuntimeError(f"{queued} jobs queued after enqueueing {jobs}")
 
-    consumer = ConsumerProcess(script, setting, url, fifo)
+    consumer = consumer_process(script, setting, url, fifo)
     try:
-        consumer.wait_ready()
         t_go = consumer.go()
         drain_s = reader.wait(jobs - 1, max(120.0, jobs * 0.1), consumer.alive) - t_go
         if (queued := peer.pending()) != 0:
