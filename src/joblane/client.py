@@ -156,12 +156,31 @@ class Queue:
         With *unique*, an item whose ``job_id`` a live job has returns that job.
         Items may not ask for ``unique`` one by one: it holds for the whole batch."""
         items = list(items)
-        now = self.backend.now()
-        records = [self._record(i.func, i.args, i.kwargs, i.options, None, now) for i in items]
-        if not records:
+        if not items:
             return []
         if any("unique" in i.options for i in items):
             raise InvalidJobError("enqueue_many takes unique= for the whole batch, not per item")
+        now = self.backend.now()
+        # Items without options of their own share their function's name and
+        # options: resolve those once per function, not once per job.
+        shared: dict[object, tuple[str, JobOptions]] = {}
+        records = []
+        for item in items:
+            if item.options or not isinstance(item.kwargs, dict):
+                records.append(self._record(item.func, item.args, item.kwargs, item.options,
+                                            None, now))  # fmt: skip
+                continue
+            resolved = shared.get(item.func)
+            if resolved is None:
+                name = function_name(item.func, allow_main=self._allow_main)
+                resolved = shared[item.func] = (name, _options(name, {}))
+            name, options = resolved
+            if not isinstance(item.args, list | tuple):
+                raise InvalidJobError(
+                    f"args must be a list or tuple, not {type(item.args).__name__}"
+                )
+            records.append(new_job(self.name, name, item.args, item.kwargs, options, now=now,
+                                   max_payload=self.max_payload))  # fmt: skip
         stored = self.backend.enqueue(records, unique=unique)
         return [Job(record, self.backend) for record in stored]
 
@@ -175,10 +194,7 @@ class Queue:
         now: float,
     ) -> JobRecord:
         name = function_name(func, allow_main=self._allow_main)
-        if type(args) is not tuple and not isinstance(args, list | tuple):
-            raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
-        if type(kwargs) is not dict:
-            raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+        _check_call(args, kwargs)
         return new_job(
             self.name, name, args, kwargs, _options(name, options), now=now,
             scheduled=to_timestamp(at) if at is not None else None,
@@ -235,6 +251,13 @@ class Queue:
         """The job with this id if it belongs to this queue, else None."""
         record = self.backend.get(validate_job_id(job_id))
         return Job(record, self.backend) if record and record.queue == self.name else None
+
+
+def _check_call(args: object, kwargs: object) -> None:
+    if type(args) is not tuple and not isinstance(args, list | tuple):
+        raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
+    if type(kwargs) is not dict:
+        raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
 
 
 def _unique(func_name: str, options: dict[str, Any]) -> bool:
