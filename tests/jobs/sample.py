@@ -156,3 +156,19 @@ def unique_by_default(x: int) -> int:
 @job(job_timeout=7, result_ttl=-1, retry=1)
 def with_defaults(x: int) -> int:
     return x
+
+
+@job
+def echo_size(text: str) -> str:
+    """Return a string as long as the one received (large results and payloads)."""
+    return "r" * len(text)
+
+
+@job
+def enqueue_next(url: str, depth: int) -> int:
+    """Enqueue another of itself until *depth* is 0 (work that a job creates)."""
+    from joblane import Queue
+
+    if depth > 0:
+        Queue("normal", url=url).enqueue(enqueue_next, url, depth - 1)
+    return depth

@@ -53,6 +53,8 @@ class Running:
     started: bool = True
     abandoned: bool = False
     """Killed while waiting in the pipe: its outcome, when it comes, is dropped."""
+    frame: bytes | None = None
+    """Not written to the slot yet (written when the job before it ends)."""
 
 
 class Executor(Protocol):
@@ -81,8 +83,9 @@ class Executor(Protocol):
         """Stop the job now (its slot is replaced); None if it is not running."""
         ...
 
-    def kill_all(self) -> list[JobRecord]:
-        """Stop every slot now; returns the jobs they held."""
+    def kill_all(self) -> list[tuple[JobRecord, Outcome]]:
+        """Stop every slot now. Returns the outcome of each job they held: the
+        real one if it ended before the kill, else INTERRUPTED."""
         ...
 
     def close(self) -> None:
@@ -176,6 +179,12 @@ class _Slot:
     """The running job first, then those waiting in the pipe."""
 
 
+PIPE_FRAME_MAX = 16 * 1024
+"""A job is written to a busy slot ahead of its turn only if its frame is this
+small: it then always fits the socket's buffer, so the worker never blocks on
+a slot that is itself blocked writing a large result."""
+
+
 def _kill_group(pid: int) -> None:
     """SIGKILL a slot and every process its job started (the slot's group)."""
     try:
@@ -206,6 +215,8 @@ class ProcessExecutor:
         self.capacity = capacity
         self.allow = allow
         self.depth = 1
+        self._early: list[tuple[JobRecord, Outcome]] = []
+        """Outcomes read while killing, handed over by the next wait()."""
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
         # One poll object for the life of the executor, not a selector per wait.
@@ -259,38 +270,63 @@ class ProcessExecutor:
         return [r for s in self._slots for r in s.held if not r.abandoned]
 
     def submit(self, job: JobRecord) -> None:
-        slot = min(self._slots, key=lambda s: len(s.held))
-        self._send(slot, job)
+        self._send(min(self._slots, key=lambda s: len(s.held)), job)
 
     def _send(self, slot: _Slot, job: JobRecord) -> None:
+        frame = _encode_job(job)
         now = time.monotonic()
-        if slot.held:  # waits in the pipe: its clock starts when it starts
-            slot.held.append(Running(job, now, None, started=False))
-        else:
+        if not slot.held:
+            if slot.conn.poll(0):
+                # An idle slot only speaks when it died (the OOM killer, say):
+                # replace it rather than charge its death to this job.
+                self._retire(slot, kill=True)
+                slot = self._spawn()
             deadline = now + job.job_timeout if job.job_timeout else None
             slot.held.append(Running(job, now, deadline))
+            self._write(slot, frame)
+            return
+        waiting = Running(job, now, None, started=False)
+        if len(frame) <= PIPE_FRAME_MAX and all(r.frame is None for r in slot.held):
+            self._write(slot, frame)  # small: fits the socket buffer, never blocks
+        else:
+            waiting.frame = frame  # written when the slot is free
+        slot.held.append(waiting)
+
+    @staticmethod
+    def _write(slot: _Slot, frame: bytes) -> None:
         # If the slot died, wait() sees its EOF and reports the job lost.
         with contextlib.suppress(OSError):
-            slot.conn.send_bytes(_encode_job(job))
+            slot.conn.send_bytes(frame)
 
     def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        done, self._early = self._early, []
+        if done:
+            timeout = 0.0
         if not any(s.held for s in self._slots):
             if timeout > 0:
                 time.sleep(timeout)
-            return []
-        done: list[tuple[JobRecord, Outcome]] = []
+            return done
         for fd, _ in self._poll.poll(max(timeout, 0.0) * 1000):
-            slot = self._by_fd[fd]
-            try:
-                while slot.held:
-                    self._finish_head(slot, _decode_outcome(slot.conn.recv_bytes()), done)
-                    if not slot.conn.poll(0):
-                        break
-                else:
-                    slot.conn.recv_bytes()  # an idle slot only speaks when it dies
-            except (EOFError, OSError):
-                self._lost(slot, done)
+            slot = self._by_fd.get(fd)
+            if slot is not None:
+                self._drain(slot, done, block=True)
         return done
+
+    def _drain(
+        self, slot: _Slot, done: list[tuple[JobRecord, Outcome]], *, block: bool = False
+    ) -> None:
+        """Read the outcomes *slot* has written (the first one even if not yet
+        complete when *block*); a dead slot reports its jobs lost."""
+        try:
+            if not slot.held:
+                if block or slot.conn.poll(0):
+                    slot.conn.recv_bytes()  # an idle slot only speaks when it dies
+                return
+            while slot.held and (block or slot.conn.poll(0)):
+                block = False
+                self._finish_head(slot, _decode_outcome(slot.conn.recv_bytes()), done)
+        except (EOFError, OSError):
+            self._lost(slot, done)
 
     def _finish_head(
         self, slot: _Slot, outcome: Outcome, done: list[tuple[JobRecord, Outcome]]
@@ -298,11 +334,32 @@ class ProcessExecutor:
         head = slot.held.popleft()
         if not head.abandoned:
             done.append((head.job, outcome))
-        if slot.held:
-            nxt = slot.held[0]
-            now = time.monotonic()
-            nxt.began, nxt.started = now, True
-            nxt.deadline = now + nxt.job.job_timeout if nxt.job.job_timeout else None
+        # Jobs killed before they were written never reach the slot.
+        while slot.held and slot.held[0].abandoned and slot.held[0].frame is not None:
+            slot.held.popleft()
+        if not slot.held:
+            return
+        nxt = slot.held[0]
+        if nxt.abandoned:
+            # Killed while it waited in the pipe, and now it starts: stop it (the
+            # slot goes with it) rather than let it run unwatched.
+            self._restart(slot)
+            return
+        now = time.monotonic()
+        nxt.began, nxt.started = now, True
+        nxt.deadline = now + nxt.job.job_timeout if nxt.job.job_timeout else None
+        if nxt.frame is not None:
+            frame, nxt.frame = nxt.frame, None
+            self._write(slot, frame)
+
+    def _restart(self, slot: _Slot) -> _Slot:
+        """Kill *slot* and give the jobs that never started to a new one."""
+        behind = [r.job for r in list(slot.held)[1:] if not r.abandoned]
+        self._retire(slot, kill=True)
+        fresh = self._spawn()
+        for job in behind:
+            self._send(fresh, job)
+        return fresh
 
     def _lost(self, slot: _Slot, done: list[tuple[JobRecord, Outcome]]) -> None:
         """The slot died: its running job is lost, the ones behind it never started."""
@@ -319,28 +376,34 @@ class ProcessExecutor:
                 done.append((running.job, INTERRUPTED))
 
     def kill(self, job_id: str) -> JobRecord | None:
-        for slot in self._slots:
+        for slot in list(self._slots):
+            # Outcomes the slot already wrote stand: a job that just ended is not
+            # killed (and the job behind it is not cut short) by a late kill.
+            self._drain(slot, self._early)
+            if slot not in self._slots:
+                continue  # it died meanwhile: its jobs were reported
             for index, running in enumerate(slot.held):
                 if running.job.id != job_id or running.abandoned:
                     continue
-                if index > 0:
-                    # Not started yet, and a pipe cannot be unsent: it will run
-                    # (about a job's length from now), but its outcome is dropped.
+                if index == 0:
+                    self._restart(slot)
+                elif running.frame is not None:
+                    slot.held.remove(running)  # never written: simply dropped
+                else:
+                    # Written but not started, and a pipe cannot be unsent: it is
+                    # stopped with its slot if it starts (see _finish_head).
                     running.abandoned = True
-                    return running.job
-                behind = [r.job for r in list(slot.held)[1:] if not r.abandoned]
-                self._retire(slot, kill=True)
-                fresh = self._spawn()
-                for job in behind:  # they never started: on to the new slot
-                    self._send(fresh, job)
                 return running.job
         return None
 
-    def kill_all(self) -> list[JobRecord]:
-        jobs = [r.job for r in self.running()]
+    def kill_all(self) -> list[tuple[JobRecord, Outcome]]:
+        done, self._early = self._early, []
         for slot in list(self._slots):
+            self._drain(slot, done)
+        for slot in list(self._slots):
+            done += [(r.job, INTERRUPTED) for r in slot.held if not r.abandoned]
             self._retire(slot, kill=True)
-        return jobs
+        return done
 
     def close(self) -> None:
         for slot in list(self._slots):
@@ -422,11 +485,13 @@ class ThreadExecutor:
             running = self._running.pop(job_id, None)
         return running.job if running else None
 
-    def kill_all(self) -> list[JobRecord]:
+    def kill_all(self) -> list[tuple[JobRecord, Outcome]]:
+        done = self.wait(0)
         with self._lock:
-            jobs = [r.job for r in self._running.values()]
+            # Threads cannot be stopped: they run on, and their outcomes are dropped.
+            done += [(r.job, INTERRUPTED) for r in self._running.values()]
             self._running.clear()
-        return jobs
+        return done
 
     def close(self) -> None:
         with self._lock:

@@ -163,6 +163,9 @@ class Worker:
         if install_signals:
             self._install_signals()
         self._started = self.backend.now()
+        # Start watching before the first claim: a change is reported relative
+        # to the previous call, so this call is the baseline.
+        self.backend.wait_for_change(0)
         self.executor.start()
         self._register("idle")
         if on_ready is not None:
@@ -202,8 +205,8 @@ class Worker:
 
     def _shut_down(self) -> None:
         now = self.backend.now()
-        for job in self.executor.kill_all():
-            self._settle_one(job, INTERRUPTED, now)
+        for job, outcome in self.executor.kill_all():
+            self._settle_one(job, outcome, now)
         while self._ready:
             self._settle_one(self._ready.popleft(), INTERRUPTED, now)
         self._flush(now)
@@ -221,7 +224,8 @@ class Worker:
         self._side_tasks(now)
         self._enforce_deadlines(now)
         claimed = self._claim_and_settle(now)
-        self._dispatch()
+        if not self._stop_requested:  # stopping: nothing new starts
+            self._dispatch()
         if claimed:
             return True
         idle = not self.executor.running() and not self._ready
@@ -230,6 +234,10 @@ class Worker:
             and not self._maybe_work and not self._stop_requested
         )  # fmt: skip
         if drained and not (self.with_scheduler and self._due_now()):
+            # One last look: a settle may just have released or queued jobs.
+            if self.backend.wait_for_change(0):
+                self._maybe_work = True
+                return True
             return False
         self._wait(idle)
         return True
@@ -251,9 +259,10 @@ class Worker:
         if self.with_scheduler:
             self._schedule(now)
         if self._recovery.due():
-            # Our own finished attempts first: after a long backend outage their
-            # leases may have lapsed, and the reaper must not take them for lost.
+            # Our own attempts first: after a long backend outage their leases
+            # may have lapsed, and the reaper must not take them for lost.
             self._flush(now)
+            self._renew_leases(now)
             if recover_expired(self.backend, now):
                 self._maybe_work = True
         if self._housekeeping.due():
@@ -405,9 +414,13 @@ class Worker:
         mono = time.monotonic()
         for running in self.executor.running():
             if running.started and running.deadline is not None and mono >= running.deadline:
-                job = self.executor.kill(running.job.id)
+                job = self._kill(running.job.id)
                 if job is not None and job.job_timeout is not None:
                     self._settle_one(job, Outcome.failure(timeout_error(job.job_timeout)), now)
+
+    def _kill(self, job_id: str) -> JobRecord | None:
+        self._dispatched.pop(job_id, None)
+        return self.executor.kill(job_id)
 
     def _renew_leases(self, now: float) -> None:
         held = [r.job for r in self.executor.running()] + list(self._ready)
@@ -420,10 +433,10 @@ class Worker:
             # running it and report nothing.
             self.stats.lost_leases += 1
             log.warning("job %s: lease lost, abandoning this attempt", job_id)
-            self.executor.kill(job_id)
+            self._kill(job_id)
             self._ready = deque(j for j in self._ready if j.id != job_id)
         for job_id in result.cancel_requested:
-            job = self.executor.kill(job_id)
+            job = self._kill(job_id)
             if job is None:
                 job = next((j for j in self._ready if j.id == job_id), None)
                 self._ready = deque(j for j in self._ready if j.id != job_id)
