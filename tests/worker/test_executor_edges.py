@@ -1,4 +1,4 @@
-"""Edge cases of the worker and its slot processes, found by review: each test
+"""Edge cases of the worker and its slot processes: each test
 runs a real Worker with process slots in this process, over a backend."""
 
 from __future__ import annotations
