@@ -385,6 +385,11 @@ class Job:
         return self._record.retries_left
 
     @property
+    def lost_attempts(self) -> int:
+        """Attempts that ended with their worker process (see Worker's ``max_lost``)."""
+        return self._record.lost_attempts
+
+    @property
     def worker_name(self) -> str | None:
         return self._record.worker_name
 
@@ -467,6 +472,7 @@ class Job:
             "retries_left": r.retries_left,
             "retry_intervals": list(r.retry_intervals),
             "attempts": r.attempts,
+            "lost_attempts": r.lost_attempts,
             "job_timeout": r.job_timeout,
             "result_ttl": r.result_ttl,
             "ttl": r.ttl,

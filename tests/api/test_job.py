@@ -241,6 +241,7 @@ def test_to_dict_of_a_queued_job(queue: Queue) -> None:
         "retries_left": 0,
         "retry_intervals": [],
         "attempts": 0,
+        "lost_attempts": 0,
         "job_timeout": 180.0,
         "result_ttl": 500,
         "ttl": 60,

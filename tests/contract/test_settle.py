@@ -127,7 +127,7 @@ def test_a_failure_without_retries_left_fails_the_job(backend: Backend, clock: M
     assert backend.list_registry("normal", Registry.FAILED) == [failed]
 
 
-def test_an_interrupted_attempt_goes_back_to_its_queue_uncounted(
+def test_an_interrupted_attempt_goes_back_first_in_its_queue_uncounted(
     backend: Backend, clock: ManualClock
 ) -> None:
     job = enqueue(backend, clock)
@@ -135,7 +135,8 @@ def test_an_interrupted_attempt_goes_back_to_its_queue_uncounted(
     running = claim_one(backend, clock)
     assert report(backend, clock, running, INTERRUPTED)
     assert backend.get(job.id) == job.copy(attempts=0, status=JobStatus.QUEUED)
-    assert [j.id for j in backend.list_queued("normal")] == [other.id, job.id]
+    # It had been first in line: it goes back there, not behind the backlog.
+    assert [j.id for j in backend.list_queued("normal")] == [job.id, other.id]
 
 
 def test_a_stopped_job_is_in_the_canceled_registry(backend: Backend, clock: ManualClock) -> None:

@@ -140,6 +140,28 @@ def test_a_file_of_a_newer_schema_is_refused(path: Path) -> None:
         SQLiteBackend(path)
 
 
+def test_a_file_of_schema_version_1_is_migrated_with_its_jobs(
+    path: Path, clock: ManualClock
+) -> None:
+    # Version 1 (joblane 0.1.0) had no lost_attempts column.
+    old = SQLiteBackend(path, clock=clock)
+    enqueue(old, clock)
+    queued = enqueue(old, clock)
+    started = claim_one(old, clock)
+    old.close()
+    conn = raw(path)
+    conn.execute("ALTER TABLE jobs DROP COLUMN lost_attempts")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    migrated = SQLiteBackend(path, clock=clock)
+    assert migrated.get(started.id) == started
+    assert migrated.list_queued("normal") == [queued]
+    migrated.close()
+    conn = raw(path)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    conn.close()
+
+
 def test_a_missing_directory_is_a_backend_error(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="cannot open"):
         SQLiteBackend(tmp_path / "nowhere" / "jobs.db")

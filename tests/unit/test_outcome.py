@@ -57,6 +57,7 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
         enqueued=ENQUEUED,
         expires_at=NOW + 60,
         delete=False,
+        started=STARTED,
     )
     assert not s.failed_for_good
 
@@ -163,6 +164,7 @@ def test_interrupted_gives_the_attempt_back() -> None:
     assert s.result is None
     assert s.last_job_result == "earlier"
     assert s.enqueued == ENQUEUED  # keeps its place in time
+    assert s.front  # it was first in line: it goes back there
     assert not s.failed_for_good
 
 
@@ -188,3 +190,61 @@ def test_reason_texts() -> None:
         "JobTimeoutError: the job ran longer than its job_timeout of 2.5 s and was killed"
     )
     assert worker_lost_error("gone") == "WorkerLostError: gone"
+
+
+LOST = Outcome.lost(worker_lost_error("the job's process killed by SIGKILL"))
+
+
+def test_lost_job_runs_again_first_in_line_whatever_its_retry_policy() -> None:
+    job = started_job(attempts=1)  # retry 0: RQ's default
+    s = settle(job, TOKEN, LOST, NOW)
+    assert s.status is JobStatus.QUEUED
+    assert s.front
+    assert s.lost_attempts == 1
+    assert s.attempts == 1  # it ran: the attempt counts
+    assert s.retries_left == 0  # the retry budget is not touched
+    assert s.last_job_result == LOST.error
+    assert s.ended is None and s.expires_at is None
+
+
+def test_lost_job_fails_once_lost_max_lost_times() -> None:
+    job = started_job(attempts=3, retry=5).copy(lost_attempts=2)
+    s = settle(job, TOKEN, LOST, NOW, max_lost=3)
+    assert s.status is JobStatus.FAILED
+    assert s.lost_attempts == 3
+    assert s.retries_left == 5  # independent of the retry policy
+    assert s.last_job_result is not None
+    assert s.last_job_result.startswith("WorkerLostError: the job's process killed by SIGKILL")
+    assert "lost 3 times (max_lost=3)" in s.last_job_result
+    assert s.failed_for_good
+
+
+@pytest.mark.parametrize("max_lost", [1, 2, 5])
+def test_max_lost_bounds_the_runs(max_lost: int) -> None:
+    job = started_job()
+    runs = 0
+    while True:
+        runs += 1
+        s = settle(job, TOKEN, LOST, NOW, max_lost=max_lost)
+        if s.status is not JobStatus.QUEUED:
+            break
+        job = job.copy(lost_attempts=s.lost_attempts, attempts=s.attempts + 1)
+    assert s.status is JobStatus.FAILED
+    assert runs == max_lost
+
+
+def test_lost_before_it_began_is_given_back_uncounted() -> None:
+    job = started_job(attempts=2).copy(started=None, lost_attempts=1, last_job_result="x")
+    s = settle(job, TOKEN, LOST, NOW, max_lost=1)
+    assert s.status is JobStatus.QUEUED
+    assert s.front
+    assert s.attempts == 1  # the claim is not counted
+    assert s.lost_attempts == 1  # nor is the loss: it never ran
+    assert s.last_job_result == "x"
+
+
+def test_every_settlement_carries_the_start_and_lost_count() -> None:
+    job = started_job().copy(lost_attempts=1)
+    for outcome in (Outcome.success(b"1"), Outcome.failure("e"), STOPPED):
+        s = settle(job, TOKEN, outcome, NOW)
+        assert (s.started, s.lost_attempts, s.front) == (STARTED, 1, False)

@@ -47,20 +47,50 @@ def test_kill_9_mid_job_is_recovered_by_another_worker(
     assert time.monotonic() - killed_at < 10  # recovery bound with a 1 s lease
 
 
-def test_kill_9_without_retries_ends_failed_worker_lost(
+def test_kill_9_without_retries_reruns_the_job_until_max_lost(
     queue: Queue, workers: WorkerProcesses, tmp_path: Path
 ) -> None:
+    # No retry policy (RQ's default): a job lost with its worker still runs
+    # again, and one that is lost every time fails after --max-lost losses.
     pid_file = tmp_path / "pid"
     victim = queue.enqueue(sample.record_pid_and_sleep, str(pid_file), 30.0)
-    first = workers.start("--lease", "1", "--concurrency", "1")
-    wait_until(pid_file.exists, what="the job to start")
-    first.send_signal(signal.SIGKILL)
-    first.wait(5)
-    workers.start("--lease", "1")
-    wait_until(lambda: victim.get_status() is JobStatus.FAILED, what="recovery")
+    for run in (1, 2):
+        worker = workers.start("--lease", "1", "--concurrency", "1", "--max-lost", "2")
+        wait_until(pid_file.exists, what=f"run {run} to start")
+        pid_file.unlink()
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(5)
+        if run == 1:
+            victim.refresh()
+            assert victim.status is JobStatus.STARTED  # until its lease lapses
+    workers.start("--lease", "1", "--max-lost", "2")
+    wait_until(lambda: victim.get_status() is JobStatus.FAILED, what="the second loss")
+    victim.refresh()
+    assert (victim.attempts, victim.lost_attempts) == (2, 2)
     assert victim.last_job_result is not None
     assert victim.last_job_result.startswith("WorkerLostError")
-    assert victim.attempts == 1
+    assert "lost 2 times (max_lost=2)" in victim.last_job_result
+    assert not pid_file.exists()  # it did not run a third time
+
+
+def test_a_recovered_job_runs_before_the_backlog(
+    queue: Queue, backend: Backend, workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    victim = queue.enqueue(sample.record_pid_and_sleep, str(pid_file), 0.5)
+    first = workers.start("--lease", "1", "--concurrency", "1")
+    wait_until(pid_file.exists, what="the job to start")
+    pid_file.unlink()
+    # A backlog that one slot needs 30 s for: behind it, the victim would wait.
+    backlog = [queue.enqueue(sample.sleep, 0.1) for _ in range(300)]
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    workers.start("--lease", "1", "--concurrency", "1")
+    wait_until(pid_file.exists, timeout=10, what="the recovered job to run again")
+    victim.wait(5)
+    assert (victim.status, victim.attempts, victim.lost_attempts) == (JobStatus.FINISHED, 2, 1)
+    done = sum(s is JobStatus.FINISHED for s in statuses(backend, [j.id for j in backlog]))
+    assert done < 50  # it ran first, not after the backlog
 
 
 def test_busy_loop_over_timeout_is_killed_and_worker_keeps_serving(
@@ -74,16 +104,19 @@ def test_busy_loop_over_timeout_is_killed_and_worker_keeps_serving(
     assert after.wait(10).return_value == 5
 
 
-def test_os_exit_counts_as_an_attempt_and_poison_job_stops_after_last_retry(
+def test_os_exit_is_a_lost_attempt_and_a_poison_job_fails_after_max_lost(
     queue: Queue, workers: WorkerProcesses
 ) -> None:
-    poison = queue.enqueue(sample.exit_process, 7, retry=Retry(max=2))
+    # Its process dies under it: run again whatever its retry policy (none
+    # here), and failed after the third loss (the default max_lost).
+    poison = queue.enqueue(sample.exit_process, 7)
     neighbours = [queue.enqueue(sample.add, i, 1) for i in range(10)]
     workers.start("--concurrency", "2")
     poison.wait(15)
     assert poison.status is JobStatus.FAILED
-    assert poison.attempts == 3
+    assert (poison.attempts, poison.lost_attempts) == (3, 3)
     assert "exited with status 7" in (poison.last_job_result or "")
+    assert "lost 3 times (max_lost=3)" in (poison.last_job_result or "")
     assert [j.wait(10).return_value for j in neighbours] == [i + 1 for i in range(10)]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.states import Registry
 
 
@@ -147,26 +147,43 @@ class Backend(ReadOnlyBackend, Protocol):
         lease_seconds: float,
         now: float,
         settle: Sequence[Settlement] = (),
+        starts: Sequence[Start] = (),
+        starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """Apply *settle* (as :meth:`settle`), then take up to *limit* queued
-        jobs, in one atomic step: all of the first queue before any of the
-        second, and so on; FIFO within a queue (``at_front`` first). Queued
-        jobs past their ttl are skipped. Each taken job becomes started, with
-        ``attempts`` incremented, ``ended`` cleared, ``worker_name`` set and a new lease
-        (``lease_token``, ``lease_expires = now + lease_seconds``). Two
-        concurrent claims never take the same job. Returns the settle flags and
-        the claimed jobs in priority order."""
+        """Apply *settle* and *starts* (as :meth:`settle`), then take up to
+        *limit* queued jobs, in one atomic step: all of the first queue before
+        any of the second, and so on; FIFO within a queue (``at_front`` and
+        jobs given back first). Queued jobs past their ttl are skipped. Each
+        taken job becomes started, with ``attempts`` incremented, ``ended``
+        cleared, ``worker_name`` set and a new lease (``lease_token``,
+        ``lease_expires = now + lease_seconds``). The first *starting* taken
+        jobs (all if None) begin now: ``started = now``; the others are claimed
+        ahead of their start and keep ``started`` None until a :class:`Start`
+        or a settlement records it, so that a job whose worker died before it
+        began is given back rather than counted as lost. Two concurrent claims
+        never take the same job. Returns the settle flags and the claimed jobs
+        in priority order."""
         ...
 
-    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+    def settle(
+        self, settlements: Sequence[Settlement], now: float, starts: Sequence[Start] = ()
+    ) -> list[bool]:
         """Record the end of attempts, atomically as one batch.
 
         Each applies only if the job is still started under the settlement's
         token, otherwise it is ignored and its flag is False (a newer attempt
-        owns the job). Applying one also moves its deferred dependents: to
-        queued when all their dependencies finished, to canceled (recursively)
-        when it failed for good or was stopped. A settlement with ``delete``
-        removes the job after its dependents were released."""
+        owns the job). Applying one sets every field the Settlement carries
+        (``started`` only when given and the status is not queued; a queued job
+        loses its start and worker, and goes first in its queue if ``front``,
+        else last unless it is ``at_front``) and moves its deferred dependents:
+        to queued when all their dependencies finished, to canceled
+        (recursively) when it failed for good or was stopped. A settlement with
+        ``delete`` removes the job after its dependents were released.
+
+        Each of *starts* (applied in the same step, before the settlements)
+        records when a claimed job began, if it is still started under that
+        token and its start is not recorded yet; it changes nothing else and
+        wakes no one."""
         ...
 
     def renew(
@@ -178,7 +195,8 @@ class Backend(ReadOnlyBackend, Protocol):
     def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
         """Started jobs whose lease lapsed before *now* (their worker is
         presumed dead). The caller settles them with their own token, so two
-        recovering workers settle each at most once."""
+        recovering workers settle each at most once; a job whose ``started``
+        is None had not begun (it waited in its worker's batch)."""
         ...
 
     def promote_due(self, now: float, limit: int = 1000) -> int:
@@ -205,8 +223,8 @@ class Backend(ReadOnlyBackend, Protocol):
 
     def requeue(self, job_id: str, now: float) -> JobRecord:
         """Put a failed, canceled or stopped job back on its queue (queued,
-        ``enqueued = now``, result and lease cleared). Raises NoSuchJobError
-        or InvalidStateError."""
+        ``enqueued = now``, result, lease and ``lost_attempts`` cleared).
+        Raises NoSuchJobError or InvalidStateError."""
         ...
 
     def delete(self, job_id: str) -> bool:

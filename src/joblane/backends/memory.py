@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
 from joblane.core.clock import Clock, SystemClock
 from joblane.core.job import JobRecord, expiry
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.states import (
     CANCELABLE_STATUSES,
     DEPENDENCY_FAILED_STATUSES,
@@ -135,12 +135,12 @@ class MemoryBackend:
             and self._pushes.get(job_id) == push
         )
 
-    def _push(self, job: JobRecord) -> None:
+    def _push(self, job: JobRecord, *, front: bool = False) -> None:
         self._push_count += 1
         self._pushes[job.id] = self._push_count
         entry = (job.id, self._push_count)
         queue = self._queues[job.queue]
-        if job.at_front:
+        if job.at_front or front:
             queue.appendleft(entry)
         else:
             queue.append(entry)
@@ -201,8 +201,11 @@ class MemoryBackend:
         lease_seconds: float,
         now: float,
         settle: Sequence[Settlement] = (),
+        starts: Sequence[Start] = (),
+        starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
         with self._lock:
+            self._start_locked(starts)
             flags = self._settle_locked(settle, now)
             claimed: list[JobRecord] = []
             for name in queues:
@@ -218,7 +221,7 @@ class MemoryBackend:
                         continue
                     del self._pushes[job.id]
                     job.status = JobStatus.STARTED
-                    job.started = now
+                    job.started = now if starting is None or len(claimed) < starting else None
                     job.ended = None
                     job.attempts += 1
                     job.worker_name = worker
@@ -232,12 +235,26 @@ class MemoryBackend:
                 self._bump()
             return flags, claimed
 
-    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
+    def settle(
+        self, settlements: Sequence[Settlement], now: float, starts: Sequence[Start] = ()
+    ) -> list[bool]:
         with self._lock:
+            self._start_locked(starts)
             flags = self._settle_locked(settlements, now)
             if any(flags):
                 self._bump()
             return flags
+
+    def _start_locked(self, starts: Sequence[Start]) -> None:
+        for start in starts:
+            job = self._jobs.get(start.job_id)
+            if (
+                job is not None
+                and job.status is JobStatus.STARTED
+                and job.lease_token == start.token
+                and job.started is None
+            ):
+                job.started = start.started
 
     def _settle_locked(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
         flags = []
@@ -255,13 +272,16 @@ class MemoryBackend:
             job.scheduled = s.scheduled
             job.enqueued = s.enqueued
             job.expires_at = s.expires_at
+            job.lost_attempts = s.lost_attempts
             job.lease_token = job.lease_expires = None
             job.cancel_requested = False
             if s.status is JobStatus.QUEUED:
                 job.started = None
                 job.worker_name = None
-                self._push(job)
-            elif s.status is JobStatus.FINISHED:
+                self._push(job, front=s.front)
+            elif s.started is not None:
+                job.started = s.started
+            if s.status is JobStatus.FINISHED:
                 self._release_dependents(job.id, now)
             elif s.failed_for_good:
                 self._cancel_dependents(job.id, now)
@@ -395,6 +415,7 @@ class MemoryBackend:
             job.enqueued = now
             job.started = job.ended = job.result = job.worker_name = None
             job.cancel_requested = False
+            job.lost_attempts = 0
             job.expires_at = now + job.ttl if job.ttl else None
             self._push(job)
             self._bump()

@@ -11,6 +11,7 @@ import click
 
 from joblane.cli.common import open_backend
 from joblane.config import env_list
+from joblane.core.outcome import DEFAULT_MAX_LOST
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
@@ -94,6 +95,14 @@ def configure_logging(level: str) -> None:
     help="Jobs claimed ahead of free slots (throughput over strict priority).",
 )
 @click.option(
+    "--max-lost",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_LOST,
+    show_default=True,
+    help="A job whose process dies under it (kill -9, out of memory, crash) runs again, "
+    "first in its queue, until it was lost this many times; then it fails.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -103,7 +112,7 @@ def configure_logging(level: str) -> None:
 def worker(
     ctx: click.Context, queues: str, concurrency: int | None, imports: tuple[str, ...],
     allow: tuple[str, ...], burst: bool, without_scheduler: bool, name: str | None,
-    lease: float, grace: float, prefetch: int, log_level: str,
+    lease: float, grace: float, prefetch: int, max_lost: int, log_level: str,
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
@@ -114,5 +123,5 @@ def worker(
     Worker(
         backend, queue_names, concurrency=concurrency, allow=policy, name=name,
         burst=burst, with_scheduler=not without_scheduler, lease_seconds=lease,
-        grace=grace, prefetch=prefetch,
+        grace=grace, prefetch=prefetch, max_lost=max_lost,
     ).run()  # fmt: skip

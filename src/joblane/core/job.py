@@ -64,6 +64,10 @@ class JobRecord:
     lease_token: str | None = None
     lease_expires: float | None = None
     cancel_requested: bool = False
+    lost_attempts: int = 0
+    """Attempts that ended with their worker process (killed, out of memory,
+    crashed): counted apart from ``attempts`` failed by the job itself, and
+    bounded by the worker's ``max_lost`` (:func:`joblane.core.outcome.settle`)."""
 
     def copy(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)

@@ -3,6 +3,20 @@
 :func:`settle` is the single place that decides a job's next state after a
 run: finished, retried (through the scheduled registry), failed for good,
 stopped, or put back on its queue. Backends only persist the decision.
+
+Two budgets bound how often a job runs again:
+
+* ``retries_left`` (the job's :class:`~joblane.core.retry.Retry`) for attempts
+  that failed by the job's own doing: an exception, a timeout;
+* ``max_lost`` (the worker's, default :data:`DEFAULT_MAX_LOST`) for attempts
+  lost with their process: the worker or the job's slot killed (``kill -9``,
+  the OOM killer, a segfault). Such a job did nothing wrong as far as anyone
+  knows, so it runs again, first in its queue, whatever its retry policy;
+  only a job lost ``max_lost`` times (one that kills its own worker) fails.
+
+A job that was claimed but had not started when its worker died (it waited
+in the worker's batch) is given back: first in its queue, the attempt not
+counted.
 """
 
 from __future__ import annotations
@@ -31,7 +45,11 @@ class OutcomeKind(StrEnum):
     STOPPED = "stopped"
     """Canceled while it ran."""
     INTERRUPTED = "interrupted"
-    """The worker shut down under it: back on its queue, the attempt not counted."""
+    """The worker shut down under it, or it never started: first in its queue
+    again, the attempt not counted."""
+    LOST = "lost"
+    """Its process died under it (the worker or its slot): run again first in
+    its queue, up to ``max_lost`` times, then failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +69,10 @@ class Outcome:
     def failure(cls, error: str, *, retryable: bool = True) -> Outcome:
         return cls(OutcomeKind.FAILED, error=error, retryable=retryable)
 
+    @classmethod
+    def lost(cls, error: str) -> Outcome:
+        return cls(OutcomeKind.LOST, error=error)
+
 
 STOPPED = Outcome(OutcomeKind.STOPPED, error="stopped: the job was canceled while it ran")
 INTERRUPTED = Outcome(OutcomeKind.INTERRUPTED)
@@ -62,6 +84,20 @@ def timeout_error(seconds: float) -> str:
 
 def worker_lost_error(detail: str) -> str:
     return f"{WORKER_LOST}: {detail}"
+
+
+DEFAULT_MAX_LOST = 3
+"""A job lost with its process this many times fails (see the module docstring)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A claimed job began running at *started*: recorded by the backend if the
+    job is still started under *token* and its start is not recorded yet."""
+
+    job_id: str
+    token: str
+    started: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +118,12 @@ class Settlement:
     expires_at: float | None
     delete: bool = False
     """True when result_ttl is 0: the finished job is not kept."""
+    started: float | None = None
+    """When the attempt began, if the backend may not know it yet (a job claimed
+    ahead of its start); recorded unless the job goes back to its queue."""
+    lost_attempts: int = 0
+    front: bool = False
+    """Put back on its queue first in line (it had been first already), not last."""
 
     @property
     def failed_for_good(self) -> bool:
@@ -89,31 +131,36 @@ class Settlement:
         return self.status in (JobStatus.FAILED, JobStatus.STOPPED)
 
 
-def settle(job: JobRecord, token: str, outcome: Outcome, now: float) -> Settlement:
+def settle(
+    job: JobRecord, token: str, outcome: Outcome, now: float, *, max_lost: int = DEFAULT_MAX_LOST
+) -> Settlement:
     """Decide the job's next state after the attempt that holds *token*."""
     kind = outcome.kind
+    if kind is OutcomeKind.LOST and job.started is None:
+        kind = OutcomeKind.INTERRUPTED  # claimed ahead, never started: nothing was lost
+    if kind is OutcomeKind.INTERRUPTED:
+        # The attempt is given back: the job did not get its chance to run.
+        attempts = max(job.attempts - 1, 0)
+        return _requeue(job, token, attempts, job.lost_attempts, job.last_job_result)
+    if kind is OutcomeKind.LOST:
+        lost = job.lost_attempts + 1
+        if lost < max_lost:
+            return _requeue(job, token, job.attempts, lost, outcome.error)
+        reason = (
+            f"{outcome.error}; the job's process was lost {lost} times "
+            f"(max_lost={max_lost}), so it fails rather than run again"
+        )
+        return _ended(job, token, JobStatus.FAILED, now, error=reason, lost=lost)
     if kind is OutcomeKind.SUCCEEDED:
         return Settlement(
             job.id, token, JobStatus.FINISHED, ended=now, result=outcome.result,
             last_job_result=job.last_job_result, retries_left=job.retries_left,
             attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
             expires_at=expiry(now, job.result_ttl), delete=job.result_ttl == 0,
-        )  # fmt: skip
-    if kind is OutcomeKind.INTERRUPTED:
-        # The attempt is given back: the job did not get its chance to run.
-        return Settlement(
-            job.id, token, JobStatus.QUEUED, ended=None, result=None,
-            last_job_result=job.last_job_result, retries_left=job.retries_left,
-            attempts=max(job.attempts - 1, 0), scheduled=job.scheduled, enqueued=job.enqueued,
-            expires_at=None,
+            started=job.started, lost_attempts=job.lost_attempts,
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:
-        return Settlement(
-            job.id, token, JobStatus.STOPPED, ended=now, result=None,
-            last_job_result=outcome.error, retries_left=job.retries_left,
-            attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
-            expires_at=expiry(now, job.failure_ttl),
-        )  # fmt: skip
+        return _ended(job, token, JobStatus.STOPPED, now, error=outcome.error)
     if outcome.retryable and job.retries_left > 0:
         # The n-th attempt failed: wait the n-th interval before the next one.
         delay = retry_delay(job.retry_intervals, max(job.attempts, 1))
@@ -123,10 +170,31 @@ def settle(job: JobRecord, token: str, outcome: Outcome, now: float) -> Settleme
             retries_left=job.retries_left - 1, attempts=job.attempts,
             scheduled=now + delay if delay > 0 else None,
             enqueued=job.enqueued if delay > 0 else now, expires_at=None,
+            started=job.started, lost_attempts=job.lost_attempts,
         )  # fmt: skip
+    return _ended(job, token, JobStatus.FAILED, now, error=outcome.error)
+
+
+def _requeue(
+    job: JobRecord, token: str, attempts: int, lost: int, reason: str | None
+) -> Settlement:
+    """Back on its queue, first in line (it was first in line already)."""
     return Settlement(
-        job.id, token, JobStatus.FAILED, ended=now, result=None,
-        last_job_result=outcome.error, retries_left=job.retries_left,
-        attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
-        expires_at=expiry(now, job.failure_ttl),
+        job.id, token, JobStatus.QUEUED, ended=None, result=None,
+        last_job_result=reason, retries_left=job.retries_left,
+        attempts=attempts, scheduled=job.scheduled, enqueued=job.enqueued,
+        expires_at=None, lost_attempts=lost, front=True,
+    )  # fmt: skip
+
+
+def _ended(
+    job: JobRecord, token: str, status: JobStatus, now: float, *, error: str | None,
+    lost: int | None = None,
+) -> Settlement:  # fmt: skip
+    """Failed or stopped for good: kept for the job's failure TTL."""
+    return Settlement(
+        job.id, token, status, ended=now, result=None, last_job_result=error,
+        retries_left=job.retries_left, attempts=job.attempts, scheduled=job.scheduled,
+        enqueued=job.enqueued, expires_at=expiry(now, job.failure_ttl), started=job.started,
+        lost_attempts=job.lost_attempts if lost is None else lost,
     )  # fmt: skip

@@ -69,6 +69,14 @@ class Executor(Protocol):
         """How many more jobs can be submitted now."""
         ...
 
+    def idle(self) -> int:
+        """How many slots hold no job: a job submitted now begins at once in one."""
+        ...
+
+    def take_started(self) -> list[JobRecord]:
+        """The jobs that began running since the previous call, in order."""
+        ...
+
     def running(self) -> list[Running]: ...
 
     def submit(self, job: JobRecord) -> None:
@@ -217,6 +225,7 @@ class ProcessExecutor:
         self.depth = 1
         self._early: list[tuple[JobRecord, Outcome]] = []
         """Outcomes read while killing, handed over by the next wait()."""
+        self._begun: list[JobRecord] = []
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
         # One poll object for the life of the executor, not a selector per wait.
@@ -266,6 +275,13 @@ class ProcessExecutor:
     def free(self) -> int:
         return sum(max(self.depth - len(s.held), 0) for s in self._slots)
 
+    def idle(self) -> int:
+        return sum(1 for s in self._slots if not s.held)
+
+    def take_started(self) -> list[JobRecord]:
+        begun, self._begun = self._begun, []
+        return begun
+
     def running(self) -> list[Running]:
         return [r for s in self._slots for r in s.held if not r.abandoned]
 
@@ -283,6 +299,7 @@ class ProcessExecutor:
                 slot = self._spawn()
             deadline = now + job.job_timeout if job.job_timeout else None
             slot.held.append(Running(job, now, deadline))
+            self._begun.append(job)
             self._write(slot, frame)
             return
         waiting = Running(job, now, None, started=False)
@@ -348,6 +365,7 @@ class ProcessExecutor:
         now = time.monotonic()
         nxt.began, nxt.started = now, True
         nxt.deadline = now + nxt.job.job_timeout if nxt.job.job_timeout else None
+        self._begun.append(nxt.job)
         if nxt.frame is not None:
             frame, nxt.frame = nxt.frame, None
             self._write(slot, frame)
@@ -362,7 +380,8 @@ class ProcessExecutor:
         return fresh
 
     def _lost(self, slot: _Slot, done: list[tuple[JobRecord, Outcome]]) -> None:
-        """The slot died: its running job is lost, the ones behind it never started."""
+        """The slot died: its running job is lost (run again, up to the worker's
+        max_lost), the ones behind it never started (given back)."""
         held = list(slot.held)
         status = self._retire(slot, kill=True)
         self._spawn()
@@ -371,7 +390,7 @@ class ProcessExecutor:
                 continue
             if index == 0:
                 reason = worker_lost_error(f"the job's process {describe_exit(status)}")
-                done.append((running.job, Outcome.failure(reason)))
+                done.append((running.job, Outcome.lost(reason)))
             else:
                 done.append((running.job, INTERRUPTED))
 
@@ -435,6 +454,9 @@ class ThreadExecutor:
         self.allow = allow
         self._running: dict[str, Running] = {}
         self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
+        self._early: list[tuple[JobRecord, Outcome]] = []
+        """Outcomes read while killing, handed over by the next wait()."""
+        self._begun: list[JobRecord] = []
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -443,6 +465,13 @@ class ThreadExecutor:
     def free(self) -> int:
         with self._lock:
             return self.capacity - len(self._running)
+
+    def idle(self) -> int:
+        return self.free()
+
+    def take_started(self) -> list[JobRecord]:
+        begun, self._begun = self._begun, []
+        return begun
 
     def running(self) -> list[Running]:
         with self._lock:
@@ -453,6 +482,7 @@ class ThreadExecutor:
         deadline = now + job.job_timeout if job.job_timeout else None
         with self._lock:
             self._running[job.id] = Running(job, now, deadline)
+        self._begun.append(job)
         context = JobContext(job.id, job.queue, job.func_name, job.attempts)
 
         def target() -> None:
@@ -461,6 +491,10 @@ class ThreadExecutor:
         threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
 
     def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        done, self._early = self._early, []
+        return done + self._collect(0.0 if done else timeout)
+
+    def _collect(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
         ready: list[tuple[JobRecord, Outcome]] = []
         try:
             ready.append(
@@ -481,6 +515,8 @@ class ThreadExecutor:
         return done
 
     def kill(self, job_id: str) -> JobRecord | None:
+        # An outcome already returned stands: a job that just ended is not killed.
+        self._early += self._collect(0.0)
         with self._lock:
             running = self._running.pop(job_id, None)
         return running.job if running else None

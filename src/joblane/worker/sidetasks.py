@@ -2,7 +2,8 @@
 
 * :func:`promote_due` - the scheduler: due scheduled jobs onto their queues.
 * :func:`recover_expired` - the reaper: started jobs whose worker stopped
-  renewing its lease are settled as lost (retried or failed per policy).
+  renewing its lease are settled as lost (first in their queue again, up to
+  ``max_lost`` times; given back if they had not begun).
 * :func:`purge_expired` - housekeeping: jobs past their TTLs are deleted.
 
 :class:`Every` decides when each is due on the monotonic clock.
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from joblane.backends.base import Backend
-from joblane.core.outcome import Outcome, settle, worker_lost_error
+from joblane.core.outcome import DEFAULT_MAX_LOST, Outcome, settle, worker_lost_error
 
 log = logging.getLogger("joblane.worker")
 
@@ -57,11 +58,15 @@ def promote_due(backend: Backend, now: float, limit: int = 1000) -> int:
     return total
 
 
-def recover_expired(backend: Backend, now: float, limit: int = 100) -> int:
+def recover_expired(
+    backend: Backend, now: float, limit: int = 100, *, max_lost: int = DEFAULT_MAX_LOST
+) -> int:
     """Settle started jobs whose lease lapsed; returns how many this call settled."""
     expired = backend.expired_leases(now, limit)
     if not expired:
         return 0
+    # Each goes first in its queue, so the one enqueued earliest is settled last.
+    expired.sort(key=lambda job: (job.enqueued or job.created, job.id), reverse=True)
     settlements = []
     for job in expired:
         reason = worker_lost_error(
@@ -69,13 +74,17 @@ def recover_expired(backend: Backend, now: float, limit: int = 100) -> int:
             "(killed, out of memory or partitioned) and is presumed dead"
         )
         assert job.lease_token is not None
-        settlements.append(settle(job, job.lease_token, Outcome.failure(reason), now))
+        outcome = Outcome.lost(reason)
+        settlements.append(settle(job, job.lease_token, outcome, now, max_lost=max_lost))
     applied = backend.settle(settlements, now)
     for job, ok, decided in zip(expired, applied, settlements, strict=True):
         if ok:
+            how = "not begun, given back" if job.started is None else (
+                f"lost {decided.lost_attempts} of {max_lost} times, {decided.status}"
+            )  # fmt: skip
             log.warning(
                 "job %s %s from %s recovered from lost worker %s: %s",
-                job.id, job.func_name, job.queue, job.worker_name, decided.status,
+                job.id, job.func_name, job.queue, job.worker_name, how,
             )  # fmt: skip
     return sum(applied)
 

@@ -33,11 +33,13 @@ from types import FrameType
 from joblane.backends.base import Backend, WorkerInfo
 from joblane.core.job import JobRecord
 from joblane.core.outcome import (
+    DEFAULT_MAX_LOST,
     INTERRUPTED,
     STOPPED,
     Outcome,
     OutcomeKind,
     Settlement,
+    Start,
     settle,
     timeout_error,
 )
@@ -109,6 +111,7 @@ class Worker:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         grace: float = DEFAULT_GRACE,
         prefetch: int = 0,
+        max_lost: int = DEFAULT_MAX_LOST,
     ) -> None:
         self.backend = backend
         self.queues = priority_order(queues)
@@ -125,9 +128,15 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.grace = grace
         self.prefetch = max(prefetch, 0)
+        if isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 1:
+            raise ValueError(f"max_lost must be an int >= 1, not {max_lost!r}")
+        self.max_lost = max_lost
         self.stats = WorkerStats()
         self._ready: deque[JobRecord] = deque()
         self._pending: list[Settlement] = []
+        self._starts: dict[str, Start] = {}
+        """Starts of jobs claimed ahead, not recorded yet (sent with the next
+        claim or settle, unless the job's settlement carries its start)."""
         self._pending_since = 0.0
         self._dispatched: dict[str, float] = {}
         self._avg_run: float | None = None
@@ -263,7 +272,7 @@ class Worker:
             # may have lapsed, and the reaper must not take them for lost.
             self._flush(now)
             self._renew_leases(now)
-            if recover_expired(self.backend, now):
+            if recover_expired(self.backend, now, max_lost=self.max_lost):
                 self._maybe_work = True
         if self._housekeeping.due():
             purge_expired(self.backend, now)
@@ -295,21 +304,28 @@ class Worker:
         hungry = not self._stop_requested and len(self._ready) < free
         if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
             want = free + self.prefetch + self._ahead() - len(self._ready)
+            # Jobs that go to an idle slot at once begin now; the rest are claimed
+            # ahead and their start is recorded when it happens.
+            starting = max(self.executor.idle() - len(self._ready), 0)
             pending, self._pending = self._pending, []
+            starts, self._starts = self._starts, {}
             try:
                 _, jobs = self.backend.claim(
                     self.queues, worker=self.name, limit=want,
                     lease_seconds=self.lease_seconds, now=now, settle=pending,
+                    starts=list(starts.values()), starting=starting,
                 )  # fmt: skip
             except BackendError:
                 self._pending[:0] = pending  # not recorded: keep them for the next call
+                self._starts = starts | self._starts
                 raise
             self._last_claim = mono
             self._maybe_work = len(jobs) >= want
             self.stats.claimed += len(jobs)
             self._ready.extend(jobs)
             return len(jobs)
-        if self._pending and (not self._ready or mono - self._pending_since >= SETTLE_DELAY):
+        waiting = self._pending or self._starts
+        if waiting and (not self._ready or mono - self._pending_since >= SETTLE_DELAY):
             self._flush(now)
         return 0
 
@@ -323,12 +339,14 @@ class Worker:
         return min(fit, MAX_BATCH)
 
     def _flush(self, now: float) -> None:
-        if self._pending:
+        if self._pending or self._starts:
             pending, self._pending = self._pending, []
+            starts, self._starts = self._starts, {}
             try:
-                self.backend.settle(pending, now)
+                self.backend.settle(pending, now, list(starts.values()))
             except BackendError:
                 self._pending[:0] = pending  # not recorded: keep them for the next call
+                self._starts = starts | self._starts
                 raise
 
     def _dispatch(self) -> None:
@@ -338,6 +356,21 @@ class Worker:
                      job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
             self._dispatched[job.id] = time.monotonic()
             self.executor.submit(job)
+        self._note_starts()
+
+    def _note_starts(self) -> None:
+        """Record the start of jobs claimed ahead that began in a slot since the
+        last look: the backend learns it with the next claim or settle."""
+        begun = self.executor.take_started()
+        if not begun:
+            return
+        now = self.backend.now()
+        for job in begun:
+            if job.started is None:
+                job.started = now
+                if not self._pending and not self._starts:
+                    self._pending_since = time.monotonic()
+                self._starts[job.id] = Start(job.id, job.lease_token or "", now)
 
     def _wait(self, idle: bool) -> None:
         if idle:
@@ -349,6 +382,7 @@ class Worker:
         else:
             timeout = min(IDLE_WAIT, self._next_timer())
         results = self.executor.wait(timeout)
+        self._note_starts()
         now = self.backend.now()
         mono = time.monotonic()
         for job, outcome in results:
@@ -370,7 +404,7 @@ class Worker:
         deadlines = [r.deadline for r in self.executor.running() if r.deadline is not None]
         if deadlines:
             timers.append(min(deadlines) - mono)
-        if self._pending:
+        if self._pending or self._starts:
             timers.append(self._pending_since + SETTLE_DELAY - mono)
         return max(min(timers), 0.0)
 
@@ -378,10 +412,11 @@ class Worker:
 
     def _settle_one(self, job: JobRecord, outcome: Outcome, now: float) -> None:
         assert job.lease_token is not None
-        decided = settle(job, job.lease_token, outcome, now)
-        if not self._pending:
+        decided = settle(job, job.lease_token, outcome, now, max_lost=self.max_lost)
+        if not self._pending and not self._starts:
             self._pending_since = time.monotonic()
         self._pending.append(decided)
+        self._starts.pop(job.id, None)  # the settlement carries the start
         if decided.status is JobStatus.QUEUED:
             self._maybe_work = True  # a retry with no interval is work again
         self._log_end(job, outcome, decided, now)

@@ -30,7 +30,7 @@ from joblane.backends.redis.records import (
 from joblane.backends.redis.watch import ChangeListener
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
 from joblane.core.states import Registry
 from joblane.errors import DuplicateJobError, InvalidStateError, NoSuchJobError
@@ -200,10 +200,13 @@ class RedisBackend:
         lease_seconds: float,
         now: float,
         settle: Sequence[Settlement] = (),
+        starts: Sequence[Start] = (),
+        starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
         names = list(dict.fromkeys(queues))
-        settle_part = settlement_args(settle)
-        tail: list[Arg] = [worker, now + lease_seconds, max(limit, 0)]
+        settle_part = settlement_args(settle, starts)
+        begin: Arg = "" if starting is None else max(starting, 0)
+        tail: list[Arg] = [worker, now + lease_seconds, max(limit, 0), begin]
 
         def take(client: redis.Redis, attempt: int) -> Any:
             claim_id = secrets.token_hex(6)
@@ -224,10 +227,13 @@ class RedisBackend:
             self._changes.notify()
         return flags, jobs
 
-    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
-        if not settlements:
+    def settle(
+        self, settlements: Sequence[Settlement], now: float, starts: Sequence[Start] = ()
+    ) -> list[bool]:
+        if not settlements and not starts:
             return []
-        reply = self._run("settle", [now, *settlement_args(settlements)], "the settlement")
+        args = [now, *settlement_args(settlements, starts)]
+        reply = self._run("settle", args, "the settlement")
         flags = [bool(flag) for flag in reply]
         if any(flags):
             self._changes.notify()

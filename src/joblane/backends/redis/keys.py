@@ -47,6 +47,7 @@ that is absent has the value in brackets::
     r   result [None]          lr  last_job_result [None] d   depends_on, "a,b" [()]
     af  at_front, "1" [False]  x   expires_at [None]      lt  lease_token [None]
     le  lease_expires [None]   cr  cancel_requested, "1" [False]
+    la  lost_attempts [0]
 
 Numbers are written as Python's ``repr`` (floats round-trip exactly); a number
 a script computes is written as ``%.17g``, which reads back exactly too.

@@ -15,7 +15,7 @@ import orjson
 
 from joblane.backends.base import WorkerInfo
 from joblane.core.job import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, JobRecord
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError
@@ -46,12 +46,12 @@ def job_fields(job: JobRecord) -> list[Arg]:
         out += ("rt", job.result_ttl)
     if job.failure_ttl != DEFAULT_FAILURE_TTL:
         out += ("ft", job.failure_ttl)
-    if job.retries_left:
-        out += ("rl", job.retries_left)
+    counters = (("rl", job.retries_left), ("a", job.attempts), ("la", job.lost_attempts))
+    for name, count in counters:
+        if count:
+            out += (name, count)
     if job.retry_intervals:
         out += ("ri", orjson.dumps(job.retry_intervals))
-    if job.attempts:
-        out += ("a", job.attempts)
     if job.meta:
         out += ("m", dumps(job.meta, "meta"))
     if job.depends_on:
@@ -124,6 +124,7 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
         lease_token=None if lease is None else lease.decode(),
         lease_expires=_opt_float(get(b"le")),
         cancel_requested=get(b"cr") == b"1",
+        lost_attempts=int(get(b"la", b"0")),
     )
 
 
@@ -142,15 +143,20 @@ def _opt(value: float | None) -> Arg:
     return "" if value is None else value
 
 
-def settlement_args(settlements: Sequence[Settlement]) -> list[Arg]:
-    """The 12 arguments of each settlement, in settle_one's order (_common.lua)."""
+def settlement_args(settlements: Sequence[Settlement], starts: Sequence[Start] = ()) -> list[Arg]:
+    """The 15 arguments of each settlement, in settle_one's order, then the 3 of
+    each start, in start_one's order (_common.lua), each list after its length."""
     out: list[Arg] = [len(settlements)]
     for s in settlements:
         out += (
             s.job_id, s.token, s.status.value, _opt(s.ended), _tagged(s.result),
             _tagged(s.last_job_result), s.retries_left, s.attempts, _opt(s.scheduled),
             _opt(s.enqueued), _opt(s.expires_at), "1" if s.delete else "0",
+            _opt(s.started), s.lost_attempts, "1" if s.front else "0",
         )  # fmt: skip
+    out.append(len(starts))
+    for start in starts:
+        out += (start.job_id, start.token, start.started)
     return out
 
 

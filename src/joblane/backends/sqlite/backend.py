@@ -20,6 +20,7 @@ from joblane.backends.sqlite.database import Database
 from joblane.backends.sqlite.enqueue import store_jobs
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
+    JOB_COLUMNS,
     job_record,
     meta_param,
     worker_info,
@@ -27,7 +28,7 @@ from joblane.backends.sqlite.records import (
 )
 from joblane.core.clock import Clock, SystemClock
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.states import REGISTRY_STATUSES, Registry
 from joblane.errors import ConfigurationError, NoSuchJobError
 
@@ -39,7 +40,6 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 
 # The value of the schema's generated `registry` column for each registry.
 _REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
-_LIST_QUEUED_POSITION = 27
 
 
 class SQLiteBackend:
@@ -115,7 +115,7 @@ class SQLiteBackend:
     def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
         params = {"queue": queue, "start": max(start, 0), "limit": max(limit, 0)}
         rows = self._db.read(lambda s: s.execute(QUERIES.list_queued, params).fetchall())
-        rows.sort(key=lambda row: row[_LIST_QUEUED_POSITION])
+        rows.sort(key=lambda row: row[JOB_COLUMNS])
         return [job_record(row) for row in rows]
 
     def list_registry(
@@ -179,6 +179,8 @@ class SQLiteBackend:
         lease_seconds: float,
         now: float,
         settle: Sequence[Settlement] = (),
+        starts: Sequence[Start] = (),
+        starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
         run = partial(
             transitions.claim,
@@ -188,6 +190,8 @@ class SQLiteBackend:
             lease_seconds=lease_seconds,
             now=now,
             settle=settle,
+            starts=starts,
+            starting=starting,
         )
         flags, jobs = self._db.write(run, durable=False, notify=False)
         if jobs or any(flags):
@@ -196,10 +200,12 @@ class SQLiteBackend:
             self._db.changes.notify()
         return flags, jobs
 
-    def settle(self, settlements: Sequence[Settlement], now: float) -> list[bool]:
-        if not settlements:
+    def settle(
+        self, settlements: Sequence[Settlement], now: float, starts: Sequence[Start] = ()
+    ) -> list[bool]:
+        if not settlements and not starts:
             return []
-        run = partial(transitions.settle_all, settlements=settlements, now=now)
+        run = partial(transitions.settle_all, settlements=settlements, now=now, starts=starts)
         flags = self._db.write(run, durable=False, notify=False)
         if any(flags):
             self._db.changes.notify()

@@ -36,7 +36,7 @@ import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-from joblane.backends.sqlite.queries import SCHEMA, SCHEMA_VERSION
+from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from joblane.backends.sqlite.watch import ChangeWatcher
 from joblane.core.job import expiry
 from joblane.errors import BackendError
@@ -256,7 +256,8 @@ class Database:
     # -- schema ----------------------------------------------------------------
 
     def _create_schema(self, sqlite: sqlite3.Connection) -> None:
-        """Create the tables on first open; many processes may race to do it."""
+        """Create the tables on first open, or migrate a file of an earlier
+        version; many processes may race to do it."""
         if self._user_version(sqlite) == SCHEMA_VERSION:
             return
         # The journal mode is stored in the file; it cannot change inside a transaction.
@@ -269,6 +270,10 @@ class Database:
             if version == 0:
                 for statement in SCHEMA:
                     sqlite.execute(statement)
+            else:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    sqlite.execute(MIGRATIONS[target])
+            if version != SCHEMA_VERSION:
                 sqlite.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             sqlite.execute("COMMIT")
         except BaseException:

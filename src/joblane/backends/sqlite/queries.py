@@ -25,7 +25,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import LiteralString
 
-_HEADER = re.compile(r"^-- (name|fragment): ([a-z_]+)[ \t]*$", re.MULTILINE)
+_HEADER = re.compile(r"^-- (name|fragment): ([a-z0-9_]+)[ \t]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,7 @@ class Queries:
     claim_queue: LiteralString
     settle: LiteralString
     settle_delete: LiteralString
+    mark_started: LiteralString
     linked_dependencies: LiteralString
     pop_dependents: LiteralString
     link_dependency: LiteralString
@@ -135,9 +136,16 @@ def load_schema() -> tuple[LiteralString, ...]:
     return tuple(statements.values())
 
 
+def load_migrations() -> dict[int, LiteralString]:
+    """The blocks of migrations.sql by the version they bring a file to."""
+    statements, _ = _load("migrations.sql")
+    return {int(name.removeprefix("to_")): text for name, text in statements.items()}
+
+
 QUERIES = load_queries()
 SCHEMA = load_schema()
-SCHEMA_VERSION = 1
+MIGRATIONS = load_migrations()
+SCHEMA_VERSION = max(MIGRATIONS)
 """Stored as ``PRAGMA user_version``; a file with a higher one is refused."""
 
 _RANKS: tuple[LiteralString, ...] = tuple(str(i) for i in range(1000))

@@ -10,7 +10,7 @@
 id, queue, func_name, payload, status, created, enqueued, started, ended, scheduled,
 job_timeout, result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta,
 worker_name, result, last_job_result, depends_on, at_front, expires_at, lease_token,
-lease_expires, cancel_requested
+lease_expires, cancel_requested, lost_attempts
 
 -- fragment: queue_position
 -- The position of the row being updated when it enters its queue: before every
@@ -24,13 +24,13 @@ CASE WHEN jobs.at_front
 END
 
 -- name: insert_job
--- Store one job (?1..?27: the job_columns in order), placed in its queue if queued.
+-- Store one job (?1..?28: the job_columns in order), placed in its queue if queued.
 -- The common path of enqueue: one statement per job, no SELECT before it; a
 -- duplicate id fails on the primary key and enqueue takes its careful path.
 INSERT INTO jobs ({job_columns}, position)
 VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
     CASE WHEN ?5 <> 'queued' THEN NULL
     WHEN ?23 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
                    WHERE queue = ?2 AND status = 'queued')
@@ -80,8 +80,9 @@ FROM json_each(?1);
 -- queries.claim_statement): each is an index seek on jobs_queued that reads at
 -- most ?4 entries, so the cost does not grow with the backlog; only those few
 -- candidates are sorted. ?1 now, ?2 worker name, ?3 lease expiry, ?4 limit.
+-- No job has begun yet: mark_started records the start of those that begin now.
 UPDATE jobs
-SET status = 'started', started = ?1, ended = NULL, attempts = attempts + 1, worker_name = ?2,
+SET status = 'started', started = NULL, ended = NULL, attempts = attempts + 1, worker_name = ?2,
     lease_token = lower(hex(randomblob(8))), lease_expires = ?3, expires_at = NULL
 WHERE rowid IN (
     SELECT rid FROM ({claim_queues}) ORDER BY rank, position LIMIT ?4
@@ -100,16 +101,25 @@ SELECT * FROM (
 -- name: settle
 -- Apply one Settlement if the job is still started under its token. A job put
 -- back on its queue loses its worker and start time and goes to its queue's end
--- (or front, if at_front).
+-- (or front, if at_front or the settlement says :front).
 UPDATE jobs
 SET status = :status, ended = :ended, result = :result, last_job_result = :last_job_result,
     retries_left = :retries_left, attempts = :attempts, scheduled = :scheduled,
-    enqueued = :enqueued, expires_at = :expires_at,
+    enqueued = :enqueued, expires_at = :expires_at, lost_attempts = :lost_attempts,
     lease_token = NULL, lease_expires = NULL, cancel_requested = 0,
-    started = CASE WHEN :status = 'queued' THEN NULL ELSE started END,
+    started = CASE WHEN :status = 'queued' THEN NULL ELSE coalesce(:started, started) END,
     worker_name = CASE WHEN :status = 'queued' THEN NULL ELSE worker_name END,
-    position = CASE WHEN :status = 'queued' THEN {queue_position} ELSE position END
+    position = CASE WHEN :status <> 'queued' THEN position
+        WHEN :front THEN (SELECT coalesce(min(q.position), 0) - 1 FROM jobs AS q
+                          WHERE q.queue = jobs.queue AND q.status = 'queued')
+        ELSE {queue_position} END
 WHERE id = :id AND status = 'started' AND lease_token = :token;
+
+-- name: mark_started
+-- Record when a claimed job began (a Start), if it is still started under
+-- :token and its start is not recorded yet.
+UPDATE jobs SET started = :started
+WHERE id = :id AND status = 'started' AND lease_token = :token AND started IS NULL;
 
 -- name: settle_delete
 -- A settlement with delete (result_ttl 0): the job is removed instead of kept.
@@ -202,6 +212,7 @@ UPDATE jobs SET cancel_requested = 1 WHERE id = :id RETURNING {job_columns};
 UPDATE jobs
 SET status = 'queued', enqueued = :now, started = NULL, ended = NULL, result = NULL,
     worker_name = NULL, lease_token = NULL, lease_expires = NULL, cancel_requested = 0,
+    lost_attempts = 0,
     expires_at = CASE WHEN ttl THEN :now + ttl END, position = {queue_position}
 WHERE id = :id
 RETURNING {job_columns};

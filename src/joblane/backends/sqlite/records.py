@@ -25,6 +25,10 @@ from joblane.errors import BackendError
 
 Row = tuple[Any, ...]
 
+JOB_COLUMNS = 28
+"""How many columns ``job_columns`` has; a statement that returns a queue
+position returns it right after them (``row[JOB_COLUMNS]``)."""
+
 _STATUSES = {status.value: status for status in JobStatus}
 _STATUS_TEXT = {status: status.value for status in JobStatus}
 
@@ -46,7 +50,7 @@ def plain_batches(jobs: Sequence[JobRecord]) -> list[tuple[bytes, tuple[Any, ...
             or job.depends_on or job.attempts or job.started is not None
             or job.ended is not None or job.worker_name is not None
             or job.result is not None or job.last_job_result is not None
-            or job.lease_token is not None or job.cancel_requested
+            or job.lease_token is not None or job.cancel_requested or job.lost_attempts
         ):  # fmt: skip
             return None
         key = (queue, job.func_name, job.created, job.job_timeout, job.result_ttl,
@@ -81,6 +85,7 @@ def plain_job_params(job: JobRecord) -> tuple[object, ...] | None:
         or job.lease_token is not None
         or job.lease_expires is not None
         or job.cancel_requested
+        or job.lost_attempts
     ):
         return None
     return (
@@ -91,7 +96,7 @@ def plain_job_params(job: JobRecord) -> tuple[object, ...] | None:
 
 
 def job_params(job: JobRecord) -> tuple[object, ...]:
-    """The parameters of ``insert_job`` (?1..?27) for *job*."""
+    """The parameters of ``insert_job`` (?1..?28) for *job*."""
     return (
         job.id, job.queue, job.func_name, job.payload, _STATUS_TEXT[job.status], job.created,
         job.enqueued, job.started, job.ended, job.scheduled, job.job_timeout, job.result_ttl,
@@ -101,7 +106,7 @@ def job_params(job: JobRecord) -> tuple[object, ...]:
         job.worker_name, job.result, job.last_job_result,
         orjson.dumps(job.depends_on).decode() if job.depends_on else None,
         1 if job.at_front else 0, job.expires_at, job.lease_token, job.lease_expires,
-        1 if job.cancel_requested else 0,
+        1 if job.cancel_requested else 0, job.lost_attempts,
     )  # fmt: skip
 
 
@@ -117,7 +122,7 @@ def job_status(value: Any, job_id: str) -> JobStatus:
 
 
 def job_record(row: Row) -> JobRecord:
-    """The JobRecord of a row whose first 27 columns are ``job_columns``."""
+    """The JobRecord of a row whose first columns are ``job_columns``."""
     status = job_status(row[4], row[0])
     try:
         return JobRecord(
@@ -127,7 +132,7 @@ def job_record(row: Row) -> JobRecord:
             row[16], orjson.loads(row[17]) if row[17] else {},
             row[18], row[19], row[20],
             tuple(orjson.loads(row[21])) if row[21] else (),
-            bool(row[22]), row[23], row[24], row[25], bool(row[26]),
+            bool(row[22]), row[23], row[24], row[25], bool(row[26]), row[27],
         )  # fmt: skip
     except (ValueError, TypeError) as exc:
         raise BackendError(f"job {row[0]!r} has a column that cannot be decoded: {exc}") from exc

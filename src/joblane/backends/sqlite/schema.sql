@@ -1,4 +1,5 @@
--- The SQLite backend's schema, version 1 (PRAGMA user_version = 1).
+-- The SQLite backend's schema, version 2 (PRAGMA user_version = 2; migrations.sql
+-- brings a file of an earlier version to it).
 --
 -- One row per job in `jobs`. Each index below is partial, so that a row is in
 -- as few of them as its status needs: a queued job without ttl is written to
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_expires REAL,
     cancel_requested INTEGER NOT NULL,
     position INTEGER,
+    lost_attempts INTEGER NOT NULL DEFAULT 0,
     -- The registry a status belongs to (joblane.core.states.STATUS_REGISTRY,
     -- by its first status); queued jobs are in none.
     registry TEXT GENERATED ALWAYS AS (

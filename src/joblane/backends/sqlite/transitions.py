@@ -14,14 +14,11 @@ import orjson
 
 from joblane.backends.base import RenewResult
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
-from joblane.backends.sqlite.records import job_record, job_status
+from joblane.backends.sqlite.records import JOB_COLUMNS, job_record, job_status
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Settlement
+from joblane.core.outcome import Settlement, Start
 from joblane.core.states import CANCELABLE_STATUSES, REQUEUEABLE_STATUSES, JobStatus
 from joblane.errors import InvalidStateError, NoSuchJobError
-
-_POSITION = 27
-"""Index of the ``position`` column that claim returns after the job columns."""
 
 
 def claim(
@@ -33,8 +30,10 @@ def claim(
     lease_seconds: float,
     now: float,
     settle: Sequence[Settlement],
+    starts: Sequence[Start],
+    starting: int | None,
 ) -> tuple[list[bool], list[JobRecord]]:
-    flags = settle_all(sqlite, settle, now)
+    flags = settle_all(sqlite, settle, now, starts)
     names = list(dict.fromkeys(queues))
     if limit <= 0 or not names:
         return flags, []
@@ -42,13 +41,31 @@ def claim(
     rows = sqlite.execute(claim_statement(len(names)), params).fetchall()
     # RETURNING gives rows in the order they were updated: put them in priority order.
     rank = {name: i for i, name in enumerate(names)}
-    rows.sort(key=lambda row: (rank[row[1]], row[_POSITION]))
-    return flags, [job_record(row) for row in rows]
+    rows.sort(key=lambda row: (rank[row[1]], row[JOB_COLUMNS]))
+    jobs = [job_record(row) for row in rows]
+    # The first `starting` jobs begin now; the others were claimed ahead.
+    beginning = jobs if starting is None else jobs[: max(starting, 0)]
+    for job in beginning:
+        job.started = now
+    _mark_started(sqlite, [Start(j.id, j.lease_token or "", now) for j in beginning])
+    return flags, jobs
+
+
+def _mark_started(sqlite: sqlite3.Connection, starts: Sequence[Start]) -> None:
+    if starts:
+        sqlite.executemany(
+            QUERIES.mark_started,
+            [{"id": s.job_id, "token": s.token, "started": s.started} for s in starts],
+        )
 
 
 def settle_all(
-    sqlite: sqlite3.Connection, settlements: Sequence[Settlement], now: float
+    sqlite: sqlite3.Connection,
+    settlements: Sequence[Settlement],
+    now: float,
+    starts: Sequence[Start] = (),
 ) -> list[bool]:
+    _mark_started(sqlite, starts)
     linked = _linked_dependencies(sqlite, settlements)
     flags = []
     for s in settlements:
@@ -92,6 +109,9 @@ def _settle_params(s: Settlement) -> dict[str, object]:
         "scheduled": s.scheduled,
         "enqueued": s.enqueued,
         "expires_at": s.expires_at,
+        "started": s.started,
+        "lost_attempts": s.lost_attempts,
+        "front": s.front,
     }
 
 

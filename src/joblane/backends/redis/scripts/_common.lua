@@ -229,13 +229,14 @@ local function tagged(value)
   return string.sub(value, 2)
 end
 
--- Apply one Settlement (12 arguments, read with nextarg; see records.py
+-- Apply one Settlement (15 arguments, read with nextarg; see records.py
 -- settlement_args) if the job is still started under its token. 1 or 0.
 local function settle_one(now)
   local id, token, status = nextarg(), nextarg(), nextarg()
   local ended, result, last_result = optional(nextarg()), tagged(nextarg()), tagged(nextarg())
   local retries_left, attempts, scheduled = nextarg(), nextarg(), optional(nextarg())
   local enqueued, expires_at, delete = optional(nextarg()), optional(nextarg()), nextarg()
+  local started, lost, front = optional(nextarg()), nextarg(), nextarg()
   local key = job_key(id)
   local f = redis.call("HMGET", key, "s", "lt", "q", "af")
   if f[1] ~= "started" or f[2] ~= token then return 0 end
@@ -248,25 +249,42 @@ local function settle_one(now)
   set_or_del(key, "lr", last_result)
   set_or_del(key, "rl", retries_left ~= "0" and retries_left or nil)
   set_or_del(key, "a", attempts ~= "0" and attempts or nil)
+  set_or_del(key, "la", lost ~= "0" and lost or nil)
   set_or_del(key, "sc", scheduled)
   set_or_del(key, "e", enqueued)
   set_expiry(id, expires_at)
   if status == "queued" then
     redis.call("HDEL", key, "st", "w")
-  elseif status == "finished" then
-    release_dependents(id, now)
-  elseif status == "failed" or status == "stopped" then
-    cancel_dependents(id, now)
+  else
+    if started then redis.call("HSET", key, "st", started) end
+    if status == "finished" then
+      release_dependents(id, now)
+    elseif status == "failed" or status == "stopped" then
+      cancel_dependents(id, now)
+    end
   end
-  place(id, q, status, f[4])
+  place(id, q, status, front == "1" and "1" or f[4])
   if delete == "1" then remove_job(id) end
   return 1
 end
 
--- Settle `count` settlements (their arguments follow): their flags.
+-- Record one Start (3 arguments: job id, lease token, started) if the job is
+-- still started under that token and its start is not recorded yet.
+local function start_one()
+  local id, token, started = nextarg(), nextarg(), nextarg()
+  local key = job_key(id)
+  local f = redis.call("HMGET", key, "s", "lt", "st")
+  if f[1] == "started" and f[2] == token and not f[3] then
+    redis.call("HSET", key, "st", started)
+  end
+end
+
+-- Settle `count` settlements (their arguments follow), then the starts that
+-- follow them (their count, then 3 arguments each): the settlements' flags.
 local function settle_all(count, now)
   local flags = {}
   for i = 1, count do flags[i] = settle_one(now) end
+  for _ = 1, tonumber(nextarg()) do start_one() end
   return flags
 end
 

@@ -1,10 +1,12 @@
 #!lua flags=allow-oom
 -- claim: settle, then take up to `limit` queued jobs (Backend.claim).
 --
--- ARGV: prefix, origin, now, count, then count settlements (12 arguments each, see
---   settle_one), then worker, lease_expires, limit, claim_id, lost_claims (the
---   comma-separated ids of this worker's earlier claims whose reply was lost,
---   or ""), queue count, queue names in priority order.
+-- ARGV: prefix, origin, now, count, then count settlements (15 arguments each, see
+--   settle_one), the starts (their count, then 3 arguments each, see start_one),
+--   then worker, lease_expires, limit, starting (how many of the taken jobs begin
+--   now, "" for all: the others keep no start time until a Start records it),
+--   claim_id, lost_claims (the comma-separated ids of this worker's earlier
+--   claims whose reply was lost, or ""), queue count, queue names in priority order.
 -- Reply: {flags, id1, hash1, id2, hash2, ...}, the jobs in priority order.
 --
 -- A taken job loses its end time (a retry's previous attempt) and expiry.
@@ -18,6 +20,7 @@
 local now = nextarg()
 local flags = settle_all(tonumber(nextarg()), now)
 local worker, lease_expires, limit = nextarg(), nextarg(), tonumber(nextarg())
+local starting = tonumber(nextarg()) or limit
 local claim_id, lost_claims = nextarg(), nextarg()
 local queue_count = tonumber(nextarg())
 local now_number = tonumber(now)
@@ -67,9 +70,13 @@ for _ = 1, queue_count do
           if expires_at then redis.call("ZREM", EXPIRY, id) end
           taken[#taken + 1] = id
           local token = claim_id .. "." .. #taken
-          redis.call("HSET", jkey, "s", "started", "st", now, "w", worker, "lt", token,
-            "le", lease_expires)
-          redis.call("HDEL", jkey, "x", "en")
+          redis.call("HSET", jkey, "s", "started", "w", worker, "lt", token, "le", lease_expires)
+          if #taken <= starting then
+            redis.call("HSET", jkey, "st", now)
+            redis.call("HDEL", jkey, "x", "en")
+          else
+            redis.call("HDEL", jkey, "x", "en", "st")
+          end
           redis.call("HINCRBY", jkey, "a", 1)
           redis.call("ZADD", LEASES, lease_expires, id)
           redis.call("ZADD", reg_key(q, "started"), now, id)

@@ -12,7 +12,7 @@ local status = f[2]
 if not status then return { "missing" } end
 if status == "failed" or status == "canceled" or status == "stopped" then
   unplace(id, f[1], status)
-  redis.call("HDEL", key, "st", "en", "r", "w", "lt", "le", "cr")
+  redis.call("HDEL", key, "st", "en", "r", "w", "lt", "le", "cr", "la")
   enter_queue(id, now)
 elseif not (retrying and status == "queued" and f[3] == now) then
   return { "invalid", status }

@@ -1,0 +1,8 @@
+-- Migrations of the SQLite schema, one block per version (`-- name: to_N`
+-- brings a file of version N - 1 to version N), run in order in one
+-- transaction by database.py when a file of an earlier version is opened.
+-- schema.sql creates the latest version directly.
+
+-- name: to_2
+-- Attempts lost with their worker process are counted apart from the others.
+ALTER TABLE jobs ADD COLUMN lost_attempts INTEGER NOT NULL DEFAULT 0;
