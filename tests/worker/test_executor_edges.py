@@ -14,6 +14,7 @@ from joblane.backends.memory import MemoryBackend
 from joblane.config import backend_from_url
 from joblane.core.job import DEFAULT_MAX_PAYLOAD
 from joblane.core.outcome import Outcome
+from joblane.worker.executors import ThreadExecutor
 from tests.jobs import sample
 
 
@@ -87,3 +88,42 @@ def test_a_job_that_ended_just_before_its_deadline_is_not_timed_out(depth: int) 
     worker.executor.close()
     assert outcomes[first.id].kind == "succeeded"
     assert outcomes[second.id].kind == "succeeded"
+
+
+def test_a_cancel_after_a_thread_job_returned_leaves_it_finished() -> None:
+    # The first recorded outcome wins: a job whose function returned is not
+    # turned "stopped" by a kill (cancel, deadline) that comes before its
+    # outcome was read.
+    backend = MemoryBackend()
+    queue = Queue("normal", backend=backend)
+    job = queue.enqueue(sample.add, 1, 2)
+    executor = ThreadExecutor(1, None)
+    _, [claimed] = backend.claim(["normal"], worker="w", limit=1, lease_seconds=30,
+                                 now=backend.now())  # fmt: skip
+    executor.submit(claimed)
+    deadline = time.monotonic() + 5
+    while executor._done.empty() and time.monotonic() < deadline:  # the thread returned
+        time.sleep(0.001)
+    assert executor.kill(job.id) is None  # too late: it ended
+    [(done, outcome)] = executor.wait(0)
+    assert (done.id, outcome) == (job.id, Outcome.success(b"3"))
+    assert executor.running() == []
+
+
+def test_claimed_ahead_jobs_record_their_real_start() -> None:
+    # A worker batching fast jobs records each job's start when it begins in a
+    # slot, not at the claim; a job still waiting in the batch has none.
+    backend = MemoryBackend()
+    queue = Queue("normal", backend=backend)
+    jobs = [queue.enqueue(sample.sleep, 0.05) for _ in range(6)]
+    worker = Worker(backend, ["normal"], concurrency=1, prefetch=5, burst=True)
+    stats = worker.run(install_signals=False)
+    assert stats.finished == 6
+    records = [j.refresh().record for j in jobs]
+    starts = [r.started for r in records]
+    assert all(s is not None for s in starts)
+    # One slot, 50 ms each: the n-th job began about n * 50 ms after the first.
+    first = records[0].started or 0.0
+    assert all((s or 0.0) - first >= 0.04 * n for n, s in enumerate(starts))
+    assert all(r.ended is not None and r.started is not None and r.ended >= r.started
+               for r in records)  # fmt: skip
