@@ -13,6 +13,7 @@ import click
 
 from joblane.backends.base import ReadOnlyBackend
 from joblane.cli.common import open_backend
+from joblane.config import redact_url
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.core.states import Registry
 
@@ -182,7 +183,7 @@ def serve(
     reader = open_backend(ctx)
     app = create_api(reader, prefix=prefix, queues=configured, auth=auth)
     site = site_url(host, port, prefix.rstrip("/"))
-    click.echo(f"joblane monitoring API for {reader.url}")
+    click.echo(f"joblane monitoring API for {redact_url(reader.url)}")
     click.echo(f"  queues:  {site}/@rq-queues")
     click.echo(f"  OpenAPI: {site}/@rq-openapi.json")
     click.echo(f"  authentication: {' and '.join(auth.schemes) or 'DISABLED (--no-auth)'}")

@@ -78,6 +78,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from joblane.backends.sqlite.backend import DEFAULT_BUSY_TIMEOUT, SQLiteBackend
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE
+from joblane.config import redact_url
 from joblane.core.clock import Clock
 from joblane.errors import ConfigurationError
 
@@ -94,20 +95,21 @@ def parse_url(url: str) -> tuple[Path, dict[str, str]]:
     ``sqlite:////a/b.db`` absolute; the options are ``durability``,
     ``busy_timeout`` and ``file_mode``. Raises ConfigurationError for anything else.
     """
+    shown = redact_url(url)
     parts = urlsplit(url)
     if parts.scheme != SCHEME or not url.startswith(f"{SCHEME}:///"):
         raise ConfigurationError(
-            f"not a SQLite URL: {url!r}; use sqlite:///relative/path.db or "
+            f"not a SQLite URL: {shown!r}; use sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
     path = unquote(parts.path[1:])  # the third slash ends the (empty) host
     if not path or path.endswith("/"):
-        raise ConfigurationError(f"the SQLite URL {url!r} names no file")
+        raise ConfigurationError(f"the SQLite URL {shown!r} names no file")
     options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ConfigurationError(
-            f"unknown option(s) {', '.join(unknown)} in the SQLite URL {url!r}; "
+            f"unknown option(s) {', '.join(unknown)} in the SQLite URL {shown!r}; "
             f"known: {', '.join(OPTIONS)}"
         )
     return Path(path), options
@@ -122,7 +124,7 @@ def from_url(url: str, *, clock: Clock | None = None) -> SQLiteBackend:
             busy_timeout = float(options["busy_timeout"])
         except ValueError:
             raise ConfigurationError(
-                f"busy_timeout must be a number of seconds in {url!r}"
+                f"busy_timeout must be a number of seconds in {redact_url(url)!r}"
             ) from None
     file_mode = DEFAULT_FILE_MODE
     if "file_mode" in options:
