@@ -137,7 +137,8 @@ def some_job(reader: ReadOnlyBackend, queues: Sequence[str]) -> tuple[str, str] 
 @click.option(
     "--no-auth",
     is_flag=True,
-    help="Let every request in: only behind a proxy that authenticates.",
+    help="Let every request in: only behind a proxy that authenticates. Refused while "
+    "credentials are configured (options or environment).",
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.pass_context
@@ -155,7 +156,7 @@ def serve(
         import uvicorn
 
         from joblane.monitor import Auth, create_api
-        from joblane.monitor.auth import parse_user
+        from joblane.monitor.auth import credentials_in_env, parse_user
     except ModuleNotFoundError as missing:
         raise click.ClickException(
             f"joblane serve needs the 'monitor' extra ({missing.name} is not installed): "
@@ -172,6 +173,13 @@ def serve(
     if no_auth:
         if tokens or pairs:
             raise click.UsageError("--no-auth cannot be combined with credentials")
+        in_env = credentials_in_env()
+        if in_env:
+            raise click.UsageError(
+                f"--no-auth cannot be combined with credentials ({' and '.join(in_env)} "
+                f"{'is' if len(in_env) == 1 else 'are'} set): unset {' and '.join(in_env)} "
+                "or leave out --no-auth"
+            )
         auth = Auth.disabled()
     else:
         auth = Auth.from_env(tokens=tokens, users=pairs)
