@@ -206,6 +206,10 @@ class AllowPolicy:
 
     prefixes: tuple[str, ...] = ()
     extra: frozenset[str] = field(default_factory=frozenset)
+    _dotted: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_dotted", tuple(p + "." for p in self.prefixes))
 
     @classmethod
     def from_prefixes(cls, prefixes: Iterable[str]) -> AllowPolicy:
@@ -218,9 +222,7 @@ class AllowPolicy:
 
     def permits(self, name: str) -> bool:
         """The name alone does not rule *name* out (checked before any import)."""
-        if self.trusts(name):
-            return True
-        return any(name == p or name.startswith(p + ".") for p in self.prefixes)
+        return self.trusts(name) or name in self.prefixes or name.startswith(self._dotted)
 
     def check_name(self, name: str) -> None:
         """Raise FunctionNotAllowed if :meth:`permits` refuses *name*."""
