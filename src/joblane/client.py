@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from joblane.backends.base import Backend
-from joblane.config import backend_from_url, max_payload
+from joblane.config import backend_from_url, max_payload, redact_url
 from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
@@ -94,7 +94,7 @@ class Queue:
         self._allow_main = not self.backend.capabilities.shared_between_processes
 
     def __repr__(self) -> str:
-        return f"Queue({self.name!r}, url={self.backend.url!r})"
+        return f"Queue({self.name!r}, url={redact_url(self.backend.url)!r})"
 
     # -- enqueueing ------------------------------------------------------------
 

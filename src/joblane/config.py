@@ -20,11 +20,15 @@ Backend URLs:
   ``allow_eviction`` (see :mod:`joblane.backends.redis`).
 * ``memory://`` - a new in-process backend (pass the object to share it).
 * ``immediate://`` - jobs run in the caller at enqueue.
+
+Messages, log lines and reprs show a URL through :func:`redact_url`: never
+its password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from joblane.backends.base import Backend
@@ -33,6 +37,53 @@ from joblane.errors import ConfigurationError
 
 ENV_URL = "JOBLANE_URL"
 DEFAULT_URL = "sqlite:///joblane.db"
+
+
+_SECRET_OPTION = re.compile(r"pass|pwd|secret|token|auth|credential|key$", re.IGNORECASE)
+"""Names of URL query options whose values are credentials (password,
+ssl_password, token, api_key, ...)."""
+_HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:@\[\]]*)(:\d*)?")
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """*url* fit for a message, a log line or a ``repr``: the password of its
+    user part and the values of credential-like options become ``***``.
+
+    ``redis://user:secret@h:6379/0?ssl_password=x`` gives
+    ``redis://user:***@h:6379/0?ssl_password=***``. It reads the text alone,
+    so it never raises, whatever *url* holds (a bad port, a password with an
+    unencoded ``/``, ``?``, ``#`` or ``@``, no scheme).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    user, rest = _redact_user(rest)
+    path, query_sep, query = rest.partition("?")
+    query, fragment_sep, fragment = query.partition("#")
+    query = "&".join(_redact_option(item) for item in query.split("&"))
+    return f"{scheme}{sep}{user}{path}{query_sep}{query}{fragment_sep}{fragment}"
+
+
+def _redact_user(rest: str) -> tuple[str, str]:
+    """The user part of *rest* (what follows ``scheme://``), redacted and with
+    its ``@``, and what comes after it."""
+    end = next((i for i, char in enumerate(rest) if char in "/?#"), len(rest))
+    authority = rest[:end]
+    if "@" in authority:
+        at = authority.rindex("@")
+    elif "@" in rest and not _HOST_PORT.fullmatch(authority):
+        at = rest.rindex("@")  # a password holding an unencoded / ? or #
+    else:
+        return "", rest
+    name, colon, _ = rest[:at].partition(":")
+    user = f"{name}:{REDACTED}@" if colon else rest[: at + 1]
+    return user, rest[at + 1 :]
+
+
+def _redact_option(item: str) -> str:
+    name, eq, _ = item.partition("=")
+    return f"{name}={REDACTED}" if eq and _SECRET_OPTION.search(name) else item
 
 
 def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -46,7 +97,7 @@ def backend_from_url(url: str | None = None) -> Backend:
     url = resolve_url(url)
     scheme, sep, _ = url.partition("://")
     if not sep:
-        raise ConfigurationError(f"invalid backend URL {url!r}: expected scheme://...")
+        raise ConfigurationError(f"invalid backend URL {redact_url(url)!r}: expected scheme://...")
     scheme = scheme.lower()
     if scheme == "sqlite":
         from joblane.backends.sqlite import from_url
@@ -71,8 +122,8 @@ def backend_from_url(url: str | None = None) -> Backend:
     if scheme in ("postgres", "postgresql"):
         raise ConfigurationError(f"the {scheme} backend is not available in this version")
     raise ConfigurationError(
-        f"unknown backend URL scheme {scheme!r} in {url!r}: expected sqlite, redis, rediss, "
-        "unix, memory or immediate"
+        f"unknown backend URL scheme {scheme!r} in {redact_url(url)!r}: expected sqlite, "
+        "redis, rediss, unix, memory or immediate"
     )
 
 

@@ -8,6 +8,17 @@ A worker runs only functions it is allowed to:
 
 Any other name fails its job with a ``FunctionNotAllowedError`` reason, and
 nothing is imported for it.
+
+A prefix is checked twice. Before any import, the name must start with it
+(``myapp.tasks`` allows ``myapp.tasks.send``, not ``myapp.tasksx.send``).
+After the import, what the name resolves to must belong to the module that
+was imported: every attribute taken from it on the way (``Class`` in
+``myapp.tasks.Class.send``) and the function itself must be defined in that
+module (their ``__module__``), and none may be a module; the walk stops at
+the first step that is not, before taking anything from it. So a name cannot
+walk out of an allowed module into one it imports (``myapp.tasks.os.system``,
+``myapp.tasks.joblane.config.os.system``) or reach a function it only took
+from elsewhere (``from os import system``, then ``myapp.tasks.system``).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, TypeVar, overload
 
 from joblane.core.job import JobOptions
@@ -98,24 +110,89 @@ def function_name(func: Callable[..., Any] | str, *, allow_main: bool = False) -
     return name
 
 
-def resolve(name: str) -> Callable[..., Any]:
-    """Import the function *name* (``package.module.func`` or ``module.Class.func``)."""
+class FunctionNotAllowed(Exception):
+    """Why a worker's :class:`AllowPolicy` refuses a function name: the job
+    fails with this message as its ``FunctionNotAllowedError`` reason."""
+
+
+def resolve(name: str, allow: AllowPolicy | None = None) -> Callable[..., Any]:
+    """Import the function *name* (``package.module.func`` or ``module.Class.func``).
+
+    With *allow*, raise FunctionNotAllowed for a name the policy refuses:
+    before importing anything if the name alone rules it out, else as soon as
+    the walk leaves the imported module (see the module docstring).
+    """
+    if allow is not None:
+        allow.check_name(name)
+    confined = allow is not None and not allow.trusts(name)
+    module_name, target = _locate(name, confined=confined)
+    if not callable(target):
+        raise TypeError(f"{name} is not callable")
+    if confined:
+        _refuse_foreign(name, module_name, name, target)
+    return target  # type: ignore[no-any-return]
+
+
+def _locate(name: str, *, confined: bool) -> tuple[str, Any]:
+    """Import the longest prefix of *name* that is a module and take the rest
+    as attributes: (module name, object).
+
+    *confined*: raise FunctionNotAllowed rather than take an attribute of
+    anything not defined in that module, or stop on a module.
+    """
     parts = name.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         try:
-            target: Any = importlib.import_module(module_name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
             missing = error.name or ""
             if missing == module_name or module_name.startswith(missing + "."):
                 continue  # this prefix is not a module; try a shorter one
             raise
-        for attribute in parts[split:]:
-            target = getattr(target, attribute)
-        if not callable(target):
-            raise TypeError(f"{name} is not callable")
-        return target  # type: ignore[no-any-return]
+        if confined and getattr(module, "__name__", None) != module_name:
+            raise FunctionNotAllowed(
+                f"{name!r} is not allowed in this worker: importing {module_name} gave "
+                f"{_describe(module)}; {_ALLOW_RULE}"
+            )
+        target: Any = module
+        for index in range(split, len(parts)):
+            if confined and index > split:  # checked before anything is taken from it
+                _refuse_foreign(name, module_name, ".".join(parts[:index]), target)
+            target = getattr(target, parts[index])
+            if confined and isinstance(target, ModuleType):
+                raise FunctionNotAllowed(
+                    f"{name!r} is not allowed in this worker: {'.'.join(parts[: index + 1])} "
+                    f"is the module {target.__name__}, not part of {module_name}; {_ALLOW_RULE}"
+                )
+        return module_name, target
     raise ImportError(f"no module found for {name!r}")
+
+
+_ALLOW_RULE = "--allow runs only functions defined in the modules under its prefixes"
+
+
+def _refuse_foreign(name: str, module_name: str, path: str, value: Any) -> None:
+    """Refuse *value* (reached by *path*) unless it was defined in *module_name*."""
+    if getattr(value, "__module__", None) != module_name:
+        what = "it" if path == name else path
+        raise FunctionNotAllowed(
+            f"{name!r} is not allowed in this worker: {what} is {_describe(value)}, "
+            f"defined outside {module_name}; {_ALLOW_RULE}"
+        )
+
+
+def _describe(value: Any) -> str:
+    """*value*'s own dotted name if it has one, else its type (never its repr)."""
+    if isinstance(value, ModuleType):
+        return f"the module {value.__name__}"
+    if inspect.isclass(value) or inspect.isroutine(value):
+        module = getattr(value, "__module__", None)
+        qualname = getattr(value, "__qualname__", None)
+        if isinstance(module, str) and isinstance(qualname, str):
+            return f"{module}.{qualname}"
+    kind = type(value)
+    return f"a {kind.__module__}.{kind.__qualname__} object"
 
 
 def defaults_for(name: str) -> JobOptions | None:
@@ -129,16 +206,32 @@ class AllowPolicy:
 
     prefixes: tuple[str, ...] = ()
     extra: frozenset[str] = field(default_factory=frozenset)
+    _dotted: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_dotted", tuple(p + "." for p in self.prefixes))
 
     @classmethod
     def from_prefixes(cls, prefixes: Iterable[str]) -> AllowPolicy:
         cleaned = tuple(p.strip().rstrip(".") for p in prefixes if p.strip())
         return cls(prefixes=cleaned)
 
+    def trusts(self, name: str) -> bool:
+        """*name* is a ``@job`` function or one of *extra*: allowed as named."""
+        return name in _REGISTRY or name in self.extra
+
     def permits(self, name: str) -> bool:
-        if name in _REGISTRY or name in self.extra:
-            return True
-        return any(name == p or name.startswith(p + ".") for p in self.prefixes)
+        """The name alone does not rule *name* out (checked before any import)."""
+        return self.trusts(name) or name in self.prefixes or name.startswith(self._dotted)
+
+    def check_name(self, name: str) -> None:
+        """Raise FunctionNotAllowed if :meth:`permits` refuses *name*."""
+        if not self.permits(name):
+            raise FunctionNotAllowed(
+                f"{name!r} is not allowed in this worker (allowed: {self.describe()}); "
+                "mark it with @joblane.job and --import its module, or --allow its "
+                "module prefix"
+            )
 
     def describe(self) -> str:
         parts = [f"{len(_REGISTRY)} @job functions"]

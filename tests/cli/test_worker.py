@@ -13,6 +13,7 @@ import pytest
 from tests.cli.conftest import (
     Cli,
     Processes,
+    clean_environ,
     queue_counts,
     run_joblane,
     wait_until,
@@ -83,6 +84,38 @@ def test_burst_worker_refuses_functions_it_does_not_allow(cli: Cli, db_url: str)
     job = cli.job(job_id)
     assert job["status"] == "failed"
     assert "os.getcwd" in job["last_job_result"]
+
+
+@pytest.mark.parametrize("how", ["--allow", "JOBLANE_ALLOW"])
+def test_burst_worker_allows_only_functions_defined_under_its_prefix(
+    cli: Cli, db_url: str, tmp_path: Path, how: str
+) -> None:
+    """A name under the prefix that walks into a module the job module imports
+    (os, subprocess, joblane) or names a function taken from one is refused."""
+    module = "tests.jobs.reexports"
+    markers: list[Path] = []
+    refused: list[str] = []
+    for name in (
+        "os.system",
+        "subprocess.getoutput",
+        "joblane.config.os.system",
+        "system",  # from os import system
+    ):
+        markers.append(tmp_path / f"pwned-{len(markers)}")
+        refused.append(cli.enqueue(f"{module}.{name}", f'"touch {markers[-1]}"'))
+    allowed = cli.enqueue(f"{module}.greet", '"worker"')
+    if how == "--allow":
+        done = run_joblane("--url", db_url, "worker", "--burst", "--allow", "tests.jobs")
+    else:
+        env = clean_environ(JOBLANE_ALLOW="tests.jobs", JOBLANE_URL=db_url)
+        done = run_joblane("worker", "--burst", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [m for m in markers if m.exists()] == []
+    for job_id in refused:
+        job = cli.job(job_id)
+        assert job["status"] == "failed"
+        assert job["last_job_result"].startswith("FunctionNotAllowedError: "), job
+    assert cli.job(allowed)["return_value"] == "hello worker"
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from joblane.cli import main
 from joblane.cli.common import cli
 from joblane.cli.serve import serve, site_url
+from tests.cli.conftest import clean_environ, free_port, run_joblane
 
 
 class Served:
@@ -93,6 +94,54 @@ def test_no_auth_must_be_explicit(served: Served, capsys: pytest.CaptureFixture[
     assert len(served.runs) == 1
     assert main(["serve", "--no-auth", "--token", "t"]) == 2
     assert "--no-auth cannot be combined with credentials" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"JOBLANE_API_TOKENS": "abc"}, "JOBLANE_API_TOKENS is set"),
+        ({"JOBLANE_API_USERS": "ops:pw"}, "JOBLANE_API_USERS is set"),
+        ({"JOBLANE_API_USERS": "not-a-pair"}, "JOBLANE_API_USERS is set"),
+        (
+            {"JOBLANE_API_TOKENS": "abc", "JOBLANE_API_USERS": "ops:pw"},
+            "JOBLANE_API_TOKENS and JOBLANE_API_USERS are set",
+        ),
+    ],
+)
+def test_no_auth_with_credentials_in_the_environment_is_refused(
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    named: str,
+) -> None:
+    """The same as ``--no-auth --token t``: one of the two is a mistake."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--no-auth"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: --no-auth cannot be combined with credentials ({named})")
+    assert err.count("\n") == 1
+    assert "abc" not in err and "ops:pw" not in err
+    assert served.runs == []
+
+
+def test_no_auth_with_credentials_in_the_environment_exits_2(tmp_path: Path) -> None:
+    """As a real process: the command a service manager would run."""
+    env = clean_environ(JOBLANE_API_TOKENS="abc", JOBLANE_URL=f"sqlite:///{tmp_path / 'x.db'}")
+    done = run_joblane("serve", "--no-auth", "--port", str(free_port()), env=env, timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("Error: --no-auth cannot be combined with credentials")
+    assert done.stderr.count("\n") == 1
+
+
+def test_no_auth_with_blank_credential_variables_starts(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBLANE_API_TOKENS", " , ")
+    monkeypatch.setenv("JOBLANE_API_USERS", "")
+    assert main(["serve", "--no-auth"]) == 0
+    assert len(served.runs) == 1
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from joblane import Queue
 from joblane.backends.redis import RedisBackend, parse_url
-from joblane.backends.redis.connection import safe_url
-from joblane.config import backend_from_url
+from joblane.cli import main
+from joblane.config import backend_from_url, redact_url
 from joblane.core.job import JobOptions, new_job
-from joblane.errors import ConfigurationError
+from joblane.errors import BackendError, ConfigurationError
 from tests.servers import RedisServer, shared_redis
 
 
@@ -43,8 +44,8 @@ def test_bad_urls_are_refused(url: str, message: str) -> None:
 
 
 def test_messages_never_show_the_password() -> None:
-    assert safe_url("redis://user:secret@h:6379/0") == "redis://user:***@h:6379/0"
-    assert safe_url("redis://:secret@h/0") == "redis://:***@h/0"
+    assert redact_url("redis://user:secret@h:6379/0") == "redis://user:***@h:6379/0"
+    assert redact_url("redis://:secret@h/0") == "redis://:***@h/0"
     with pytest.raises(ConfigurationError) as raised:
         parse_url("redis://:secret@h/0?colour=red")
     assert "secret" not in str(raised.value)
@@ -69,3 +70,40 @@ def test_a_unix_socket_url_works(tmp_path: Path) -> None:
         backend.close()
     finally:
         server.stop()
+
+
+PASSWORD = "s3cret-pw"
+
+
+def test_a_redis_with_a_password_never_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = RedisServer(tmp_path).start()
+    try:
+        server.client().config_set("requirepass", PASSWORD)
+        url = f"redis://:{PASSWORD}@127.0.0.1:{server.port}/0?prefix=pw:"
+        shown = f"redis://:***@127.0.0.1:{server.port}/0?prefix=pw:"
+        backend = backend_from_url(url)
+        try:
+            assert backend.url == shown
+            assert PASSWORD not in repr(backend) + repr(Queue("normal", backend=backend))
+        finally:
+            backend.close()
+
+        assert main(["--url", url, "info"]) == 0
+        out, err = capsys.readouterr()
+        assert f"Queues ({shown})" in out.replace("\n", "")
+        assert PASSWORD not in out + err
+
+        wrong = url.replace(PASSWORD, PASSWORD + "-wrong")
+        assert main(["--url", wrong, "info"]) == 1
+        out, err = capsys.readouterr()
+        assert f"Redis at redis://:***@127.0.0.1:{server.port}/0 refused us" in err
+        assert PASSWORD not in out + err
+    finally:
+        server.stop()
+    with pytest.raises(BackendError) as raised:  # the server is gone: retried, logged
+        backend_from_url(url.replace("prefix=pw:", "retry_for=0.1"))
+    assert "did not answer" in str(raised.value)
+    assert "retrying for up to" in caplog.text
+    assert PASSWORD not in str(raised.value) + caplog.text

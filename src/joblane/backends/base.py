@@ -62,6 +62,7 @@ class ReadOnlyBackend(Protocol):
     """What a reader (the monitoring API, the CLI's info) may use."""
 
     url: str
+    """The backend's URL for display: no password (:func:`joblane.config.redact_url`)."""
     capabilities: Capabilities
 
     def now(self) -> float:

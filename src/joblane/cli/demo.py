@@ -14,6 +14,7 @@ import click
 
 from joblane.cli.common import open_backend
 from joblane.client import Job, Queue
+from joblane.config import redact_url
 from joblane.core.states import ENDED_STATUSES
 
 
@@ -56,7 +57,7 @@ def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, time
     monitoring API with a token made for this run."""
     url = ctx.find_root().obj
     enqueued = enqueue_demo_jobs(ctx)
-    click.echo(f"Enqueued {len(enqueued)} demo jobs on {url}:")
+    click.echo(f"Enqueued {len(enqueued)} demo jobs on {redact_url(url)}:")
     for job in enqueued:
         click.echo(f"  {job.queue:<10} {job.status:<10} {job.id}  {job.description}")
     env = dict(os.environ, JOBLANE_URL=url)
@@ -126,6 +127,7 @@ def _check_alive(children: list[subprocess.Popen[bytes]], port: int) -> None:
 
 
 def _where_to_look(url: str, enqueued: list[Job], api: str | None) -> None:
+    url = redact_url(url)  # never a password on the screen; whoever needs it has it
     click.echo("\nWhere to look:")
     click.echo(f"  joblane --url {url} info")
     click.echo(f"  joblane --url {url} job {enqueued[-1].id}")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from joblane.cli.common import all_queues, open_backend
 from joblane.client import Job
+from joblane.config import redact_url
 from joblane.core.clock import isoformat
 from joblane.core.queues import validate_job_id
 from joblane.core.states import Registry
@@ -28,7 +29,7 @@ _COLUMNS = (
 def info(ctx: click.Context) -> None:
     """Queues with their counts and registries, and live workers."""
     backend = open_backend(ctx)
-    queues = Table(title=f"Queues ({backend.url})")
+    queues = Table(title=f"Queues ({redact_url(backend.url)})")
     queues.add_column("queue")
     queues.add_column("queued", justify="right")
     for title, _ in _COLUMNS:

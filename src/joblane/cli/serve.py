@@ -13,6 +13,7 @@ import click
 
 from joblane.backends.base import ReadOnlyBackend
 from joblane.cli.common import open_backend
+from joblane.config import redact_url
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.core.states import Registry
 
@@ -136,7 +137,8 @@ def some_job(reader: ReadOnlyBackend, queues: Sequence[str]) -> tuple[str, str] 
 @click.option(
     "--no-auth",
     is_flag=True,
-    help="Let every request in: only behind a proxy that authenticates.",
+    help="Let every request in: only behind a proxy that authenticates. Refused while "
+    "credentials are configured (options or environment).",
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
 @click.pass_context
@@ -154,7 +156,7 @@ def serve(
         import uvicorn
 
         from joblane.monitor import Auth, create_api
-        from joblane.monitor.auth import parse_user
+        from joblane.monitor.auth import credentials_in_env, parse_user
     except ModuleNotFoundError as missing:
         raise click.ClickException(
             f"joblane serve needs the 'monitor' extra ({missing.name} is not installed): "
@@ -171,6 +173,13 @@ def serve(
     if no_auth:
         if tokens or pairs:
             raise click.UsageError("--no-auth cannot be combined with credentials")
+        in_env = credentials_in_env()
+        if in_env:
+            raise click.UsageError(
+                f"--no-auth cannot be combined with credentials ({' and '.join(in_env)} "
+                f"{'is' if len(in_env) == 1 else 'are'} set): unset {' and '.join(in_env)} "
+                "or leave out --no-auth"
+            )
         auth = Auth.disabled()
     else:
         auth = Auth.from_env(tokens=tokens, users=pairs)
@@ -182,7 +191,7 @@ def serve(
     reader = open_backend(ctx)
     app = create_api(reader, prefix=prefix, queues=configured, auth=auth)
     site = site_url(host, port, prefix.rstrip("/"))
-    click.echo(f"joblane monitoring API for {reader.url}")
+    click.echo(f"joblane monitoring API for {redact_url(reader.url)}")
     click.echo(f"  queues:  {site}/@rq-queues")
     click.echo(f"  OpenAPI: {site}/@rq-openapi.json")
     click.echo(f"  authentication: {' and '.join(auth.schemes) or 'DISABLED (--no-auth)'}")

@@ -16,6 +16,8 @@ neither a secret's content nor its position in the list shows in the time a
 check takes. With no credentials at all the API refuses to start, unless
 authentication is switched off explicitly with :meth:`Auth.disabled`
 (``joblane serve --no-auth``), for an API behind a proxy that authenticates.
+``--no-auth`` with credentials, from the options or the environment, is
+refused: one of the two is a mistake.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ def parse_user(item: str, *, source: str = "a user") -> tuple[str, str]:
 
 def parse_tokens(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def credentials_in_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The variables among JOBLANE_API_TOKENS and JOBLANE_API_USERS that hold
+    credentials (anything but blanks and commas), valid or not."""
+    env = os.environ if env is None else env
+    return tuple(name for name in (ENV_TOKENS, ENV_USERS) if parse_tokens(env.get(name, "")))
 
 
 class Auth:

@@ -27,7 +27,7 @@ from joblane.core.outcome import (
 )
 from joblane.core.serialization import decode_call, dumps
 from joblane.errors import SerializationError
-from joblane.tasks import AllowPolicy, resolve
+from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,15 @@ def run_job(
     """Run one job and describe what happened; never raises.
 
     *allow* None runs any importable function (the caller's own process);
-    otherwise a name it does not permit fails without importing anything.
+    otherwise a name it does not permit fails without importing anything, and
+    a name that resolves outside its module fails before it is called (see
+    :mod:`joblane.tasks`).
     """
-    if allow is not None and not allow.permits(func_name):
-        return Outcome.failure(
-            f"{FUNCTION_NOT_ALLOWED}: {func_name!r} is not allowed in this worker "
-            f"(allowed: {allow.describe()}); mark it with @joblane.job and --import its "
-            "module, or --allow its module prefix",
-            retryable=False,
-        )
+    try:
+        if allow is not None:
+            allow.check_name(func_name)  # before decoding or importing anything
+    except FunctionNotAllowed as refused:
+        return _not_allowed(refused)
     try:
         args, kwargs = decode_call(payload)
     except Exception as error:
@@ -77,7 +77,9 @@ def run_job(
             retryable=False,
         )
     try:
-        func = resolve(func_name)
+        func = resolve(func_name, allow)
+    except FunctionNotAllowed as refused:  # what the name resolved to is not allowed
+        return _not_allowed(refused)
     except Exception as error:
         return Outcome.failure(
             f"{FUNCTION_IMPORT}: cannot import {func_name!r}: {type(error).__name__}: {error}"
@@ -95,6 +97,10 @@ def run_job(
         return Outcome.success(dumps(value, f"return value of {func_name}"))
     except SerializationError as error:
         return Outcome.failure(f"{RESULT_NOT_SERIALIZABLE}: {error}", retryable=False)
+
+
+def _not_allowed(refused: FunctionNotAllowed) -> Outcome:
+    return Outcome.failure(f"{FUNCTION_NOT_ALLOWED}: {refused}", retryable=False)
 
 
 def _format_job_error(error: BaseException) -> str:

@@ -98,8 +98,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from joblane.backends.redis.backend import RedisBackend
-from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, safe_url
+from joblane.backends.redis.connection import DEFAULT_RETRY_FOR
 from joblane.backends.redis.keys import DEFAULT_PREFIX
+from joblane.config import redact_url
 from joblane.core.clock import Clock
 from joblane.errors import ConfigurationError
 
@@ -123,10 +124,14 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     """Split a Redis URL into the URL redis-py reads (its own options kept) and
     joblane's options (``prefix``, ``retry_for``, ``allow_eviction``), checked.
     Raises ConfigurationError."""
-    parts = urlsplit(url)
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed [ of an IPv6 address
+        raise ConfigurationError(f"invalid Redis URL {shown!r}: {exc}") from None
     if parts.scheme not in SCHEMES:
         raise ConfigurationError(
-            f"not a Redis URL: {safe_url(url)!r}; use redis://host:port/db, rediss://... "
+            f"not a Redis URL: {shown!r}; use redis://host:port/db, rediss://... "
             "or unix:///path/to/redis.sock"
         )
     options: dict[str, Any] = {}
@@ -139,7 +144,7 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
         else:
             known = ", ".join(sorted(JOBLANE_OPTIONS | REDIS_OPTIONS))
             raise ConfigurationError(
-                f"unknown option {name!r} in the Redis URL {safe_url(url)!r}; known: {known}"
+                f"unknown option {name!r} in the Redis URL {shown!r}; known: {known}"
             )
     prefix = options.get("prefix", DEFAULT_PREFIX)
     if not prefix:
@@ -147,7 +152,7 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     try:
         retry_for = float(options.get("retry_for", DEFAULT_RETRY_FOR))
     except ValueError:
-        raise ConfigurationError(f"retry_for must be a number of seconds in {url!r}") from None
+        raise ConfigurationError(f"retry_for must be a number of seconds in {shown!r}") from None
     if retry_for < 0:
         raise ConfigurationError(f"retry_for must be >= 0 seconds, not {retry_for:g}")
     eviction = str(options.get("allow_eviction", "0")).lower()
@@ -164,4 +169,4 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
 def from_url(url: str, *, clock: Clock | None = None) -> RedisBackend:
     """Open the Redis backend that *url* names (see :func:`parse_url`)."""
     redis_url, options = parse_url(url)
-    return RedisBackend(redis_url, clock=clock, display_url=safe_url(url), **options)
+    return RedisBackend(redis_url, clock=clock, display_url=redact_url(url), **options)

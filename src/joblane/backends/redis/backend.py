@@ -28,6 +28,7 @@ from joblane.backends.redis.records import (
     worker_json,
 )
 from joblane.backends.redis.watch import ChangeListener
+from joblane.config import redact_url
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
@@ -65,7 +66,7 @@ class RedisBackend:
         self.prefix = prefix
         self.keys = Keys(prefix)
         self._conn = Connection(url, dict(options or {}), retry_for=retry_for)
-        self.url = display_url or url
+        self.url = redact_url(display_url or url)
         self._origin = secrets.token_hex(6)
         self._head: list[Arg] = [prefix, self._origin]
         self._redis_clock = RedisClock(self._conn)

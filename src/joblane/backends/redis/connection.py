@@ -31,12 +31,12 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from joblane.config import redact_url
 from joblane.errors import BackendError, ConfigurationError
 
 log = logging.getLogger("joblane.redis")
@@ -63,18 +63,6 @@ _FATAL_CONNECTION_ERRORS = (
 )
 
 
-def safe_url(url: str) -> str:
-    """*url* without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
-
-
 class Connection:
     """A redis-py client for *url* (its own options already taken out) with
     joblane's retry rule around every operation."""
@@ -83,7 +71,7 @@ class Connection:
         self, url: str, options: dict[str, Any], *, retry_for: float = DEFAULT_RETRY_FOR
     ) -> None:
         self.url = url
-        self.display_url = safe_url(url)
+        self.display_url = redact_url(url)
         self.retry_for = retry_for
         self._backoff = ExponentialBackoff(cap=1.0, base=0.02)
         try:

@@ -5,12 +5,20 @@
     sqlite:///jobs.db                          relative to the working directory
     sqlite:////var/lib/app/jobs.db             absolute
     sqlite:////var/lib/app/jobs.db?durability=normal&busy_timeout=10
+    sqlite:////var/lib/app/jobs.db?file_mode=0660  a new file shared with its group
 
 Layout: ``schema.sql`` and ``queries.sql`` hold every statement (loaded by
 ``queries.py``); ``database.py`` owns connections, pragmas and transactions;
 ``enqueue.py`` and ``transitions.py`` apply the contract's state changes;
 ``backend.py`` is the :class:`SQLiteBackend` facade. Use a local disk: SQLite's
 locks are not reliable on network file systems.
+
+Permissions
+-----------
+A new file is created owner-only (0600), whatever the umask: job arguments
+often hold personal data. ``file_mode`` (octal, at least 0600, at most 0777)
+sets other permissions, exactly. SQLite gives the ``-wal`` and ``-shm`` files
+the mode of the database file. An existing file keeps its mode.
 
 Durability
 ----------
@@ -69,36 +77,40 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from joblane.backends.sqlite.backend import DEFAULT_BUSY_TIMEOUT, SQLiteBackend
+from joblane.backends.sqlite.database import DEFAULT_FILE_MODE
+from joblane.config import redact_url
 from joblane.core.clock import Clock
 from joblane.errors import ConfigurationError
 
 __all__ = ["SQLiteBackend", "from_url", "parse_url"]
 
 SCHEME = "sqlite"
+OPTIONS = ("durability", "busy_timeout", "file_mode")
 
 
 def parse_url(url: str) -> tuple[Path, dict[str, str]]:
     """The file path and the options of a ``sqlite:///path`` URL.
 
     ``sqlite:///a/b.db`` is relative to the working directory,
-    ``sqlite:////a/b.db`` absolute; the options are ``durability`` and
-    ``busy_timeout``. Raises ConfigurationError for anything else.
+    ``sqlite:////a/b.db`` absolute; the options are ``durability``,
+    ``busy_timeout`` and ``file_mode``. Raises ConfigurationError for anything else.
     """
+    shown = redact_url(url)
     parts = urlsplit(url)
     if parts.scheme != SCHEME or not url.startswith(f"{SCHEME}:///"):
         raise ConfigurationError(
-            f"not a SQLite URL: {url!r}; use sqlite:///relative/path.db or "
+            f"not a SQLite URL: {shown!r}; use sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
     path = unquote(parts.path[1:])  # the third slash ends the (empty) host
     if not path or path.endswith("/"):
-        raise ConfigurationError(f"the SQLite URL {url!r} names no file")
+        raise ConfigurationError(f"the SQLite URL {shown!r} names no file")
     options = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
-    unknown = sorted(set(options) - {"durability", "busy_timeout"})
+    unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise ConfigurationError(
-            f"unknown option(s) {', '.join(unknown)} in the SQLite URL {url!r}; "
-            "known: durability, busy_timeout"
+            f"unknown option(s) {', '.join(unknown)} in the SQLite URL {shown!r}; "
+            f"known: {', '.join(OPTIONS)}"
         )
     return Path(path), options
 
@@ -112,11 +124,21 @@ def from_url(url: str, *, clock: Clock | None = None) -> SQLiteBackend:
             busy_timeout = float(options["busy_timeout"])
         except ValueError:
             raise ConfigurationError(
-                f"busy_timeout must be a number of seconds in {url!r}"
+                f"busy_timeout must be a number of seconds in {redact_url(url)!r}"
+            ) from None
+    file_mode = DEFAULT_FILE_MODE
+    if "file_mode" in options:
+        text = options["file_mode"]
+        try:
+            file_mode = int(text.removeprefix("0o"), 8)
+        except ValueError:
+            raise ConfigurationError(
+                f"file_mode must be an octal mode such as 0600 or 0660, not {text!r}"
             ) from None
     return SQLiteBackend(
         path,
         clock=clock,
         durability=options.get("durability", "full"),
         busy_timeout=busy_timeout,
+        file_mode=file_mode,
     )

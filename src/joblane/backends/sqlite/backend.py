@@ -16,7 +16,7 @@ import orjson
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
 from joblane.backends.memory import registry_sort_key
 from joblane.backends.sqlite import transitions
-from joblane.backends.sqlite.database import Database
+from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
 from joblane.backends.sqlite.enqueue import store_jobs
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
@@ -48,7 +48,9 @@ class SQLiteBackend:
     *durability*: ``"full"`` (default) fsyncs every enqueue before it returns;
     ``"normal"`` does not (an accepted job survives a crash of the process, not
     a power loss). *busy_timeout*: seconds a write waits for another writer's
-    lock before BackendError. The object is thread-safe.
+    lock before BackendError. *file_mode*: the permissions a new file (and its
+    ``-wal`` and ``-shm``) gets, exactly; by default the owner's only, since
+    job arguments often hold personal data. The object is thread-safe.
     """
 
     capabilities = Capabilities(persistent=True, shared_between_processes=True)
@@ -60,6 +62,7 @@ class SQLiteBackend:
         clock: Clock | None = None,
         durability: str = "full",
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        file_mode: int = DEFAULT_FILE_MODE,
     ) -> None:
         if durability not in DURABILITY_LEVELS:
             raise ConfigurationError(
@@ -67,6 +70,13 @@ class SQLiteBackend:
             )
         if busy_timeout < 0:
             raise ConfigurationError(f"busy_timeout must be >= 0 seconds, not {busy_timeout!r}")
+        if isinstance(file_mode, bool) or not isinstance(file_mode, int):
+            raise ConfigurationError(f"file_mode must be an int such as 0o600, not {file_mode!r}")
+        if file_mode & ~0o777 or file_mode & 0o600 != 0o600:
+            raise ConfigurationError(
+                f"file_mode must be permission bits (at most 0777) that let the owner read "
+                f"and write, such as 0600 or 0660, not {file_mode:#o}"
+            )
         path = str(path)
         if path in ("", ":memory:") or path.startswith("file:"):
             raise ConfigurationError(
@@ -76,9 +86,15 @@ class SQLiteBackend:
         self.path = path
         self.durability = durability
         self.busy_timeout = busy_timeout
-        self.url = _url(path, durability, busy_timeout)
+        self.file_mode = file_mode
+        self.url = _url(path, durability, busy_timeout, file_mode)
         self.clock: Clock = clock or SystemClock()
-        self._db = Database(path, durable_enqueue=durability == "full", busy_timeout=busy_timeout)
+        self._db = Database(
+            path,
+            durable_enqueue=durability == "full",
+            busy_timeout=busy_timeout,
+            file_mode=file_mode,
+        )
         self._last_checkpoint = 0.0
 
     def __repr__(self) -> str:
@@ -283,11 +299,13 @@ class SQLiteBackend:
         )
 
 
-def _url(path: str, durability: str, busy_timeout: float) -> str:
+def _url(path: str, durability: str, busy_timeout: float, file_mode: int) -> str:
     options = []
     if durability != "full":
         options.append(f"durability={durability}")
     if busy_timeout != DEFAULT_BUSY_TIMEOUT:
         options.append(f"busy_timeout={busy_timeout:g}")
+    if file_mode != DEFAULT_FILE_MODE:
+        options.append(f"file_mode={file_mode:04o}")
     query = "?" + "&".join(options) if options else ""
     return f"sqlite:///{quote(Path(path).as_posix(), safe='/')}{query}"

@@ -43,6 +43,8 @@ from joblane.errors import BackendError
 
 T = TypeVar("T")
 
+DEFAULT_FILE_MODE = 0o600
+"""Permissions of a new database file (and so of its -wal and -shm): the owner's only."""
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 """Bytes the WAL file is truncated to after a checkpoint that emptied it."""
 
@@ -106,10 +108,18 @@ os.register_at_fork(
 class Database:
     """The SQLite file at *path*, opened on first use in each thread."""
 
-    def __init__(self, path: str, *, durable_enqueue: bool, busy_timeout: float) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        durable_enqueue: bool,
+        busy_timeout: float,
+        file_mode: int = DEFAULT_FILE_MODE,
+    ) -> None:
         self.path = path
         self.durable_enqueue = durable_enqueue
         self.busy_timeout = busy_timeout
+        self.file_mode = file_mode
         self._local = threading.local()
         self._open_connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -135,6 +145,7 @@ class Database:
             if self._closed:
                 raise BackendError(f"the SQLite backend for {self.path} is closed")
             try:
+                _create_file(self.path, self.file_mode)
                 sqlite = sqlite3.connect(
                     self.path,
                     timeout=0,  # busy: raise at once, and retrying() tries again
@@ -142,6 +153,10 @@ class Database:
                     check_same_thread=False,
                 )
                 sqlite.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            except OSError as exc:
+                raise BackendError(
+                    f"cannot open the SQLite database {self.path}: {exc.strerror}"
+                ) from exc
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot open the SQLite database {self.path}: {exc}") from exc
             # core's rule for "kept for ttl seconds from now", for the queries.
@@ -288,6 +303,21 @@ class Database:
                 f"knows versions up to {SCHEMA_VERSION}: upgrade joblane to use it"
             )
         return version
+
+
+def _create_file(path: str, mode: int) -> None:
+    """Create the database file with *mode*, exactly (the umask aside), unless
+    it exists. SQLite creates the ``-wal`` and ``-shm`` files with the mode of
+    the database file, so they follow it. The file is never more open than the
+    owner's bits before the ``fchmod``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode & 0o700)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _rollback(sqlite: sqlite3.Connection) -> None:
