@@ -86,7 +86,7 @@ def records(backend: Backend, ids: Sequence[str], chunk: int = 500) -> list[JobR
 def _reason(text: str | None) -> str:
     """The first line of a failure, with names and numbers taken out so that
     like reasons group together."""
-    first = (text or "(no reason)").strip().splitlines()[0] if text else "(no reason)"
+    first = ((text or "").strip().splitlines() or ["(no reason)"])[0]
     first = re.sub(r"worker \S+", "worker W", first.split(" (")[0])
     return re.sub(r"\d+(\.\d+)?", "N", first)[:100]
 
