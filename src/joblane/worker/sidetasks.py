@@ -6,7 +6,9 @@
   ``max_lost`` times; given back if they had not begun).
 * :func:`purge_expired` - housekeeping: jobs past their TTLs are deleted.
 
-:class:`Every` decides when each is due on the monotonic clock.
+A worker keeps them, with lease renewal and registration, in one
+:class:`SideTasks` table: a name, an interval (or a next due time the task
+asks for), a function. Adding one (a cron scheduler, say) is one more entry.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from joblane.backends.base import Backend
 from joblane.core.outcome import DEFAULT_MAX_LOST, Outcome, settle, worker_lost_error
@@ -21,23 +24,61 @@ from joblane.core.outcome import DEFAULT_MAX_LOST, Outcome, settle, worker_lost_
 log = logging.getLogger("joblane.worker")
 
 
-class Every:
-    """A period on the monotonic clock: ``due()`` is true once per *seconds*."""
+@dataclass(slots=True)
+class SideTask:
+    """One entry of the table: *run* every *interval* seconds (of the table's
+    clock). *run* gets the backend's ``now`` and may return a time of the
+    table's clock at which it wants to run again, sooner than its interval (the
+    scheduler does, for the next scheduled job it knows of)."""
 
-    def __init__(self, seconds: float, *, first: float = 0.0) -> None:
-        self.seconds = seconds
-        self.next = time.monotonic() + first
+    name: str
+    interval: float
+    run: Callable[[float], float | None]
+    next: float = 0.0
 
-    def due(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        if now < self.next:
-            return False
-        self.next = now + self.seconds
-        return True
 
-    def remaining(self, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        return max(self.next - now, 0.0)
+class SideTasks:
+    """The worker's side tasks, in the order they run when due.
+
+    *clock* is monotonic seconds (``time.monotonic`` unless a test passes a
+    ManualClock's): each step can be driven alone, at times the test chooses."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.tasks: dict[str, SideTask] = {}
+
+    def add(
+        self, name: str, interval: float, run: Callable[[float], float | None], *,
+        first: float = 0.0,
+    ) -> None:  # fmt: skip
+        """Add *name*, first due *first* seconds from now (at once by default)."""
+        if name in self.tasks:
+            raise ValueError(f"a side task called {name!r} exists already")
+        self.tasks[name] = SideTask(name, interval, run, self.clock() + first)
+
+    def run_due(self, now: float) -> list[str]:
+        """Run every task that is due, in table order; returns their names."""
+        ran = []
+        for task in list(self.tasks.values()):
+            if self.clock() >= task.next:
+                self._run(task, now)
+                ran.append(task.name)
+        return ran
+
+    def run(self, name: str, now: float) -> None:
+        """Run *name* now, whether due or not (its next run counts from now)."""
+        self._run(self.tasks[name], now)
+
+    def _run(self, task: SideTask, now: float) -> None:
+        wanted = task.run(now)
+        after = self.clock() + task.interval
+        task.next = after if wanted is None else min(after, wanted)
+
+    def remaining(self) -> float:
+        """Seconds until the next task is due (0 if one is due now)."""
+        if not self.tasks:
+            return float("inf")
+        return max(min(t.next for t in self.tasks.values()) - self.clock(), 0.0)
 
 
 def _in_batches(step: Callable[[float, int], int], now: float, limit: int) -> int:

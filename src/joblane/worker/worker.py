@@ -47,8 +47,9 @@ from joblane.core.queues import DEFAULT_QUEUES, priority_order
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError
 from joblane.tasks import AllowPolicy
+from joblane.worker.batching import plan_batch
 from joblane.worker.executors import Executor, ProcessExecutor, ThreadExecutor
-from joblane.worker.sidetasks import Every, promote_due, purge_expired, recover_expired
+from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
 
 log = logging.getLogger("joblane.worker")
 
@@ -64,14 +65,6 @@ IDLE_WAIT = 0.1
 """Longest single wait when idle, so that signals and timers are served."""
 BUSY_POLL = 0.002
 """Wait on slots between checks for new work while some slots are free."""
-BATCH_WINDOW = 0.005
-"""Claim ahead at most about this much work (judged by recent job durations):
-fast jobs are claimed and settled in batches, one transaction per batch, while
-a job of a higher tier that arrives meanwhile waits at most about this long."""
-MAX_BATCH = 100
-PIPELINE_BELOW = 0.001
-"""Jobs shorter than this on average are sent to a slot while it still runs the
-previous one, so that the slot does not idle between two of them."""
 SETTLE_DELAY = 0.005
 """Outcomes wait at most this long to share a transaction with the next claim."""
 RECHECK = 1.0
@@ -112,6 +105,7 @@ class Worker:
         grace: float = DEFAULT_GRACE,
         prefetch: int = 0,
         max_lost: int = DEFAULT_MAX_LOST,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
         self.queues = priority_order(queues)
@@ -131,6 +125,8 @@ class Worker:
         if isinstance(max_lost, bool) or not isinstance(max_lost, int) or max_lost < 1:
             raise ValueError(f"max_lost must be an int >= 1, not {max_lost!r}")
         self.max_lost = max_lost
+        self._monotonic = monotonic
+        """The side tasks' clock (a test passes a ManualClock's ``now``)."""
         self.stats = WorkerStats()
         self._ready: deque[JobRecord] = deque()
         self._pending: list[Settlement] = []
@@ -142,16 +138,21 @@ class Worker:
         self._avg_run: float | None = None
         self._maybe_work = True
         self._last_claim = 0.0
-        self._next_due: float | None = None
-        """When (monotonic) the next scheduled job known to the scheduler is due."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
-        self._renew = Every(lease_seconds / 5)
-        self._scheduler = Every(SCHEDULER_INTERVAL)
-        self._recovery = Every(RECOVERY_INTERVAL)
-        self._housekeeping = Every(HOUSEKEEPING_INTERVAL)
-        self._registration = Every(REGISTRATION_INTERVAL)
+        self.side_tasks = self._side_task_table()
+
+    def _side_task_table(self) -> SideTasks:
+        """Everything the worker does besides running jobs, by name (see sidetasks)."""
+        table = SideTasks(self._monotonic)
+        table.add("renew", self.lease_seconds / 5, self._renew_leases)
+        if self.with_scheduler:
+            table.add("scheduler", SCHEDULER_INTERVAL, self._schedule)
+        table.add("reaper", RECOVERY_INTERVAL, self._reap)
+        table.add("housekeeping", HOUSEKEEPING_INTERVAL, self._housekeeping)
+        table.add("registration", REGISTRATION_INTERVAL, self._heartbeat)
+        return table
 
     def _make_executor(self, kind: str) -> Executor:
         if kind == "process":
@@ -230,7 +231,7 @@ class Worker:
         now = self.backend.now()
         if self._stop_requested and self._stop_done():
             return False
-        self._side_tasks(now)
+        self.side_tasks.run_due(now)
         self._enforce_deadlines(now)
         claimed = self._claim_and_settle(now)
         if not self._stop_requested:  # stopping: nothing new starts
@@ -262,34 +263,28 @@ class Worker:
             or time.monotonic() >= self._grace_deadline
         )
 
-    def _side_tasks(self, now: float) -> None:
-        if self._renew.due():
-            self._renew_leases(now)
-        if self.with_scheduler:
-            self._schedule(now)
-        if self._recovery.due():
-            # Our own attempts first: after a long backend outage their leases
-            # may have lapsed, and the reaper must not take them for lost.
-            self._flush(now)
-            self._renew_leases(now)
-            if recover_expired(self.backend, now, max_lost=self.max_lost):
-                self._maybe_work = True
-        if self._housekeeping.due():
-            purge_expired(self.backend, now)
-        if self._registration.due():
-            self._register("busy" if self.executor.running() else "idle")
-
-    def _schedule(self, now: float) -> None:
-        """The scheduler: on its tick, and at the due time of the next scheduled
-        job it knows of, move due jobs to their queues."""
-        mono = time.monotonic()
-        tick = self._scheduler.due(mono)
-        if not tick and (self._next_due is None or mono < self._next_due):
-            return
+    def _schedule(self, now: float) -> float | None:
+        """The scheduler: move due jobs to their queues; wake again at the due
+        time of the next scheduled job it knows of."""
         if promote_due(self.backend, now):
             self._maybe_work = True
         due = self.backend.next_due()
-        self._next_due = None if due is None else mono + max(due - now, 0.0)
+        return None if due is None else self.side_tasks.clock() + max(due - now, 0.0)
+
+    def _reap(self, now: float) -> None:
+        """The reaper: settle started jobs whose worker stopped renewing them."""
+        # Our own attempts first: after a long backend outage their leases may
+        # have lapsed, and the reaper must not take them for lost.
+        self._flush(now)
+        self._renew_leases(now)
+        if recover_expired(self.backend, now, max_lost=self.max_lost):
+            self._maybe_work = True
+
+    def _housekeeping(self, now: float) -> None:
+        purge_expired(self.backend, now)
+
+    def _heartbeat(self, now: float) -> None:
+        self._register("busy" if self.executor.running() else "idle")
 
     def _due_now(self) -> bool:
         due = self.backend.next_due()
@@ -303,7 +298,9 @@ class Worker:
         free = self.executor.free()
         hungry = not self._stop_requested and len(self._ready) < free
         if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
-            want = free + self.prefetch + self._ahead() - len(self._ready)
+            plan = plan_batch(self._avg_run, self.concurrency)
+            self.executor.depth = plan.depth
+            want = free + self.prefetch + plan.ahead - len(self._ready)
             # Jobs that go to an idle slot at once begin now; the rest are claimed
             # ahead and their start is recorded when it happens.
             starting = max(self.executor.idle() - len(self._ready), 0)
@@ -328,15 +325,6 @@ class Worker:
         if waiting and (not self._ready or mono - self._pending_since >= SETTLE_DELAY):
             self._flush(now)
         return 0
-
-    def _ahead(self) -> int:
-        """Extra jobs worth claiming now: as many as fit in BATCH_WINDOW. Very
-        short jobs are also pipelined, two to a slot."""
-        if self._avg_run is None:
-            return 0
-        self.executor.depth = 2 if self._avg_run < PIPELINE_BELOW else 1
-        fit = int(BATCH_WINDOW * self.concurrency / max(self._avg_run, 1e-6))
-        return min(fit, MAX_BATCH)
 
     def _flush(self, now: float) -> None:
         if self._pending or self._starts:
@@ -396,11 +384,7 @@ class Worker:
 
     def _next_timer(self) -> float:
         mono = time.monotonic()
-        timers = [self._renew.remaining(mono), self._recovery.remaining(mono)]
-        if self.with_scheduler:
-            timers.append(self._scheduler.remaining(mono))
-            if self._next_due is not None:
-                timers.append(self._next_due - mono)
+        timers = [self.side_tasks.remaining()]
         deadlines = [r.deadline for r in self.executor.running() if r.deadline is not None]
         if deadlines:
             timers.append(min(deadlines) - mono)
@@ -458,6 +442,8 @@ class Worker:
         return self.executor.kill(job_id)
 
     def _renew_leases(self, now: float) -> None:
+        """Extend the leases of the jobs this worker holds; stop those it lost
+        or whose cancellation was asked for."""
         held = [r.job for r in self.executor.running()] + list(self._ready)
         if not held:
             return
