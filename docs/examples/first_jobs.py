@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def joblane(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start the ``joblane`` command (``python -m joblane.cli``) in the examples directory."""
-    return subprocess.Popen([sys.executable, "-m", "joblane.cli", *args], cwd=HERE, env=env)
+    """Start the ``joblane`` command (``python -m joblane``) in the examples directory."""
+    return subprocess.Popen([sys.executable, "-m", "joblane", *args], cwd=HERE, env=env)
 
 
 def main() -> None:

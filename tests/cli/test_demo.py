@@ -3,7 +3,9 @@ with no JOBLANE_URL, that must end cleanly and leave no process behind."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -165,4 +167,23 @@ def test_demo_reports_an_api_that_cannot_start(tmp_path: Path, processes: Proces
     assert len(errors) == 1 and str(port) in errors[0], err
     assert "keep serving" not in out
     assert time.monotonic() - started < 60
+    wait_until(lambda: session_members(proc.pid) == [], 5, "the demo's processes to end")
+
+
+def test_one_ctrl_c_stops_the_demo_gracefully(tmp_path: Path, processes: Processes) -> None:
+    # A terminal's Ctrl+C goes to the foreground process group: the demo's.
+    proc = start_demo(processes, tmp_path, "--no-api", "--timeout", "60")
+    lines: list[str] = []
+    reader = read_lines(proc, lines)
+    wait_until(lambda: "keep serving" in "".join(lines) or proc.poll() is not None, 60,
+               "the demo to serve")  # fmt: skip
+    assert proc.poll() is None, "".join(lines)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 0
+    reader.join(10)
+    err = (tmp_path / "demo.err").read_text()
+    # One graceful stop of its worker, not a graceful stop and at once a second one.
+    assert err.count("received, stopping within 30 s") == 1, err
+    assert "stopping at once" not in err
+    assert "Traceback" not in err
     wait_until(lambda: session_members(proc.pid) == [], 5, "the demo's processes to end")

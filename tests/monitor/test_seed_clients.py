@@ -151,10 +151,10 @@ def test_serve_prints_a_working_token_and_both_client_commands(site: Site) -> No
     )  # fmt: skip
     assert js.returncode == 0, js.stderr
     assert "low: 3 pending" in js.stdout.splitlines()
-    python = subprocess.run(
-        ["bash", "-c", printed_command(output, "python3 ").replace("python3", sys.executable, 1)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    # As printed: the interpreter joblane runs in, with requests installed into
+    # its environment first (a fresh clone's .venv has joblane, not requests).
+    command = printed_command(output, f"{sys.executable} -m pip install -q requests && ")
+    python = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     assert (python.returncode, python.stdout) == (0, "5\n"), python.stderr
 
 

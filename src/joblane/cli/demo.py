@@ -16,6 +16,7 @@ from joblane.cli.common import open_backend
 from joblane.client import Job, Queue
 from joblane.config import redact_url
 from joblane.core.states import ENDED_STATUSES
+from joblane.worker.executors import die_with_parent
 
 
 def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:
@@ -61,20 +62,11 @@ def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, time
     for job in enqueued:
         click.echo(f"  {job.queue:<10} {job.status:<10} {job.id}  {job.description}")
     env = dict(os.environ, JOBLANE_URL=url)
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "joblane", "worker", "--import", "joblane.demo",
-             "--concurrency", "2"],
-            env=env,
-        )
-    ]  # fmt: skip
+    children = [_start(["worker", "--import", "joblane.demo", "--concurrency", "2"], env)]
     if not no_api:
         children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "joblane", "serve", "--port", str(port),
-                 "--generate-credentials", "--log-level", "warning"],
-                env=env,
-            )
+            _start(["serve", "--port", str(port), "--generate-credentials",
+                    "--log-level", "warning"], env)
         )  # fmt: skip
     api = None if no_api else f"http://127.0.0.1:{port}/@rq-queues"
     try:
@@ -89,11 +81,38 @@ def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, time
     except KeyboardInterrupt:
         pass
     finally:
+        _stop(children)
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A ``joblane`` child in a process group of its own, so that a terminal's
+    Ctrl+C reaches the demo alone, which stops its children once (gracefully);
+    it dies with the demo if the demo is killed."""
+    parent = os.getpid()
+    return subprocess.Popen(
+        [sys.executable, "-m", "joblane", *args], env=env, process_group=0,
+        preexec_fn=lambda: die_with_parent(parent),
+    )  # fmt: skip
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each child (a graceful stop), and wait; another Ctrl+C meanwhile
+    sends a second SIGTERM (a stop at once), as for ``joblane worker``."""
+    signals = 0
+    while True:
+        signals += 1
         for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=40)
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+        try:
+            for child in children:
+                child.wait(timeout=40)
+            return
+        except KeyboardInterrupt:
+            if signals > 1:
+                raise
+            click.echo("Stopping at once.", err=True)
 
 
 def _watch(enqueued: list[Job], timeout: float | None) -> None:

@@ -7,6 +7,8 @@ of the CLI works without the ``monitor`` extra.
 from __future__ import annotations
 
 import secrets
+import shlex
+import sys
 from collections.abc import Sequence
 
 import click
@@ -37,7 +39,7 @@ queues.forEach(q => console.log(`${{q.name}}: ${{q.count}} pending`));
 EOF"""
 
 PY_CLIENT = """\
-python3 - <<'EOF'
+{python} -m pip install -q requests && {python} - <<'EOF'
 import requests
 import time
 
@@ -64,9 +66,13 @@ def client_commands(
     site: str, token: str, user: str, password: str, queue: str, job_id: str
 ) -> str:
     """Seed 000's two clients as shell commands against *site* (``http://host:port/prefix``):
-    the JavaScript ``listQueues`` (Bearer) and the Python ``wait_for_job`` (Basic)."""
+    the JavaScript ``listQueues`` (Bearer) and the Python ``wait_for_job`` (Basic). The
+    Python one runs in this interpreter's environment, with the ``requests`` it needs."""
     js = JS_CLIENT.format(site=site, token=token)
-    py = PY_CLIENT.format(site=site, queue=queue, job_id=job_id, user=user, password=password)
+    py = PY_CLIENT.format(
+        python=shlex.quote(sys.executable), site=site, queue=queue, job_id=job_id, user=user,
+        password=password,
+    )  # fmt: skip
     return f"{js}\n\n{py}"
 
 

@@ -138,7 +138,7 @@ def _decode_outcome(frame: bytes) -> Outcome:
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when the worker dies (kill -9 included)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -162,7 +162,7 @@ def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
     # Its own process group: killing the slot also kills what the job started.
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
-    _die_with_parent(parent)
+    die_with_parent(parent)
     while True:
         try:
             frame = conn.recv_bytes()
