@@ -96,3 +96,15 @@ def test_cancel_a_started_job_is_stopped_by_its_worker(
         thread.stop()
     # The abandoned attempt, ended later, records nothing.
     assert Job.fetch(job.id, backend=backend).status is JobStatus.STOPPED
+
+
+def test_a_timed_out_thread_job_is_said_abandoned_not_killed() -> None:
+    backend = MemoryBackend()
+    job = Queue("normal", backend=backend).enqueue(sample.sleep, 1.0, job_timeout=0.2)
+    with WorkerThread(backend, ["normal"], concurrency=1):
+        job.wait(timeout=5)
+    assert job.status is JobStatus.FAILED
+    reason = job.last_job_result or ""
+    assert reason.startswith("JobTimeoutError: the job ran longer than its job_timeout of 0.2 s")
+    assert "was killed" not in reason
+    assert "cannot be stopped" in reason and "abandoned" in reason

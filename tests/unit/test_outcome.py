@@ -190,6 +190,7 @@ def test_reason_texts() -> None:
         "JobTimeoutError: the job ran longer than its job_timeout of 2.5 s and was killed"
     )
     assert worker_lost_error("gone") == "WorkerLostError: gone"
+    assert "cannot be stopped" in timeout_error(1, killed=False)
 
 
 LOST = Outcome.lost(worker_lost_error("the job's process killed by SIGKILL"))

@@ -78,8 +78,16 @@ STOPPED = Outcome(OutcomeKind.STOPPED, error="stopped: the job was canceled whil
 INTERRUPTED = Outcome(OutcomeKind.INTERRUPTED)
 
 
-def timeout_error(seconds: float) -> str:
-    return f"{JOB_TIMEOUT}: the job ran longer than its job_timeout of {seconds:g} s and was killed"
+def timeout_error(seconds: float, *, killed: bool = True) -> str:
+    """The reason of a timed-out attempt; *killed* is False where the job could
+    not be stopped (a thread slot): it runs on, and its outcome is discarded."""
+    over = f"{JOB_TIMEOUT}: the job ran longer than its job_timeout of {seconds:g} s"
+    if killed:
+        return f"{over} and was killed"
+    return (
+        f"{over}; it runs in a thread, which cannot be stopped, so it was abandoned "
+        "(it may still be running, and its outcome will be discarded)"
+    )
 
 
 def worker_lost_error(detail: str) -> str:

@@ -59,6 +59,8 @@ class Running:
 
 class Executor(Protocol):
     capacity: int
+    can_kill: bool
+    """Whether kill() stops the job (a process) or only abandons it (a thread)."""
     depth: int
     """Jobs a slot may hold at once: 1, or 2 to pipeline very short jobs (the
     next one waits in the slot's pipe, so the slot never idles between them)."""
@@ -218,6 +220,8 @@ def describe_exit(status: int) -> str:
 
 class ProcessExecutor:
     """*capacity* slot processes, forked once and reused (see module docstring)."""
+
+    can_kill = True
 
     def __init__(self, capacity: int, allow: AllowPolicy) -> None:
         self.capacity = capacity
@@ -447,6 +451,8 @@ class ProcessExecutor:
 
 class ThreadExecutor:
     """*capacity* threads in this process (no isolation; see module docstring)."""
+
+    can_kill = False
 
     def __init__(self, capacity: int, allow: AllowPolicy | None) -> None:
         self.capacity = capacity

@@ -435,7 +435,8 @@ class Worker:
             if running.started and running.deadline is not None and mono >= running.deadline:
                 job = self._kill(running.job.id)
                 if job is not None and job.job_timeout is not None:
-                    self._settle_one(job, Outcome.failure(timeout_error(job.job_timeout)), now)
+                    reason = timeout_error(job.job_timeout, killed=self.executor.can_kill)
+                    self._settle_one(job, Outcome.failure(reason), now)
 
     def _kill(self, job_id: str) -> JobRecord | None:
         self._dispatched.pop(job_id, None)
