@@ -17,8 +17,8 @@
 
 -- name: create_jobs
 -- Every JobRecord field, in its order, plus the queue position. Booleans are 0/1;
--- retry_intervals and meta are JSON (NULL when empty); depends_on is a
--- comma-separated id list (job ids have no commas), NULL when empty.
+-- retry_intervals, meta and depends_on are JSON (NULL when empty): SQL reads
+-- depends_on with json_each.
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY NOT NULL,
     queue TEXT NOT NULL,
