@@ -64,6 +64,10 @@ class JobRecord:
     lease_token: str | None = None
     lease_expires: float | None = None
     cancel_requested: bool = False
+    undecodable: str | None = None
+    """Why the stored record could not be decoded (the text of its
+    CorruptRecordError), or None. Such a record, as a backend reads it, holds
+    the fields that decoded and defaults for the others."""
 
     def copy(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)

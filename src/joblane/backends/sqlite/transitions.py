@@ -13,12 +13,13 @@ from collections.abc import Sequence
 import orjson
 
 from joblane.backends.base import RenewResult
+from joblane.backends.decoding import failed_settlement
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
-from joblane.backends.sqlite.records import job_record, job_status
+from joblane.backends.sqlite.records import Row, decode_job, job_record, job_status
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement
 from joblane.core.states import CANCELABLE_STATUSES, REQUEUEABLE_STATUSES, JobStatus
-from joblane.errors import InvalidStateError, NoSuchJobError
+from joblane.errors import CorruptRecordError, InvalidStateError, NoSuchJobError
 
 _POSITION = 27
 """Index of the ``position`` column that claim returns after the job columns."""
@@ -33,17 +34,33 @@ def claim(
     lease_seconds: float,
     now: float,
     settle: Sequence[Settlement],
-) -> tuple[list[bool], list[JobRecord]]:
+) -> tuple[list[bool], list[JobRecord], list[Settlement]]:
     flags = settle_all(sqlite, settle, now)
     names = list(dict.fromkeys(queues))
     if limit <= 0 or not names:
-        return flags, []
+        return flags, [], []
     params = (now, worker, now + lease_seconds, limit, *names)
     rows = sqlite.execute(claim_statement(len(names)), params).fetchall()
     # RETURNING gives rows in the order they were updated: put them in priority order.
     rank = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda row: (rank[row[1]], row[_POSITION]))
-    return flags, [job_record(row) for row in rows]
+    jobs, failed = _claimed_jobs(rows, now)
+    if failed:
+        # In this transaction: a row that does not decode costs only itself.
+        settle_all(sqlite, failed, now)
+    return flags, jobs, failed
+
+
+def _claimed_jobs(rows: Sequence[Row], now: float) -> tuple[list[JobRecord], list[Settlement]]:
+    """The jobs of claimed *rows*, and the settlements that move each row that
+    does not decode to failed (joblane.backends.decoding)."""
+    jobs, failed = [], []
+    for row in rows:
+        try:
+            jobs.append(decode_job(row))
+        except CorruptRecordError:
+            failed.append(failed_settlement(job_record(row), now))
+    return jobs, failed
 
 
 def settle_all(
