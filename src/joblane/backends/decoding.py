@@ -112,7 +112,7 @@ def recoverable(records: Iterable[JobRecord]) -> list[JobRecord]:
 def status(raw: Any) -> JobStatus:
     found = _STATUSES.get(raw) if isinstance(raw, str) else None
     if found is None:
-        raise ValueError("no status this version of joblane knows")
+        raise ValueError("not a status this version of joblane knows")
     return found
 
 
