@@ -200,12 +200,15 @@ _WORKER_FIELDS: dict[str, Reader] = {
 }  # fmt: skip
 
 
-def worker_info(data: Mapping[str, Any]) -> WorkerInfo:
-    """A WorkerInfo of its decoded fields; ValueError naming a missing or bad one."""
+def worker_info(data: Mapping[str, Any], *, json_lists: bool = False) -> WorkerInfo:
+    """A WorkerInfo of its stored fields (with *json_lists*, queues and
+    current_jobs are JSON text); ValueError naming a missing or bad one."""
     values = {}
     for name, read in _WORKER_FIELDS.items():
         if name not in data:
             raise ValueError(f"field {name!r} is missing")
+        if json_lists and read is strings:
+            read = json_strings
         try:
             values[name] = read(data[name])
         except ValueError as exc:
@@ -221,6 +224,6 @@ def live_workers(rows: Iterable[T], decode: Callable[[T], WorkerInfo]) -> list[W
         try:
             infos.append(decode(row))
         except (ValueError, TypeError) as exc:
-            log.warning("a worker registration that cannot be decoded was skipped: %s (%s)",
-                        exc, shown(row))  # fmt: skip
+            log.warning("worker registration %s skipped: it cannot be decoded (%s)",
+                        shown(row), exc)  # fmt: skip
     return infos

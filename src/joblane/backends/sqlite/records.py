@@ -228,19 +228,12 @@ def worker_params(info: WorkerInfo) -> dict[str, object]:
     }
 
 
+_WORKER_COLUMNS = (
+    "name", "hostname", "pid", "queues", "concurrency", "started", "heartbeat", "expires",
+    "current_jobs", "state",
+)  # fmt: skip
+
+
 def worker_info(row: Row) -> WorkerInfo:
     """The WorkerInfo of a ``live_workers`` row; ValueError if it does not decode."""
-    return decoded_worker(
-        {
-            "name": row[0],
-            "hostname": row[1],
-            "pid": row[2],
-            "queues": orjson.loads(row[3]),
-            "concurrency": row[4],
-            "started": row[5],
-            "heartbeat": row[6],
-            "expires": row[7],
-            "current_jobs": orjson.loads(row[8]),
-            "state": row[9],
-        }
-    )
+    return decoded_worker(dict(zip(_WORKER_COLUMNS, row, strict=True)), json_lists=True)
