@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from joblane import JobStatus, Queue
+from joblane import Job, JobStatus, Queue
 from joblane.backends.base import Backend
 from tests.corruption import Corrupter
 from tests.jobs import sample
@@ -39,7 +39,8 @@ def test_a_worker_runs_every_job_but_the_corrupt_ones(
     queue: Queue, backend: Backend, workers: WorkerProcesses, corrupter: Corrupter, tmp_path: Path
 ) -> None:
     ran = tmp_path / "ran.log"
-    good, bad = [], {}
+    good: list[Job] = []
+    bad: dict[str, str] = {}
     for field in corrupter.bad:
         good.append(queue.enqueue(sample.touch, str(ran), f"good-{len(good)}"))
         job = queue.enqueue(sample.touch, str(ran), f"bad-{field}")
