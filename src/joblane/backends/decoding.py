@@ -13,12 +13,13 @@ the readers here, to name the field.
 Where a bad record ends up:
 
 * claimed: moved to failed at once, in the claim (SQLite: the same
-  transaction) or right after it (Redis: with its lease token), with
-  ``last_job_result`` ``CorruptRecordError: field 'meta' of job '...': ...``
-  and the default failure TTL if its own does not decode; the other jobs of
-  the claim run;
+  transaction; Redis: claim.lua itself for a field the script uses, else
+  right after, under the new lease token), with ``last_job_result``
+  ``CorruptRecordError: field 'meta' of job '...': ...`` and the default
+  failure TTL if its own does not decode; the other jobs of the claim run;
 * read (get, listings, lost-lease recovery, a cancel's reply): returned
-  marked undecodable, never an exception for the whole call;
+  marked undecodable, never an exception for the whole call; recovery skips
+  (and logs) a started job without a lease token, which nobody can settle;
 * a worker registration: left out of ``workers()``, with a logged warning.
 """
 

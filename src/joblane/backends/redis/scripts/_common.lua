@@ -308,7 +308,8 @@ local function claimable(id)
     return nil, "field 'queue' of " .. where .. ": missing"
   end
   local a, x = f[2], f[3]
-  if a and not (string.match(a, "^%-?%d+$") and #a <= 15) then
+  -- An integer as HINCRBY reads one: no sign but "-", no leading zero.
+  if a and not ((a == "0" or string.match(a, "^%-?[1-9]%d*$")) and #a <= 15) then
     return nil, "field 'attempts' of " .. where .. ": '" .. string.sub(a, 1, 40)
       .. "' is not an integer"
   end
