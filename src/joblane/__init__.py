@@ -9,6 +9,7 @@ from joblane.core.states import JobStatus, Registry
 from joblane.errors import (
     BackendError,
     ConfigurationError,
+    CorruptRecordError,
     DuplicateJobError,
     InvalidFunctionError,
     InvalidJobError,
@@ -32,6 +33,7 @@ __all__ = [
     "BackendError",
     "Capabilities",
     "ConfigurationError",
+    "CorruptRecordError",
     "DuplicateJobError",
     "EnqueueData",
     "InvalidFunctionError",

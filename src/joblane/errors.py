@@ -14,11 +14,14 @@
     ├── NoSuchJobError (KeyError)     no job with that id
     ├── InvalidStateError             the operation does not fit the job's state
     ├── BackendError                  the backend failed (I/O, lock, connection)
+    │   └── CorruptRecordError        a stored job that cannot be decoded (names the field)
     └── WaitTimeoutError (TimeoutError) Job.wait() gave up
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
 are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,
-``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``.
+``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``; a
+job that a worker claimed but could not decode ends failed with the text of its
+``CorruptRecordError``.
 """
 
 from __future__ import annotations
@@ -81,6 +84,19 @@ class InvalidStateError(JoblaneError):
 
 class BackendError(JoblaneError):
     """The backend could not complete an operation; nothing was half-done."""
+
+
+class CorruptRecordError(BackendError):
+    """A stored job that this joblane cannot decode (written by another version,
+    a bug or a hand edit). *field* is the JobRecord field that is wrong (or None
+    when the whole record is), *detail* what is wrong with it."""
+
+    def __init__(self, job_id: str, field: str | None, detail: str) -> None:
+        where = f"field {field!r} of job {job_id!r}" if field else f"job {job_id!r}"
+        super().__init__(f"{where}: {detail}")
+        self.job_id = job_id
+        self.field = field
+        self.detail = detail
 
 
 class WaitTimeoutError(JoblaneError, TimeoutError):

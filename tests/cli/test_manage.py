@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Cli, assert_one_error_line, queue_counts, run_joblane
+from joblane.backends.base import WorkerInfo
+from joblane.config import backend_from_url
+from tests.cli.conftest import Cli, assert_one_error_line, queue_counts, run_joblane, table_rows
+from tests.corruption import Corrupter
 
 FAIL = "tests.jobs.sample.fail"
 ADD = "tests.jobs.sample.add"
@@ -109,3 +112,21 @@ def test_info_lists_other_queues_after_the_tiers(cli: Cli) -> None:
     assert list(counts) == ["important", "normal", "low", "alpha", "zeta"]
     assert (counts["alpha"]["queued"], counts["alpha"]["scheduled"]) == (1, 1)
     assert counts["zeta"]["queued"] == 1
+
+
+def test_info_skips_a_worker_registration_that_does_not_decode(cli: Cli, db_url: str) -> None:
+    backend = backend_from_url(db_url)
+    now = backend.now()
+    for name in ("w-bad", "w-good"):
+        backend.register_worker(WorkerInfo(name, "host", 1, ("normal",), 2, now, now, now + 60))
+    backend.close()
+    corrupter = Corrupter(db_url)
+    corrupter.break_worker("w-bad")
+    corrupter.close()
+    result = cli("info")
+    assert result.code == 0, result
+    _, rows = table_rows(result.out, "Workers")
+    assert [row[0] for row in rows] == ["w-good"]
+    assert result.err.startswith("Warning: worker registration ('w-bad', ")
+    assert "field 'queues': '[1,' is not valid JSON" in result.err
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err

@@ -199,6 +199,15 @@ def test_bad_payload_is_a_decode_error_not_retried(payload: bytes) -> None:
     )
 
 
+@pytest.mark.parametrize("payload", [b"{}", b'{"kwargs": {}}', b'{"args": []}'])
+def test_a_payload_without_args_or_kwargs_does_not_run_the_function(payload: bytes) -> None:
+    # noop would succeed if it were called with no arguments.
+    outcome = run_job("tests.jobs.sample.noop", payload, ONLY_REGISTERED)
+    assert (outcome.kind, outcome.retryable) == (OutcomeKind.FAILED, False)
+    assert (outcome.error or "").startswith("PayloadDecodeError: ")
+    assert "exactly the keys 'args' and 'kwargs'" in (outcome.error or "")
+
+
 def test_unserializable_result() -> None:
     outcome = run_job("tests.jobs.sample.unserializable_result", call(), ONLY_REGISTERED)
     assert outcome.kind is OutcomeKind.FAILED

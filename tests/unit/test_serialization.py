@@ -159,6 +159,18 @@ def test_decode_call_of_malformed_payloads(payload: bytes) -> None:
         decode_call(payload)
 
 
-def test_decode_call_defaults_missing_parts() -> None:
-    assert decode_call(b"{}") == ([], {})
-    assert decode_call(b'{"args": [1]}') == ([1], {})
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        (b"{}", "no key"),
+        (b'{"args": [1]}', "'args'"),
+        (b'{"kwargs": {}}', "'kwargs'"),
+        (b'{"args": [], "kwargs": {}, "extra": 1}', "'extra'"),
+    ],
+)
+def test_decode_call_refuses_a_payload_without_exactly_args_and_kwargs(
+    payload: bytes, named: str
+) -> None:
+    # Not an empty call: the function must never run without its arguments.
+    with pytest.raises(ValueError, match=rf"exactly the keys 'args' and 'kwargs', not .*{named}"):
+        decode_call(payload)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 import click
 import orjson
 from rich.console import Console
@@ -40,7 +44,8 @@ def info(ctx: click.Context) -> None:
     workers = Table(title="Workers")
     for column in ("name", "state", "queues", "slots", "pid", "heartbeat", "jobs"):
         workers.add_column(column)
-    live = backend.workers()
+    with _warnings_on_stderr():
+        live = backend.workers()  # skips (and warns of) a registration that does not decode
     for w in live:
         workers.add_row(
             w.name, w.state, ",".join(w.queues), str(w.concurrency), str(w.pid),
@@ -52,6 +57,25 @@ def info(ctx: click.Context) -> None:
         console.print(workers)
     else:
         console.print("No live workers.")
+
+
+class _EchoHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """Show the backend's warnings as ``Warning: ...`` lines on stderr, whatever
+    the logging configuration."""
+    handler = _EchoHandler(logging.WARNING)
+    handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+    logger = logging.getLogger("joblane.backends")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 @click.command("job")

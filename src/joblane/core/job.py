@@ -68,6 +68,10 @@ class JobRecord:
     """Attempts that ended with their worker process (killed, out of memory,
     crashed): counted apart from ``attempts`` failed by the job itself, and
     bounded by the worker's ``max_lost`` (:func:`joblane.core.outcome.settle`)."""
+    undecodable: str | None = None
+    """Why the stored record could not be decoded (the text of its
+    CorruptRecordError), or None. Such a record, as a backend reads it, holds
+    the fields that decoded and defaults for the others."""
 
     def copy(self, **changes: Any) -> JobRecord:
         return replace(self, **changes)

@@ -53,11 +53,16 @@ def encode_call(args: Sequence[Any], kwargs: Mapping[str, Any], func_name: str =
 
 
 def decode_call(payload: bytes) -> tuple[list[Any], dict[str, Any]]:
-    """The inverse of :func:`encode_call`; raises ValueError on a malformed payload."""
+    """The inverse of :func:`encode_call`; raises ValueError unless the payload
+    is exactly ``{"args": [...], "kwargs": {...}}`` (a part missing is an
+    error, not an empty call: the function must not run without its arguments)."""
     data = orjson.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("job payload is not a JSON object")
-    args, kwargs = data.get("args", []), data.get("kwargs", {})
+    if data.keys() != {"args", "kwargs"}:
+        keys = ", ".join(repr(k)[:40] for k in sorted(data)[:5]) or "no key"
+        raise ValueError(f"job payload must have exactly the keys 'args' and 'kwargs', not {keys}")
+    args, kwargs = data["args"], data["kwargs"]
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise ValueError("job payload must hold an 'args' list and a 'kwargs' object")
     return args, kwargs

@@ -30,6 +30,14 @@ started, with its lease, in the same step, so two workers never take the same
 job. Redis Cluster is not supported: the scripts build key names from the
 prefix (one server, or a primary with replicas, is the unit).
 
+Redis does not undo a script that fails halfway, so the claim script checks
+what it will write before writing anything: a queue whose keys are not sorted
+sets is skipped, a job whose ``attempts`` or ``expires_at`` a script cannot
+use is moved to failed, a queue entry without a job hash is taken off its
+queue; each is reported to the worker's log. A claimed hash that Python
+cannot decode is moved to failed under its new lease, right after the claim
+(``joblane.backends.decoding``): one corrupt record costs only itself.
+
 Reliable delivery and the recovery bound
 ----------------------------------------
 A taken job stays in ``leases`` (scored by its lease expiry) until its worker

@@ -7,6 +7,7 @@ time, eviction and connection loss, and keys.py for the key layout.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections.abc import Sequence
@@ -15,11 +16,18 @@ from typing import Any
 import redis
 
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.decoding import (
+    failed_settlement,
+    live_workers,
+    recoverable,
+    report_failed,
+)
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.loader import Scripts
 from joblane.backends.redis.records import (
     Arg,
+    decode_job,
     job_fields,
     job_record,
     job_records,
@@ -34,9 +42,16 @@ from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
 from joblane.core.states import Registry
-from joblane.errors import DuplicateJobError, InvalidStateError, NoSuchJobError
+from joblane.errors import (
+    BackendError,
+    CorruptRecordError,
+    DuplicateJobError,
+    InvalidStateError,
+    NoSuchJobError,
+)
 
 _SCRIPTS = Scripts()
+log = logging.getLogger("joblane.backends")
 
 
 class RedisBackend:
@@ -99,23 +114,17 @@ class RedisBackend:
         return self.clock.now()
 
     def get(self, job_id: str) -> JobRecord | None:
-        flat = self._conn.call(lambda c, a: c.hgetall(self.keys.job(job_id)), "get")
-        return job_record(job_id, _flat(flat)) if flat else None
+        (flat,) = self._conn.call(lambda c, a: _hashes(c, [self.keys.job(job_id)]), "get")
+        return job_record(job_id, flat) if flat != [] else None
 
     def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         if not job_ids:
             return []
 
-        def read(client: redis.Redis, attempt: int) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
-            for job_id in job_ids:
-                pipe.hgetall(self.keys.job(job_id))
-            result: list[Any] = pipe.execute()
-            return result
-
-        hashes = self._conn.call(read, "get_many")
+        keys = [self.keys.job(job_id) for job_id in job_ids]
+        hashes = self._conn.call(lambda c, a: _hashes(c, keys), "get_many")
         return [
-            job_record(job_id, _flat(h)) if h else None
+            job_record(job_id, h) if h != [] else None
             for job_id, h in zip(job_ids, hashes, strict=True)
         ]
 
@@ -142,7 +151,7 @@ class RedisBackend:
     def workers(self) -> list[WorkerInfo]:
         raw = self._conn.call(lambda c, a: c.hvals(self.keys.workers), "workers")
         now = self.now()
-        infos = [worker_info(item) for item in raw]
+        infos = live_workers(raw, worker_info)
         return sorted((w for w in infos if w.expires > now), key=lambda w: w.name)
 
     def wait_for_change(self, timeout: float) -> bool:
@@ -223,10 +232,32 @@ class RedisBackend:
 
         reply = self._conn.call(take, "the claim")
         flags = [bool(flag) for flag in reply[0]]
-        jobs = job_records(reply[1:])
-        if jobs or any(flags):
+        jobs, set_aside = self._claimed(reply[1], reply[2:], now)
+        if jobs or any(flags) or set_aside:
             self._changes.notify()
         return flags, jobs
+
+    def _claimed(
+        self, problems: list[bytes], reply: list[Any], now: float
+    ) -> tuple[list[JobRecord], bool]:
+        """The claimed jobs that decode; the others are moved to failed under
+        their new lease (claim.lua already moved those it could not take).
+        True if claim.lua or this changed a job that does not decode."""
+        for problem in problems:
+            log.error("claim: %s", problem.decode(errors="replace"))
+        jobs, failed = [], []
+        for i in range(0, len(reply), 2):
+            try:
+                jobs.append(decode_job(reply[i], reply[i + 1]))
+            except CorruptRecordError:
+                failed.append(failed_settlement(job_record(reply[i], reply[i + 1]), now))
+        if failed:
+            report_failed(failed)
+            try:
+                self.settle(failed, now)
+            except BackendError as exc:  # their leases lapse, and recovery takes them
+                log.error("claim: could not move the jobs that do not decode to failed: %s", exc)
+        return jobs, bool(problems or failed)
 
     def settle(
         self, settlements: Sequence[Settlement], now: float, starts: Sequence[Start] = ()
@@ -255,7 +286,7 @@ class RedisBackend:
         )
 
     def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
-        return job_records(self._run("expired_leases", [now, limit]))
+        return recoverable(job_records(self._run("expired_leases", [now, limit])))
 
     def promote_due(self, now: float, limit: int = 1000) -> int:
         moved, _ = self._run("promote_due", [now, limit])
@@ -336,9 +367,18 @@ class RedisBackend:
             self._lost_claims.pop(name, None)
 
 
-def _flat(mapping: dict[Any, Any]) -> list[bytes]:
-    """HGETALL as redis-py returns it (a dict) -> the flat list job_record reads."""
-    flat: list[bytes] = []
-    for key, value in mapping.items():
-        flat += (key, value)
-    return flat
+def _hashes(client: redis.Redis, keys: Sequence[str]) -> list[list[bytes] | None]:
+    """HGETALL of each key, as the flat list job_record reads: [] for a missing
+    key, None for a key of another type (a corrupt record, not an error)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    out: list[list[bytes] | None] = []
+    for reply in pipe.execute(raise_on_error=False):
+        if isinstance(reply, redis.exceptions.ResponseError):
+            if not str(reply).startswith("WRONGTYPE"):
+                raise reply
+            out.append(None)
+        else:
+            out.append([item for pair in reply.items() for item in pair])
+    return out

@@ -1,24 +1,35 @@
 """JobRecord <-> job hash, Settlement -> script arguments, WorkerInfo <-> JSON.
 
 The field names and defaults are those of the key layout (keys.py). Kept plain
-for the hot path: one list per job each way. A value that no joblane wrote (an
-unknown status, a field that does not decode) raises BackendError naming the
-job, as the SQLite backend does.
+for the hot path: one list per job each way. A hash that no joblane wrote (a
+field that does not decode, an unknown status, a key of another type) is named
+by :func:`decode_job`'s CorruptRecordError, or marked by :func:`job_record`:
+see joblane.backends.decoding for where such a job ends up.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from joblane.backends.base import WorkerInfo
+from joblane.backends.decoding import (
+    SALVAGE_DEFAULTS,
+    Reader,
+    json_numbers,
+    json_object,
+    read_fields,
+    status,
+)
+from joblane.backends.decoding import worker_info as decoded_worker
 from joblane.core.job import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
 from joblane.core.states import JobStatus
-from joblane.errors import BackendError
+from joblane.errors import CorruptRecordError
 
 Arg = str | bytes | int | float
 
@@ -75,20 +86,36 @@ def _opt_float(raw: bytes | None) -> float | None:
     return None if raw is None else float(raw)
 
 
-def job_record(job_id: bytes | str, flat: Sequence[bytes]) -> JobRecord:
-    """The JobRecord of a job hash, given as HGETALL's flat list."""
+def decode_job(job_id: bytes | str, flat: Sequence[bytes] | None) -> JobRecord:
+    """The JobRecord of a job hash, given as HGETALL's flat list (None: the key
+    is not a hash); CorruptRecordError naming the first field that does not decode."""
     job_key = job_id.decode() if isinstance(job_id, bytes) else job_id
+    record = None if flat is None else _sound_record(job_key, flat)
+    if record is None:
+        record, error = _read_hash(job_key, flat)
+        if error is not None:
+            raise error
+    return record
+
+
+def job_record(job_id: bytes | str, flat: Sequence[bytes] | None) -> JobRecord:
+    """As :func:`decode_job`, but a hash that does not decode gives a record
+    marked undecodable (see joblane.backends.decoding) instead of an error."""
+    job_key = job_id.decode() if isinstance(job_id, bytes) else job_id
+    record = None if flat is None else _sound_record(job_key, flat)
+    return _read_hash(job_key, flat)[0] if record is None else record
+
+
+def _sound_record(job_id: str, flat: Sequence[bytes]) -> JobRecord | None:
+    """The record of a hash whose every field decodes (the hot path), else None."""
     h = dict(zip(flat[::2], flat[1::2], strict=True))
     status = _STATUSES.get(h.get(b"s", b""))
     if status is None:
-        raise BackendError(
-            f"job {job_key!r} has the status {h.get(b's')!r}, which this version of joblane "
-            "does not know: the data was written by another version or edited by hand"
-        )
+        return None
     try:
-        return _decode(job_key, status, h)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise BackendError(f"job {job_key!r} has a field that cannot be decoded: {exc}") from exc
+        return _decode(job_id, status, h)
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
@@ -108,13 +135,13 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
         ended=_opt_float(get(b"en")),
         scheduled=_opt_float(get(b"sc")),
         job_timeout=None if timeout is None else _number(timeout),
-        result_ttl=int(_number(get(b"rt", b"%d" % DEFAULT_RESULT_TTL))),
-        ttl=None if ttl is None else int(_number(ttl)),
-        failure_ttl=int(_number(get(b"ft", b"%d" % DEFAULT_FAILURE_TTL))),
+        result_ttl=_whole(get(b"rt", b"%d" % DEFAULT_RESULT_TTL)),
+        ttl=None if ttl is None else _whole(ttl),
+        failure_ttl=_whole(get(b"ft", b"%d" % DEFAULT_FAILURE_TTL)),
         retries_left=int(get(b"rl", b"0")),
-        retry_intervals=tuple(orjson.loads(intervals)) if intervals else (),
+        retry_intervals=json_numbers(intervals) if intervals else (),
         attempts=int(get(b"a", b"0")),
-        meta=orjson.loads(meta) if meta else {},
+        meta=json_object(meta) if meta else {},
         worker_name=None if worker is None else worker.decode(),
         result=get(b"r"),
         last_job_result=None if last is None else last.decode(),
@@ -128,8 +155,99 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
     )
 
 
+def _read_hash(
+    job_id: str, flat: Sequence[bytes] | None
+) -> tuple[JobRecord, CorruptRecordError | None]:
+    """The hash read field by field, to name the first that does not decode."""
+    if flat is None:
+        error = CorruptRecordError(job_id, None, "its key holds another type than a hash")
+        return JobRecord(job_id, **SALVAGE_DEFAULTS, undecodable=str(error)), error
+    if not flat:
+        error = CorruptRecordError(job_id, None, "its hash is missing (a stale index entry)")
+        return JobRecord(job_id, **SALVAGE_DEFAULTS, undecodable=str(error)), error
+    h = dict(zip(flat[::2], flat[1::2], strict=True))
+    return read_fields(job_id, ((name, read, h.get(key)) for name, key, read in _FIELDS))
+
+
+def _required(read: Reader) -> Reader:
+    def checked(raw: bytes | None) -> Any:
+        if raw is None:
+            raise ValueError("missing")
+        return read(raw)
+
+    return checked
+
+
+def _defaulted(read: Reader, default: object) -> Reader:
+    return lambda raw: default if raw is None else read(raw)
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+
+
+def _float(raw: bytes) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def _int_number(raw: bytes) -> int | float:
+    try:
+        return _number(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def _whole(raw: bytes) -> int:
+    """A number of seconds as an int (a float written for one is cut)."""
+    value = _int_number(raw)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return int(value)
+
+
+def _int(raw: bytes) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("not an integer") from None
+
+
+def _status(raw: bytes) -> JobStatus:
+    return status(raw.decode(errors="replace"))
+
+
+_FIELDS: tuple[tuple[str, bytes, Reader], ...] = (
+    ("queue", b"q", _required(_utf8)), ("func_name", b"f", _required(_utf8)),
+    ("payload", b"p", _required(bytes)), ("status", b"s", _required(_status)),
+    ("created", b"c", _required(_float)), ("enqueued", b"e", _defaulted(_float, None)),
+    ("started", b"st", _defaulted(_float, None)), ("ended", b"en", _defaulted(_float, None)),
+    ("scheduled", b"sc", _defaulted(_float, None)),
+    ("job_timeout", b"to", _defaulted(_int_number, None)),
+    ("result_ttl", b"rt", _defaulted(_whole, DEFAULT_RESULT_TTL)),
+    ("ttl", b"tt", _defaulted(_whole, None)),
+    ("failure_ttl", b"ft", _defaulted(_whole, DEFAULT_FAILURE_TTL)),
+    ("retries_left", b"rl", _defaulted(_int, 0)), ("retry_intervals", b"ri", json_numbers),
+    ("attempts", b"a", _defaulted(_int, 0)), ("meta", b"m", json_object),
+    ("worker_name", b"w", _defaulted(_utf8, None)), ("result", b"r", lambda raw: raw),
+    ("last_job_result", b"lr", _defaulted(_utf8, None)),
+    ("depends_on", b"d", lambda raw: tuple(_utf8(raw).split(",")) if raw else ()),
+    ("at_front", b"af", lambda raw: raw == b"1"), ("expires_at", b"x", _defaulted(_float, None)),
+    ("lease_token", b"lt", _defaulted(_utf8, None)),
+    ("lease_expires", b"le", _defaulted(_float, None)),
+    ("cancel_requested", b"cr", lambda raw: raw == b"1"),
+)  # fmt: skip
+"""Each JobRecord field after the id: its hash field (keys.py) and reader."""
+
+
 def job_records(reply: Sequence[Any]) -> list[JobRecord]:
-    """The jobs of a script reply laid out as id, hash, id, hash..."""
+    """The jobs of a script reply laid out as id, hash, id, hash... (a hash is
+    nil where the key is not a hash: see job_reply in _common.lua)."""
     return [job_record(reply[i], reply[i + 1]) for i in range(0, len(reply), 2)]
 
 
@@ -178,16 +296,8 @@ def worker_json(info: WorkerInfo) -> bytes:
 
 
 def worker_info(raw: bytes | str) -> WorkerInfo:
+    """The WorkerInfo of its JSON; ValueError if it does not decode."""
     data = orjson.loads(raw)
-    return WorkerInfo(
-        name=data["name"],
-        hostname=data["hostname"],
-        pid=data["pid"],
-        queues=tuple(data["queues"]),
-        concurrency=data["concurrency"],
-        started=data["started"],
-        heartbeat=data["heartbeat"],
-        expires=data["expires"],
-        current_jobs=tuple(data["current_jobs"]),
-        state=data["state"],
-    )
+    if type(data) is not dict:
+        raise ValueError("not the JSON of an object")
+    return decoded_worker(data)

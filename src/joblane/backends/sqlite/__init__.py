@@ -65,10 +65,12 @@ Bad data
 --------
 The ``status`` column has a CHECK constraint, so a bad status is refused when
 written. A row that still holds a value this joblane does not know (written by
-another version, or by hand) raises BackendError naming the job and the value
-when it is read, as ``get`` does: never a bare ValueError, never a row silently
-left out. Listings select by known statuses, so such a row does not appear in
-them, but it is counted by ``queue_names``.
+another version, a bug or by hand: a value of the wrong type, JSON that does
+not decode) costs only itself: a claim moves it to failed in its own
+transaction, naming the field, and the reads return it marked undecodable
+(see ``joblane.backends.decoding``). Listings select by known statuses, so a
+row with an unknown status does not appear in them, but it is counted by
+``queue_names``.
 """
 
 from __future__ import annotations

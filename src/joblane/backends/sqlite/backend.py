@@ -14,6 +14,7 @@ from urllib.parse import quote
 import orjson
 
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.decoding import live_workers, recoverable, report_failed
 from joblane.backends.memory import registry_sort_key
 from joblane.backends.sqlite import transitions
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
@@ -149,7 +150,7 @@ class SQLiteBackend:
     def workers(self) -> list[WorkerInfo]:
         params = {"now": self.now()}
         rows = self._db.read(lambda s: s.execute(QUERIES.live_workers, params).fetchall())
-        return [worker_info(row) for row in rows]
+        return live_workers(rows, worker_info)
 
     def wait_for_change(self, timeout: float) -> bool:
         if timeout > 0:
@@ -209,8 +210,9 @@ class SQLiteBackend:
             starts=starts,
             starting=starting,
         )
-        flags, jobs = self._db.write(run, durable=False, notify=False)
-        if jobs or any(flags):
+        flags, jobs, failed = self._db.write(run, durable=False, notify=False)
+        report_failed(failed)
+        if jobs or any(flags) or failed:
             # Only a claim that changed something wakes waiters: an idle worker's
             # empty claims must not wake the worker itself, again and again.
             self._db.changes.notify()
@@ -238,7 +240,7 @@ class SQLiteBackend:
     def expired_leases(self, now: float, limit: int = 100) -> list[JobRecord]:
         params = {"now": now, "limit": limit}
         rows = self._db.read(lambda s: s.execute(QUERIES.expired_leases, params).fetchall())
-        return [job_record(row) for row in rows]
+        return recoverable(job_record(row) for row in rows)
 
     def promote_due(self, now: float, limit: int = 1000) -> int:
         due = self.next_due()

@@ -38,7 +38,7 @@ from typing import TypeVar
 
 from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from joblane.backends.sqlite.watch import ChangeWatcher
-from joblane.core.job import expiry
+from joblane.core.job import DEFAULT_FAILURE_TTL, expiry
 from joblane.errors import BackendError
 
 T = TypeVar("T")
@@ -160,7 +160,7 @@ class Database:
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot open the SQLite database {self.path}: {exc}") from exc
             # core's rule for "kept for ttl seconds from now", for the queries.
-            sqlite.create_function("expiry", 2, expiry, deterministic=True)
+            sqlite.create_function("expiry", 2, _expiry, deterministic=True)
             conn = _Connection(sqlite)
             # Closed explicitly when its thread ends (the thread-local goes away),
             # not left to the garbage collector; never at exit, which may be a
@@ -318,6 +318,14 @@ def _create_file(path: str, mode: int) -> None:
         os.fchmod(fd, mode)
     finally:
         os.close(fd)
+
+
+def _expiry(now: float, failure_ttl: object) -> float | None:
+    """:func:`joblane.core.job.expiry` for the queries, which pass a failure_ttl:
+    one that is not an integer (a corrupt row) counts as the default, so that
+    the statement, and the transaction it is part of, does not fail."""
+    ttl = failure_ttl if type(failure_ttl) is int else DEFAULT_FAILURE_TTL
+    return expiry(now, ttl)
 
 
 def _rollback(sqlite: sqlite3.Connection) -> None:

@@ -143,12 +143,15 @@ INSERT OR IGNORE INTO job_deps (dependency, dependent) VALUES (:dependency, :dep
 DELETE FROM job_deps WHERE dependent = :id;
 
 -- name: release_dependent
--- Queue deferred job :id if each of its dependencies finished or is gone.
+-- Queue deferred job :id if each of its dependencies finished or is gone. A
+-- depends_on that is not JSON (a corrupt row) releases it too, rather than
+-- failing the settle of its dependency: the claim then moves it to failed.
 UPDATE jobs
 SET status = 'queued', enqueued = :now, expires_at = CASE WHEN ttl THEN :now + ttl END,
     position = {queue_position}
 WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
-    SELECT 1 FROM json_each(jobs.depends_on) AS dep JOIN jobs AS d ON d.id = dep.value
+    SELECT 1 FROM json_each(CASE WHEN json_valid(jobs.depends_on) THEN jobs.depends_on END)
+    AS dep JOIN jobs AS d ON d.id = dep.value
     WHERE d.status <> 'finished'
 );
 

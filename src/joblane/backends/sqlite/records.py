@@ -5,23 +5,39 @@ Encodings: booleans as 0/1; ``retry_intervals`` and ``depends_on`` as JSON text
 (SQL reads ``depends_on`` with json_each), ``meta`` as JSON bytes; NULL when
 empty. JSON keeps an int an int, so every field round-trips exactly.
 
-A value that no joblane wrote (an unknown status, undecodable JSON) raises
-BackendError naming the job and the column's value, rather than a bare
-ValueError from deep inside a listing.
+A row that no joblane wrote (a value of the wrong type, JSON that does not
+decode, an unknown status) is named by :func:`decode_job`'s
+CorruptRecordError, or marked by :func:`job_record`: see
+joblane.backends.decoding for where such a job ends up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
 from joblane.backends.base import WorkerInfo
+from joblane.backends.decoding import (
+    Reader,
+    blob,
+    integer,
+    json_numbers,
+    json_object,
+    json_strings,
+    number,
+    optional,
+    read_fields,
+    shown,
+    text,
+)
+from joblane.backends.decoding import status as status_of
+from joblane.backends.decoding import worker_info as decoded_worker
 from joblane.core.job import JobRecord
 from joblane.core.serialization import dumps
 from joblane.core.states import JobStatus
-from joblane.errors import BackendError
+from joblane.errors import BackendError, CorruptRecordError
 
 Row = tuple[Any, ...]
 
@@ -121,21 +137,82 @@ def job_status(value: Any, job_id: str) -> JobStatus:
     return status
 
 
+def decode_job(row: Row) -> JobRecord:
+    """The JobRecord of a row whose first columns are ``job_columns``;
+    CorruptRecordError naming the first column that does not decode."""
+    record = _sound_record(row)
+    if record is None:
+        record, error = _read_columns(row)
+        if error is not None:
+            raise error
+    return record
+
+
 def job_record(row: Row) -> JobRecord:
-    """The JobRecord of a row whose first columns are ``job_columns``."""
-    status = job_status(row[4], row[0])
+    """As :func:`decode_job`, but a row that does not decode gives a record
+    marked undecodable (see joblane.backends.decoding) instead of an error."""
+    record = _sound_record(row)
+    return _read_columns(row)[0] if record is None else record
+
+
+_NUMBER = (int, float)
+_OPT_NUMBER = (int, float, type(None))
+_OPT_INT = (int, type(None))
+_OPT_TEXT = (str, type(None))
+_OPT_BLOB = (bytes, type(None))
+_JSON = (str, bytes, type(None))
+_COLUMN_TYPES = (
+    str, str, str, bytes, str, _NUMBER, _OPT_NUMBER, _OPT_NUMBER, _OPT_NUMBER, _OPT_NUMBER,
+    _OPT_NUMBER, int, _OPT_INT, int, int, _JSON, int, _JSON, _OPT_TEXT, _OPT_BLOB, _OPT_TEXT,
+    _JSON, object, _OPT_NUMBER, _OPT_TEXT, _OPT_NUMBER, object, int,
+)  # fmt: skip
+"""What each column must hold; checked at C speed before the record is built."""
+
+
+_isinstance: Callable[[object, Any], bool] = isinstance
+
+
+def _sound_record(row: Row) -> JobRecord | None:
+    """The record of a row whose every column has its type and whose JSON
+    decodes (the hot path), else None."""
+    status = _STATUSES.get(row[4])
+    if status is None or not all(map(_isinstance, row, _COLUMN_TYPES)):
+        return None
     try:
         return JobRecord(
             row[0], row[1], row[2], row[3], status, row[5], row[6], row[7], row[8], row[9],
             row[10], row[11], row[12], row[13], row[14],
-            tuple(orjson.loads(row[15])) if row[15] else (),
-            row[16], orjson.loads(row[17]) if row[17] else {},
+            json_numbers(row[15]) if row[15] else (),
+            row[16], json_object(row[17]) if row[17] else {},
             row[18], row[19], row[20],
-            tuple(orjson.loads(row[21])) if row[21] else (),
+            json_strings(row[21]) if row[21] else (),
             bool(row[22]), row[23], row[24], row[25], bool(row[26]), row[27],
         )  # fmt: skip
-    except (ValueError, TypeError) as exc:
-        raise BackendError(f"job {row[0]!r} has a column that cannot be decoded: {exc}") from exc
+    except ValueError:
+        return None
+
+
+_READERS: tuple[tuple[str, Reader], ...] = (
+    ("id", text), ("queue", text), ("func_name", text), ("payload", blob),
+    ("status", status_of), ("created", number), ("enqueued", optional(number)),
+    ("started", optional(number)), ("ended", optional(number)),
+    ("scheduled", optional(number)), ("job_timeout", optional(number)),
+    ("result_ttl", integer), ("ttl", optional(integer)), ("failure_ttl", integer),
+    ("retries_left", integer), ("retry_intervals", json_numbers), ("attempts", integer),
+    ("meta", json_object), ("worker_name", optional(text)), ("result", optional(blob)),
+    ("last_job_result", optional(text)), ("depends_on", json_strings), ("at_front", bool),
+    ("expires_at", optional(number)), ("lease_token", optional(text)),
+    ("lease_expires", optional(number)), ("cancel_requested", bool),
+    ("lost_attempts", integer),
+)  # fmt: skip
+"""Each column's reader, in job_columns order (= JobRecord's field order)."""
+
+
+def _read_columns(row: Row) -> tuple[JobRecord, CorruptRecordError | None]:
+    job_id = row[0] if isinstance(row[0], str) else shown(row[0])
+    # A claim's row has the position after the job columns: strict=False.
+    fields = zip(_READERS, row, strict=False)
+    return read_fields(job_id, ((name, read, raw) for (name, read), raw in fields))
 
 
 def meta_param(meta: dict[str, object]) -> bytes | None:
@@ -157,16 +234,12 @@ def worker_params(info: WorkerInfo) -> dict[str, object]:
     }
 
 
+_WORKER_COLUMNS = (
+    "name", "hostname", "pid", "queues", "concurrency", "started", "heartbeat", "expires",
+    "current_jobs", "state",
+)  # fmt: skip
+
+
 def worker_info(row: Row) -> WorkerInfo:
-    return WorkerInfo(
-        name=row[0],
-        hostname=row[1],
-        pid=row[2],
-        queues=tuple(orjson.loads(row[3])),
-        concurrency=row[4],
-        started=row[5],
-        heartbeat=row[6],
-        expires=row[7],
-        current_jobs=tuple(orjson.loads(row[8])),
-        state=row[9],
-    )
+    """The WorkerInfo of a ``live_workers`` row; ValueError if it does not decode."""
+    return decoded_worker(dict(zip(_WORKER_COLUMNS, row, strict=True)), json_lists=True)

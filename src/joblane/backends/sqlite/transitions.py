@@ -13,12 +13,13 @@ from collections.abc import Sequence
 import orjson
 
 from joblane.backends.base import RenewResult
+from joblane.backends.decoding import failed_settlement
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
-from joblane.backends.sqlite.records import JOB_COLUMNS, job_record, job_status
+from joblane.backends.sqlite.records import JOB_COLUMNS, Row, decode_job, job_record, job_status
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.states import CANCELABLE_STATUSES, REQUEUEABLE_STATUSES, JobStatus
-from joblane.errors import InvalidStateError, NoSuchJobError
+from joblane.errors import CorruptRecordError, InvalidStateError, NoSuchJobError
 
 
 def claim(
@@ -32,23 +33,26 @@ def claim(
     settle: Sequence[Settlement],
     starts: Sequence[Start],
     starting: int | None,
-) -> tuple[list[bool], list[JobRecord]]:
+) -> tuple[list[bool], list[JobRecord], list[Settlement]]:
     flags = settle_all(sqlite, settle, now, starts)
     names = list(dict.fromkeys(queues))
     if limit <= 0 or not names:
-        return flags, []
+        return flags, [], []
     params = (now, worker, now + lease_seconds, limit, *names)
     rows = sqlite.execute(claim_statement(len(names)), params).fetchall()
     # RETURNING gives rows in the order they were updated: put them in priority order.
     rank = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda row: (rank[row[1]], row[JOB_COLUMNS]))
-    jobs = [job_record(row) for row in rows]
+    jobs, failed = _claimed_jobs(rows, now)
+    if failed:
+        # In this transaction: a row that does not decode costs only itself.
+        settle_all(sqlite, failed, now)
     # The first `starting` jobs begin now; the others were claimed ahead.
     beginning = jobs if starting is None else jobs[: max(starting, 0)]
     for job in beginning:
         job.started = now
     _mark_started(sqlite, [Start(j.id, j.lease_token or "", now) for j in beginning])
-    return flags, jobs
+    return flags, jobs, failed
 
 
 def _mark_started(sqlite: sqlite3.Connection, starts: Sequence[Start]) -> None:
@@ -57,6 +61,18 @@ def _mark_started(sqlite: sqlite3.Connection, starts: Sequence[Start]) -> None:
             QUERIES.mark_started,
             [{"id": s.job_id, "token": s.token, "started": s.started} for s in starts],
         )
+
+
+def _claimed_jobs(rows: Sequence[Row], now: float) -> tuple[list[JobRecord], list[Settlement]]:
+    """The jobs of claimed *rows*, and the settlements that move each row that
+    does not decode to failed (joblane.backends.decoding)."""
+    jobs, failed = [], []
+    for row in rows:
+        try:
+            jobs.append(decode_job(row))
+        except CorruptRecordError:
+            failed.append(failed_settlement(job_record(row), now))
+    return jobs, failed
 
 
 def settle_all(

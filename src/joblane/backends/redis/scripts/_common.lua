@@ -298,7 +298,74 @@ local function any_applied(flags)
 end
 
 -- The job as a reply: its id, then its hash as field, value, field, value...
+-- (false, nil to Python, if its key is not a hash: a corrupt record, which
+-- records.py marks, rather than an error for the whole reply).
 local function job_reply(reply, id)
   reply[#reply + 1] = id
-  reply[#reply + 1] = redis.call("HGETALL", job_key(id))
+  local hash = redis.pcall("HGETALL", job_key(id))
+  if hash.err then hash = false end
+  reply[#reply + 1] = hash
+end
+
+-- Whether the stored job `id` can be claimed as it is: a field that the claim
+-- reads or writes must be as joblane writes it, or HINCRBY or a missing value
+-- would stop the script halfway. Returns its expires_at (a number or nil) if
+-- it can; else nil, why ("field 'x' of job 'id': ..."), and true if the job
+-- cannot even be moved to failed (its key is not a hash, or it has none).
+local function claimable(id)
+  local f = redis.pcall("HMGET", job_key(id), "q", "a", "x")
+  local where = "job '" .. id .. "'"
+  if f.err then
+    return nil, where .. ": its key is a " .. redis.call("TYPE", job_key(id)).ok
+      .. ", not a hash", true
+  end
+  if not f[1] then
+    if redis.call("EXISTS", job_key(id)) == 0 then
+      return nil, where .. ": it has no hash (a stale queue entry)", true
+    end
+    return nil, "field 'queue' of " .. where .. ": missing"
+  end
+  local a, x = f[2], f[3]
+  -- An integer as HINCRBY reads one: no sign but "-", no leading zero.
+  if a and not ((a == "0" or string.match(a, "^%-?[1-9]%d*$")) and #a <= 15) then
+    return nil, "field 'attempts' of " .. where .. ": '" .. string.sub(a, 1, 40)
+      .. "' is not an integer"
+  end
+  if x and not tonumber(x) then
+    return nil, "field 'expires_at' of " .. where .. ": '" .. string.sub(x, 1, 40)
+      .. "' is not a number"
+  end
+  return tonumber(x)
+end
+
+-- Whether the keys that a claim from queue `q` writes are sorted sets (or do
+-- not exist yet); if not, the reason is added to `problems`.
+local function queue_usable(q, problems)
+  for _, key in ipairs({ queue_key(q), reg_key(q, "started"), reg_key(q, "failed") }) do
+    local kind = redis.call("TYPE", key).ok
+    if kind ~= "zset" and kind ~= "none" then
+      problems[#problems + 1] = "queue '" .. q .. "' skipped: its key " .. key .. " is a "
+        .. kind .. ", not a sorted set"
+      return false
+    end
+  end
+  return true
+end
+
+-- Take job `id` off queue `q` because of `problem` (from claimable): to
+-- failed at `now`, as a job that failed for good, unless it cannot be moved
+-- (`unmovable`), then only off the queue. The reason is added to `problems`.
+local function set_aside(id, q, now, problem, unmovable, problems)
+  redis.call("ZREM", queue_key(q), id)
+  if unmovable then
+    problems[#problems + 1] = problem .. "; taken off queue '" .. q .. "'"
+    return
+  end
+  local key = job_key(id)
+  redis.call("HSET", key, "s", "failed", "en", now, "lr", "CorruptRecordError: " .. problem)
+  redis.call("HDEL", key, "lt", "le")
+  set_expiry(id, expiry(tonumber(now), failure_ttl(key)))
+  place(id, q, "failed")
+  cancel_dependents(id, now)
+  problems[#problems + 1] = "job " .. id .. " moved to failed: CorruptRecordError: " .. problem
 end

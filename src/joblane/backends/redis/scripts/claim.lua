@@ -7,7 +7,9 @@
 --   now, "" for all: the others keep no start time until a Start records it),
 --   claim_id, lost_claims (the comma-separated ids of this worker's earlier
 --   claims whose reply was lost, or ""), queue count, queue names in priority order.
--- Reply: {flags, id1, hash1, id2, hash2, ...}, the jobs in priority order.
+-- Reply: {flags, problems, id1, hash1, id2, hash2, ...}, the jobs in priority
+--   order; problems: what was set aside (a queue whose key is not a sorted set,
+--   a job that cannot be claimed as stored: see claimable), for the log.
 --
 -- A taken job loses its end time (a retry's previous attempt) and expiry.
 -- Each taken job gets the lease token <claim_id>.<n>. The ids taken are kept
@@ -24,13 +26,14 @@ local starting = tonumber(nextarg()) or limit
 local claim_id, lost_claims = nextarg(), nextarg()
 local queue_count = tonumber(nextarg())
 local now_number = tonumber(now)
-local reply = { flags }
+local problems = {}
+local reply = { flags, problems }
 local taken = {}
 local record_key = P .. "claim:" .. worker
 
 if lost_claims ~= "" then
-  local record = redis.call("GET", record_key)
-  if record then
+  local record = redis.pcall("GET", record_key)
+  if type(record) == "string" then -- else none, or a key of another type
     local sep = string.find(record, ":", 1, true)
     local lost_id = string.sub(record, 1, sep - 1)
     local lost = false
@@ -53,7 +56,7 @@ end
 local seen = {}
 for _ = 1, queue_count do
   local q = nextarg()
-  if not seen[q] then
+  if not seen[q] and queue_usable(q, problems) then
     seen[q] = true
     local key = queue_key(q)
     local skipped = 0
@@ -62,8 +65,10 @@ for _ = 1, queue_count do
       if #ids == 0 then break end
       for _, id in ipairs(ids) do
         local jkey = job_key(id)
-        local expires_at = tonumber(redis.call("HGET", jkey, "x"))
-        if expires_at and expires_at <= now_number then
+        local expires_at, problem, unmovable = claimable(id)
+        if problem then
+          set_aside(id, q, now, problem, unmovable, problems)
+        elseif expires_at and expires_at <= now_number then
           skipped = skipped + 1 -- past its ttl: left in place for purge_expired
         else
           redis.call("ZREM", key, id)
@@ -90,5 +95,5 @@ end
 if #taken > 0 then
   redis.call("SET", record_key, claim_id .. ":" .. table.concat(taken, ","))
 end
-if #taken > 0 or any_applied(flags) then publish() end
+if #taken > 0 or #problems > 0 or any_applied(flags) then publish() end
 return reply
