@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from joblane.backends.redis import RedisBackend, parse_url
+from joblane.backends.redis import from_url as redis_from_url
 from joblane.backends.redis.connection import safe_url
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions, new_job
@@ -69,3 +70,26 @@ def test_a_unix_socket_url_works(tmp_path: Path) -> None:
         backend.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, (5.0, 5.0)),  # joblane's default, whatever redis-py's is
+        ({"socket_timeout": "1.5", "socket_connect_timeout": "0.5"}, (1.5, 0.5)),
+        ({"socket_timeout": "30", "retry_for": "2"}, (2.0, 2.0)),  # never past retry_for
+    ],
+)
+def test_socket_timeouts_are_set_and_capped_by_retry_for(
+    options: dict[str, str], expected: tuple[float, float]
+) -> None:
+    backend = redis_from_url(shared_redis().url(0, prefix="timeouts:", **options))
+    kwargs = backend._conn.client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == expected
+    backend.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_a_bad_socket_timeout_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"socket_timeout must be .*{value}"):
+        redis_from_url(f"redis://127.0.0.1:1/0?socket_timeout={value}")

@@ -192,7 +192,12 @@ class Connection:
                 return operation(client, attempt)
             except redis.exceptions.RedisError as exc:
                 error = exc
-                maybe_ran = self._may_have_run(exc, what) or maybe_ran
+                try:
+                    maybe_ran = self._may_have_run(exc, what) or maybe_ran
+                except BackendError as final:
+                    if unknown and maybe_ran:  # an earlier attempt may have run
+                        raise unknown(str(final)) from exc
+                    raise
             finally:
                 if client is not self.client:
                     client.close()
