@@ -201,6 +201,7 @@ class Connection:
             finally:
                 if client is not self.client:
                     client.close()
+                    client = self.client
             left = deadline - time.monotonic()
             if left < MIN_ATTEMPT:
                 message = (
@@ -215,7 +216,8 @@ class Connection:
             attempt += 1
             left = deadline - time.monotonic()
             # A retry never waits past the deadline (see the module).
-            client = self.client if left >= self._longest_wait else self._client(left)
+            if left < self._longest_wait:
+                client = self._client(max(left, MIN_ATTEMPT))
 
     def _may_have_run(self, exc: redis.exceptions.RedisError, what: str) -> bool:
         """Whether the failed attempt may have run its command (see the module);
