@@ -14,7 +14,8 @@
     ├── NoSuchJobError (KeyError)     no job with that id
     ├── InvalidStateError             the operation does not fit the job's state
     ├── BackendError                  the backend failed (I/O, lock, connection)
-    │   └── CorruptRecordError        a stored job that cannot be decoded (names the field)
+    │   ├── CorruptRecordError        a stored job that cannot be decoded (names the field)
+    │   └── EnqueueOutcomeUnknownError  no reply: the jobs may or may not be stored
     └── WaitTimeoutError (TimeoutError) Job.wait() gave up
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
@@ -25,6 +26,9 @@ job that a worker claimed but could not decode ends failed with the text of its
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class JoblaneError(Exception):
@@ -97,6 +101,31 @@ class CorruptRecordError(BackendError):
         self.job_id = job_id
         self.field = field
         self.detail = detail
+
+
+class EnqueueOutcomeUnknownError(BackendError):
+    """An enqueue's reply was lost: its jobs (*job_ids*) may or may not be stored.
+
+    Raised when the backend gave up after sending the jobs (a timeout, or a
+    connection dropped, after the command went out). Enqueue them again with
+    the same ids (``job_id=error.job_ids[0]``): the backend that raised this
+    stores no second job and returns the one stored, whatever its status."""
+
+    def __init__(self, job_ids: Sequence[str], detail: str) -> None:
+        ids = list(dict.fromkeys(job_ids))
+        named = ", ".join(repr(i) for i in ids[:3])
+        if len(ids) > 3:
+            named += f" and {len(ids) - 3} more"
+        super().__init__(
+            f"no reply to the enqueue of job(s) {named}: they may or may not be stored "
+            f"({detail}); enqueue them again with the same job_id to make sure: none is "
+            "stored twice"
+        )
+        self.job_ids = ids
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.job_ids, self.detail))
 
 
 class WaitTimeoutError(JoblaneError, TimeoutError):

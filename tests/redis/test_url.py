@@ -8,6 +8,7 @@ import pytest
 
 from joblane import Queue
 from joblane.backends.redis import RedisBackend, parse_url
+from joblane.backends.redis import from_url as redis_from_url
 from joblane.cli import main
 from joblane.config import backend_from_url, redact_url
 from joblane.core.job import JobOptions, new_job
@@ -107,3 +108,26 @@ def test_a_redis_with_a_password_never_shows_it(
     assert "did not answer" in str(raised.value)
     assert "retrying for up to" in caplog.text
     assert PASSWORD not in str(raised.value) + caplog.text
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, (5.0, 5.0)),  # joblane's default, whatever redis-py's is
+        ({"socket_timeout": "1.5", "socket_connect_timeout": "0.5"}, (1.5, 0.5)),
+        ({"socket_timeout": "30", "retry_for": "2"}, (2.0, 2.0)),  # never past retry_for
+    ],
+)
+def test_socket_timeouts_are_set_and_capped_by_retry_for(
+    options: dict[str, str], expected: tuple[float, float]
+) -> None:
+    backend = redis_from_url(shared_redis().url(0, prefix="timeouts:", **options))
+    kwargs = backend._conn.client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == expected
+    backend.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_a_bad_socket_timeout_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"socket_timeout must be .*{value}"):
+        redis_from_url(f"redis://127.0.0.1:1/0?socket_timeout={value}")

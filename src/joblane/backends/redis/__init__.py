@@ -9,17 +9,20 @@
 
 Options in the query string: ``prefix`` (default ``joblane:``), the start of
 every key, so that several apps can share one database; ``retry_for``
-(seconds, default 10), how long an operation is retried while Redis is
-unreachable; ``allow_eviction=1`` to accept an evicting maxmemory-policy.
-redis-py's own options (``db``, ``socket_timeout``, ``socket_connect_timeout``,
-``health_check_interval``, ``max_connections``, ...) pass through. Install with
+(seconds, default 10), how long a call may take, retrying while Redis is
+unreachable; ``socket_timeout`` and ``socket_connect_timeout`` (default 5),
+how long one socket operation may block (see ``connection.py``);
+``allow_eviction=1`` to accept an evicting maxmemory-policy. redis-py's own
+options (``db``, ``health_check_interval``, ``max_connections``, ...) pass
+through. Install with
 ``pip install joblane[redis]``.
 
 Layout: ``keys.py`` documents every key; ``scripts/`` holds one Lua script per
 atomic operation (``loader.py`` registers them); ``connection.py`` owns the
-client, the retries, the checks made at start and the clock; ``watch.py``
-the pub/sub that wakes waiters; ``records.py`` the job hash; ``backend.py``
-is the :class:`RedisBackend` facade. Every contract method is one round trip.
+client, the deadlines and retries, the checks made at start and the clock;
+``unanswered.py`` the enqueues whose reply was lost; ``watch.py`` the pub/sub
+that wakes waiters; ``records.py`` the job hash; ``backend.py`` is the
+:class:`RedisBackend` facade. Every contract method is one round trip.
 
 Atomicity
 ---------
@@ -79,13 +82,20 @@ measures it over 10,000 jobs).
 
 Connection loss
 ---------------
-Every operation is retried with a growing back-off while Redis is unreachable
-or loading its data after a restart, for at most ``retry_for`` seconds; then
-BackendError names the URL. Operations whose reply may have been lost are
-repeated safely: enqueue, cancel and requeue recognise their own earlier
-effect, settle and renew apply only under the lease token, claim replays
-(above). (One imprecision: a ``delete`` retried after a lost reply returns True
-when it finds the job gone.) Workers keep their outcomes and record them once
+Every call returns or raises within ``retry_for`` seconds, even against a
+Redis that accepts connections and never answers: socket timeouts are capped
+by the time left (``connection.py``). While time is left, an operation is
+retried with a growing back-off while Redis is unreachable or loading its
+data after a restart; then BackendError names the URL. Operations whose reply
+may have been lost are repeated safely: enqueue, cancel and requeue recognise
+their own earlier effect, settle and renew apply only under the lease token,
+claim replays (above). An enqueue that gives up after its command may have
+reached Redis raises EnqueueOutcomeUnknownError with the job ids; enqueued
+again through the same backend object, the jobs are recognised
+(``unanswered.py``): the retry returns the job stored by the lost call, even
+one that already ran, and never stores a second. (One imprecision: a
+``delete`` retried after a lost reply returns True when it finds the job
+gone.) Workers keep their outcomes and record them once
 Redis is back (``joblane.worker.worker``: a backend call that gave up keeps
 its outcomes, and the worker carries on after a pause). Leases run on Redis
 time through an outage: if Redis is away for longer than the lease, a

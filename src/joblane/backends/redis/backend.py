@@ -35,6 +35,7 @@ from joblane.backends.redis.records import (
     worker_info,
     worker_json,
 )
+from joblane.backends.redis.unanswered import Unanswered
 from joblane.backends.redis.watch import ChangeListener
 from joblane.config import redact_url
 from joblane.core.clock import Clock
@@ -46,6 +47,7 @@ from joblane.errors import (
     BackendError,
     CorruptRecordError,
     DuplicateJobError,
+    EnqueueOutcomeUnknownError,
     InvalidStateError,
     NoSuchJobError,
 )
@@ -60,7 +62,7 @@ class RedisBackend:
     *url*: ``redis://``, ``rediss://`` or ``unix://`` as redis-py reads it,
     without joblane's own options (:func:`joblane.backends.redis.from_url`
     takes those out). *prefix*: the start of every key. *retry_for*: seconds
-    an operation is retried while Redis is unreachable before BackendError.
+    a call may take, retrying while Redis is unreachable, before BackendError.
     *allow_eviction*: accept a maxmemory-policy that may evict keys (logged).
     *clock*: a clock instead of Redis time (tests). Thread-safe.
     """
@@ -98,6 +100,8 @@ class RedisBackend:
         # Claims of each worker whose reply was lost (claim.lua replays them).
         self._lost_claims: dict[str, list[str]] = {}
         self._lost_lock = threading.Lock()
+        # Jobs of enqueues whose reply was lost (their retry is recognised).
+        self._unanswered = Unanswered()
 
     def __repr__(self) -> str:
         return f"RedisBackend({self._conn.display_url!r}, prefix={self.prefix!r})"
@@ -164,8 +168,12 @@ class RedisBackend:
     # -- producing -------------------------------------------------------------
 
     def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        """See the contract. Raises EnqueueOutcomeUnknownError when Redis did
+        not answer after the jobs may have reached it; enqueued again (same
+        ids and payloads) through this object, they are not stored twice."""
         if not jobs:
             return []
+        jobs, retried = self._unanswered.as_retries(jobs)
         body: list[Arg] = []
         for job in jobs:
             fields = job_fields(job)
@@ -174,18 +182,24 @@ class RedisBackend:
         flag = "1" if unique else "0"
 
         def store(client: redis.Redis, attempt: int) -> Any:
-            args = [*self._head, flag, "1" if attempt else "0", count, *body]
+            args = [*self._head, flag, "1" if attempt or retried else "0", count, *body]
             return _SCRIPTS.run(client, "enqueue", args)
 
-        reply = self._conn.call(store, "the enqueue")
+        def unknown(detail: str) -> EnqueueOutcomeUnknownError:
+            return EnqueueOutcomeUnknownError([job.id for job in jobs], detail)
+
+        try:
+            reply = self._conn.call(store, "the enqueue", unknown=unknown)
+        except EnqueueOutcomeUnknownError:
+            self._unanswered.remember(jobs)
+            raise
         kind = reply[0]
         if kind == b"duplicate":
             raise DuplicateJobError(reply[1].decode())
         if kind == b"missing":
             raise NoSuchJobError(reply[1].decode())
+        self._unanswered.forget(jobs)
         self._changes.notify()
-        if kind == b"replayed":
-            return [job_record(entry[0], entry[1]) for entry in reply[1:]]
         stored: list[JobRecord] = []
         first: dict[str, JobRecord] = {}
         for job, entry in zip(jobs, reply[1:], strict=True):

@@ -1,4 +1,18 @@
-"""One Redis server: the client, bounded retries, the checks made at start, and its clock.
+"""One Redis server: the client, bounded waits and retries, the checks made at start, and its clock.
+
+Waits
+-----
+Every call returns or raises within *retry_for* seconds (10 by default) of
+its start, whatever Redis does, even when it accepts connections and never
+answers (a frozen or overloaded server, a silent network). Each socket
+operation (connect, send, read a reply) blocks for at most ``socket_timeout``
+(``socket_connect_timeout`` to connect), DEFAULT_SOCKET_TIMEOUT (5 s) unless
+the URL sets them, and never past that deadline: the first attempt's timeouts
+are at most *retry_for*, and a retry with less time left than that runs on a
+client of its own whose timeouts are the time left. (With ``retry_for=0``, one
+attempt of at most ``socket_timeout``.) These are joblane's own defaults, the
+same with every redis-py that ``redis>=5.0`` allows: redis-py 5 would
+otherwise wait for ever, redis-py 8 for 5 s a read.
 
 Retries
 -------
@@ -9,10 +23,20 @@ number, and enqueue, claim, cancel and requeue pass "retrying" to their
 scripts, which recognise their own earlier effect (see the scripts). A lost
 connection, a timeout, and Redis answering BUSY, LOADING (restarting with its
 data), READONLY or MASTERDOWN are retried with an exponential back-off
-(redis-py's ``ExponentialBackoff``: 20 ms doubling up to 1 s) for at most
-*retry_for* seconds in all, then BackendError names the URL (without its
-password) and the last error. A refused password and every other error
-raise at once; an out-of-memory refusal raises BackendError saying so.
+(redis-py's ``ExponentialBackoff``: 20 ms doubling up to 1 s) until the
+deadline, then BackendError names the URL (without its password) and the
+last error. A refused password and every other error raise at once; an
+out-of-memory refusal raises BackendError saying so.
+
+Sent or not
+-----------
+A failure to connect (refused, unreachable, no TCP connection within
+``socket_connect_timeout``) and a reply of Redis (BUSY, LOADING, ...) mean
+that the command did not run. A timeout or a dropped connection after the
+connection was made mean that it may have run, its reply lost (counted so even
+when the connection's own set-up was what timed out: redis-py does not tell).
+A caller that passes *unknown* to :meth:`Connection.call` gets that error,
+instead of BackendError, when it gives up after such an attempt.
 
 Time
 ----
@@ -21,16 +45,19 @@ clock: :class:`RedisClock` measures the offset between Redis time and the
 local monotonic clock at connect (half a round trip of error at most) and
 again every CLOCK_REFRESH seconds, and ``now()`` is the monotonic clock plus
 that offset: no round trip per call, and a machine whose wall clock is off by
-minutes agrees with the others to within a millisecond or so.
+minutes agrees with the others to within a millisecond or so. A refresh waits
+CLOCK_TIMEOUT at most (on a client of its own), then keeps the last offset.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -44,14 +71,21 @@ log = logging.getLogger("joblane.redis")
 T = TypeVar("T")
 
 DEFAULT_RETRY_FOR = 10.0
-"""Seconds an operation is retried while Redis is unreachable, then BackendError."""
+"""Seconds a call may take, retrying while Redis is unreachable, before BackendError."""
+DEFAULT_SOCKET_TIMEOUT = 5.0
+"""Seconds one socket operation may block, unless the URL says otherwise."""
 CLOCK_REFRESH = 5.0
 """Seconds between two measurements of the offset to Redis time."""
+CLOCK_TIMEOUT = 0.5
+"""Seconds a refresh of that offset waits for Redis before it keeps the last one."""
+MIN_ATTEMPT = 0.05
+"""Seconds left before the deadline under which no attempt is started."""
 MIN_VERSION = (7, 0)
 """Script flags (``#!lua flags=...``) need Redis 7."""
 EVICTING_POLICIES = frozenset({"allkeys-lru", "allkeys-lfu", "allkeys-random"})
 """maxmemory policies that may evict any key, joblane's too. (The volatile-*
 policies evict only keys with a TTL, and joblane sets none.)"""
+_TIMEOUT_OPTIONS = ("socket_timeout", "socket_connect_timeout")
 _TRANSIENT_ERRORS = (
     redis.exceptions.ReadOnlyError,
     redis.exceptions.TryAgainError,
@@ -63,9 +97,41 @@ _FATAL_CONNECTION_ERRORS = (
 )
 
 
+def take_timeouts(url: str, options: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    """*url* without ``socket_timeout`` and ``socket_connect_timeout``, and
+    those timeouts (from the URL, else from *options*, which loses them).
+    Taken out because redis-py lets the URL's win over the ones joblane sets."""
+    base, _, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    given: dict[str, object] = {k: v for k, v in pairs if k in _TIMEOUT_OPTIONS}
+    if given:
+        kept = [(k, v) for k, v in pairs if k not in _TIMEOUT_OPTIONS]
+        url = base + (f"?{urlencode(kept)}" if kept else "")
+    for name in _TIMEOUT_OPTIONS:
+        value = options.pop(name, None)
+        if value is not None:
+            given.setdefault(name, value)
+    timeouts: dict[str, float] = {}
+    for name, raw in given.items():
+        try:
+            seconds = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not 0 < seconds < math.inf:
+            raise ConfigurationError(f"{name} must be a number of seconds > 0, not {raw!r}")
+        timeouts[name] = seconds
+    return url, timeouts
+
+
+def _before_sending(exc: redis.exceptions.RedisError) -> bool:
+    """True if *exc* failed the connection itself, so no command went out.
+    redis-py words these, and only these, "... connecting to ..." (5.0 to 8)."""
+    return "connecting to" in str(exc)
+
+
 class Connection:
     """A redis-py client for *url* (its own options already taken out) with
-    joblane's retry rule around every operation."""
+    joblane's deadline and retry rule around every operation."""
 
     def __init__(
         self, url: str, options: dict[str, Any], *, retry_for: float = DEFAULT_RETRY_FOR
@@ -74,51 +140,94 @@ class Connection:
         self.display_url = redact_url(url)
         self.retry_for = retry_for
         self._backoff = ExponentialBackoff(cap=1.0, base=0.02)
+        self._url, timeouts = take_timeouts(url, options)
+        self._options = options
+        self.socket_timeout = timeouts.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+        self.connect_timeout = timeouts.get("socket_connect_timeout", self.socket_timeout)
+        first = retry_for if retry_for > 0 else math.inf
+        self._longest_wait = min(max(self.socket_timeout, self.connect_timeout), first)
+        self.client = self._client(first)
+        self.clock_client = self._client(CLOCK_TIMEOUT)
+
+    def _client(self, limit: float) -> redis.Redis:
+        """A client whose socket operations block for *limit* seconds at most."""
         try:
-            self.client: redis.Redis = redis.Redis.from_url(
-                url, retry=Retry(ExponentialBackoff(), 0), **options
+            return redis.Redis.from_url(
+                self._url,
+                retry=Retry(ExponentialBackoff(), 0),
+                socket_timeout=min(self.socket_timeout, limit),
+                socket_connect_timeout=min(self.connect_timeout, limit),
+                **self._options,
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"invalid Redis URL {self.display_url!r}: {exc}") from exc
 
-    def call(self, operation: Callable[[redis.Redis, int], T], what: str = "") -> T:
+    def call(
+        self,
+        operation: Callable[[redis.Redis, int], T],
+        what: str = "",
+        *,
+        unknown: Callable[[str], BackendError] | None = None,
+    ) -> T:
         """Run ``operation(client, attempt)``, retrying it while Redis is away
-        (attempt 0, 1, 2, ...), for at most *retry_for* seconds."""
-        deadline: float | None = None
-        attempt = 0
+        (attempt 0, 1, 2, ...), returning or raising within *retry_for* seconds.
+        *unknown* makes the error raised on giving up when an attempt may have
+        run (see the module)."""
+        deadline = time.monotonic() + self.retry_for
+        attempt, maybe_ran = 0, False
+        client = self.client
         while True:
             try:
-                return operation(self.client, attempt)
-            except _FATAL_CONNECTION_ERRORS as exc:
-                raise BackendError(f"Redis at {self.display_url} refused us: {exc}") from exc
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-                error: Exception = exc
-            except redis.exceptions.ResponseError as exc:
-                message = str(exc)
-                if isinstance(exc, redis.exceptions.OutOfMemoryError):
-                    raise BackendError(
-                        f"Redis at {self.display_url} is out of memory (maxmemory reached): "
-                        f"{what or 'the operation'} was refused and nothing was stored"
-                    ) from exc
-                transient = isinstance(exc, _TRANSIENT_ERRORS) or message.startswith("BUSY")
-                if not transient:
-                    raise BackendError(f"Redis error at {self.display_url}: {message}") from exc
-                error = exc
+                return operation(client, attempt)
             except redis.exceptions.RedisError as exc:
-                raise BackendError(f"Redis error at {self.display_url}: {exc}") from exc
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.retry_for
-            if now >= deadline:
-                raise BackendError(
+                error = exc
+                try:
+                    maybe_ran = self._may_have_run(exc, what) or maybe_ran
+                except BackendError as final:
+                    if unknown and maybe_ran:  # an earlier attempt may have run
+                        raise unknown(str(final)) from exc
+                    raise
+            finally:
+                if client is not self.client:
+                    client.close()
+                    client = self.client
+            left = deadline - time.monotonic()
+            if left < MIN_ATTEMPT:
+                message = (
                     f"Redis at {self.display_url} did not answer for {self.retry_for:g} s "
                     f"(retry_for){': ' + what if what else ''}: {error}"
-                ) from error
+                )
+                raise (unknown if unknown and maybe_ran else BackendError)(message) from error
             if attempt == 0:
                 log.warning("Redis at %s: %s; retrying for up to %g s",
                             self.display_url, error, self.retry_for)  # fmt: skip
-            time.sleep(min(self._backoff.compute(attempt), deadline - now))
+            time.sleep(min(self._backoff.compute(attempt), left - MIN_ATTEMPT))
             attempt += 1
+            left = deadline - time.monotonic()
+            # A retry never waits past the deadline (see the module).
+            if left < self._longest_wait:
+                client = self._client(max(left, MIN_ATTEMPT))
+
+    def _may_have_run(self, exc: redis.exceptions.RedisError, what: str) -> bool:
+        """Whether the failed attempt may have run its command (see the module);
+        raises BackendError for an error not worth a retry."""
+        if isinstance(exc, _FATAL_CONNECTION_ERRORS):
+            raise BackendError(f"Redis at {self.display_url} refused us: {exc}") from exc
+        if isinstance(exc, redis.exceptions.BusyLoadingError):
+            return False  # a reply: Redis is loading its data
+        if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return not _before_sending(exc)
+        if not isinstance(exc, redis.exceptions.ResponseError):
+            raise BackendError(f"Redis error at {self.display_url}: {exc}") from exc
+        message = str(exc)
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            raise BackendError(
+                f"Redis at {self.display_url} is out of memory (maxmemory reached): "
+                f"{what or 'the operation'} was refused and nothing was stored"
+            ) from exc
+        if isinstance(exc, _TRANSIENT_ERRORS) or message.startswith("BUSY"):
+            return False  # a reply: the command was refused
+        raise BackendError(f"Redis error at {self.display_url}: {message}") from exc
 
     def check_server(self, *, allow_eviction: bool) -> None:
         """Refuse a Redis that is too old or may evict joblane's keys; warn when
@@ -161,6 +270,7 @@ class Connection:
 
     def close(self) -> None:
         self.client.close()
+        self.clock_client.close()
 
 
 class RedisClock:
@@ -187,7 +297,7 @@ class RedisClock:
         mono = time.monotonic()
         if mono >= self._next_sync and self._lock.acquire(blocking=False):
             try:
-                self.sync(self._connection.client)
+                self.sync(self._connection.clock_client)
             except redis.exceptions.RedisError as exc:
                 # Keep the last offset: it drifts by microseconds a minute. Try
                 # again later, without holding up the caller for a retry loop.

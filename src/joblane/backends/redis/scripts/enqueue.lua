@@ -6,10 +6,14 @@
 -- Reply: {"duplicate", id} or {"missing", dep} (nothing stored), or
 --   {"ok", r1, r2, ...} with one r per job: 0 = stored as passed, "b" = the
 --   same id earlier in this batch (unique), or {id, hash} = the job as stored
---   when it differs from the one passed (deferred, canceled, or the live job
---   that unique returns).
---   {"replayed", {id, hash}...}: *retrying* after a reply was lost, and the
---   batch is found stored by that earlier call (same id, created and payload).
+--   when it differs from the one passed (deferred, canceled, the live job
+--   that unique returns, or one stored by an earlier try, below).
+--
+-- *retrying*: an earlier call with these jobs got no reply, so it may have
+-- stored them. A job found with the same id, created time and payload is the
+-- one that call stored: it is returned as it is now (queued, started,
+-- finished...), neither refused as a duplicate nor replaced because it ended.
+-- So a retry never stores a job twice, nor runs it again.
 --
 -- Phase 1 reads and decides, phase 2 writes: an error leaves nothing behind.
 -- The script has no allow-oom flag, so Redis refuses to start it when it is
@@ -35,26 +39,17 @@ for i = 1, count do
   else
     existing = redis.call("HGET", job_key(id), "s")
   end
-  if existing and LIVE[existing] then
-    if retrying and not batch[id] then
-      local stored = redis.call("HMGET", job_key(id), "c", "p")
-      if stored[1] == fields.c and stored[2] == fields.p then
-        -- Our own earlier call stored the batch; its reply was lost.
-        local replayed = { "replayed" }
-        for k = 1, count do
-          if k > i then
-            local kid, kn = nextarg(), tonumber(nextarg())
-            for _ = 1, kn do nextarg() end
-            jobs[k] = { id = kid }
-          end
-          local entry = {}
-          job_reply(entry, jobs[k].id)
-          replayed[#replayed + 1] = entry
-        end
-        publish()
-        return replayed
-      end
-    end
+  local earlier = false
+  if existing and retrying and not batch[id] then
+    local stored = redis.call("HMGET", job_key(id), "c", "p")
+    earlier = stored[1] == fields.c and stored[2] == fields.p
+  end
+  if earlier then
+    job.skip = true
+    local entry = {}
+    job_reply(entry, id)
+    reply[i + 1] = entry
+  elseif existing and LIVE[existing] then
     if not unique then return { "duplicate", id } end
     job.skip = true
     if batch[id] then
