@@ -23,6 +23,7 @@ from joblane.backends.base import Backend
 from joblane.config import backend_from_url, max_payload
 from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.limits import MAX_DURATION
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
 from joblane.core.serialization import decode_call, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
@@ -124,7 +125,8 @@ class Queue:
         self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
         """Run the job at *when* (aware, or naive meaning UTC); it waits in the
-        scheduled registry until then."""
+        scheduled registry until then, at most 10 years
+        (:data:`~joblane.core.limits.MAX_DURATION`) from now."""
         if not isinstance(when, datetime):
             raise InvalidJobError(f"enqueue_at needs a datetime, not {type(when).__name__}")
         options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
@@ -133,10 +135,17 @@ class Queue:
     def enqueue_in(
         self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
-        """Run the job after *delay*."""
+        """Run the job after *delay*, at most 10 years
+        (:data:`~joblane.core.limits.MAX_DURATION`); a delay of 0 or less runs it now."""
         if not isinstance(delay, timedelta):
             raise InvalidJobError(f"enqueue_in needs a timedelta, not {type(delay).__name__}")
-        when = to_datetime(self.backend.now() + delay.total_seconds())
+        wait = delay.total_seconds()
+        if wait > MAX_DURATION:
+            raise InvalidJobError(
+                f"enqueue_in's delay must be at most {MAX_DURATION} seconds (10 years), not {delay}"
+            )
+        # A past time (timedelta.min included) means now, and must stay a datetime.
+        when = to_datetime(self.backend.now() + max(wait, 0.0))
         assert when is not None
         return self.enqueue_at(when, func, *args, **kwargs)
 
