@@ -10,7 +10,7 @@ import sys
 import click
 
 from joblane.cli.common import open_backend
-from joblane.config import env_list
+from joblane.config import env_list, max_result
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
@@ -107,6 +107,7 @@ def worker(
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
+    max_result()  # a bad JOBLANE_MAX_RESULT stops the worker now, not each job later
     configure_logging(log_level)
     import_modules(list(imports) + env_list("JOBLANE_IMPORTS"))
     policy = AllowPolicy.from_prefixes(list(allow) + env_list("JOBLANE_ALLOW"))

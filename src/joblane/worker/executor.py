@@ -18,6 +18,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from joblane import config
+from joblane.core.limits import RESULT_DROPPED
 from joblane.core.outcome import (
     FUNCTION_IMPORT,
     FUNCTION_NOT_ALLOWED,
@@ -26,7 +30,7 @@ from joblane.core.outcome import (
     Outcome,
 )
 from joblane.core.serialization import decode_call, dumps
-from joblane.errors import SerializationError
+from joblane.errors import ConfigurationError, SerializationError
 from joblane.tasks import AllowPolicy, resolve
 
 
@@ -56,11 +60,16 @@ def run_job(
     payload: bytes,
     allow: AllowPolicy | None,
     context: JobContext | None = None,
+    max_result: int | None = None,
 ) -> Outcome:
     """Run one job and describe what happened; never raises.
 
     *allow* None runs any importable function (the caller's own process);
     otherwise a name it does not permit fails without importing anything.
+    A return value that encodes to more than *max_result* bytes (default:
+    ``JOBLANE_MAX_RESULT``, 1 MiB) is replaced by a marker (:func:`dropped`);
+    the job still succeeded. One that JSON cannot carry (NaN and Infinity
+    included) fails the job, not retried.
     """
     if allow is not None and not allow.permits(func_name):
         return Outcome.failure(
@@ -92,9 +101,26 @@ def run_job(
     finally:
         _current.reset(token)
     try:
-        return Outcome.success(dumps(value, f"return value of {func_name}"))
+        result = dumps(value, f"return value of {func_name}")
     except SerializationError as error:
         return Outcome.failure(f"{RESULT_NOT_SERIALIZABLE}: {error}", retryable=False)
+    try:
+        limit = config.max_result() if max_result is None else max_result
+    except ConfigurationError as error:
+        return Outcome.failure(f"{type(error).__name__}: {error}")
+    return Outcome.success(result if len(result) <= limit else dropped(result, limit))
+
+
+def dropped(result: bytes, limit: int) -> bytes:
+    """The marker kept instead of a result over *limit* bytes."""
+    return orjson.dumps(
+        {
+            "joblane": RESULT_DROPPED,
+            "reason": f"the return value encodes to {len(result)} bytes, over the limit of "
+            f"{limit} bytes (JOBLANE_MAX_RESULT)",
+            "bytes": len(result),
+        }
+    )
 
 
 def _format_job_error(error: BaseException) -> str:
