@@ -4,6 +4,8 @@ never a traceback, and nothing half-done."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,46 @@ def test_negative_number_without_double_dash(cli: Cli) -> None:
     ],
 )
 def test_invalid_json(cli: Cli, args: list[str], names: list[str]) -> None:
+    assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
+    assert_nothing_enqueued(cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["NaN"], ["argument 1", "NaN", "JSON has no NaN or Infinity"]),
+        (["1", "Infinity"], ["argument 2", "Infinity"]),
+        (["--", "-Infinity"], ["argument 1", "-Infinity"]),
+        (["1e400"], ["argument 1", "1e400", "out of the range of a float"]),
+        (['[1, {"x": -1e999}]'], ["argument 1", "-1e999"]),
+        (["--kwargs", '{"score": NaN}'], ["--kwargs", "NaN"]),
+        (["[" * 5000 + "]" * 5000], ["argument 1", "nested"]),
+        (["9" * 5000], ["argument 1", "not valid JSON"]),
+        (["1" + "0" * 30], ["argument 0", "not JSON-serializable", "int value"]),
+    ],
+)
+def test_non_finite_huge_and_deep_arguments(cli: Cli, args: list[str], names: list[str]) -> None:
+    # NaN, Infinity and 1e400 were enqueued as null: the job received None.
+    assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
+    assert_nothing_enqueued(cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--retry", "1", "--retry-interval", "3e11"], ["Retry.interval", "315360000"]),
+        (["--retry", "1", "--retry-interval", "inf"], ["--retry-interval", "finite"]),
+        (["--retry", "1", "--retry-interval", "nan"], ["--retry-interval", "finite"]),
+        (["--retry", "1" + "0" * 30], ["Retry.max", "1000000"]),
+        (["--timeout", "1e300"], ["job_timeout", "315360000"]),
+        (["--timeout", "1e400"], ["--timeout", "finite"]),
+        (["--in", "3651d"], ["scheduled", "315360000"]),
+        (["--in", "9" * 400 + "d"], ["--in", "too far"]),
+        (["--at", "9999-12-31T23:59:59"], ["scheduled", "315360000"]),
+    ],
+)
+def test_durations_out_of_range(cli: Cli, args: list[str], names: list[str]) -> None:
+    # A 3e11 s retry interval was stored, then made `joblane job` print an OverflowError.
     assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
     assert_nothing_enqueued(cli)
 
@@ -169,6 +211,14 @@ def test_requeue_a_job_that_did_not_fail(cli: Cli) -> None:
     job_id = cli.enqueue(ECHO)
     assert_one_error_line(cli("requeue", job_id), 1, repr(job_id), "queued")
     assert cli.job(job_id)["status"] == "queued"
+
+
+def test_a_stored_time_out_of_range_is_one_line(cli: Cli, db_url: str) -> None:
+    # A job stored before durations were bounded: its time is past datetime's range.
+    job_id = cli.enqueue(ECHO)
+    with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn, conn:
+        conn.execute("UPDATE jobs SET created = 1e30 WHERE id = ?", (job_id,))
+    assert_one_error_line(cli("job", job_id), 1, "out of range")
 
 
 @pytest.mark.parametrize("name", ["not a name", "tests.jobs.sample.<lambda>", "os", "x.", ".x"])
