@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from joblane.backends.base import Backend
@@ -233,7 +235,7 @@ def test_the_largest_accepted_durations_round_trip_and_stay_readable(
     """Every duration at its documented bound (10 years): stored, and read back
     after the job ran, failed and waits its retry (a Redis ttl of 10**30 was
     stored and then unreadable; a 3e11 s retry made the job unreadable)."""
-    longest = {"job_timeout": MAX_DURATION, "result_ttl": MAX_DURATION,
+    longest: dict[str, Any] = {"job_timeout": MAX_DURATION, "result_ttl": MAX_DURATION,
                "failure_ttl": MAX_DURATION, "ttl": MAX_DURATION}  # fmt: skip
     far = clock.now() + MAX_DURATION
     scheduled = make_job(clock, "low", job_id="scheduled", scheduled=far, **longest)

@@ -234,9 +234,13 @@ def test_copy_changes_one_field_and_keeps_the_original() -> None:
     assert other.id == job.id
 
 
+def options(**changes: Any) -> JobOptions:
+    return dataclasses.replace(JobOptions(), **changes)
+
+
 @pytest.mark.parametrize("field", ["job_timeout", "result_ttl", "ttl", "failure_ttl"])
 def test_durations_up_to_ten_years_are_accepted(field: str) -> None:
-    job = make(dataclasses.replace(JobOptions(), **{field: MAX_DURATION}))
+    job = make(options(**{field: MAX_DURATION}))
     assert getattr(job, field) == MAX_DURATION == 10 * 365 * 24 * 3600
 
 
@@ -246,14 +250,14 @@ def test_durations_past_ten_years_are_refused(field: str, value: float) -> None:
     # Accepted before, they broke later reads: a Redis ttl of 10**30 was stored
     # and then unreadable, math.isfinite(10**400) raised OverflowError.
     with pytest.raises(InvalidJobError, match=rf"^{field} must be at most 315360000 seconds"):
-        make(dataclasses.replace(JobOptions(), **{field: value}))
+        make(options(**{field: value}))
 
 
 @pytest.mark.parametrize("field", ["result_ttl", "ttl", "failure_ttl"])
 def test_ttls_are_whole_seconds(field: str) -> None:
     with pytest.raises(InvalidJobError, match=rf"^{field} must be a whole number of seconds"):
-        make(dataclasses.replace(JobOptions(), **{field: 100.5}))
-    job = make(dataclasses.replace(JobOptions(), **{field: 100.0}))  # timedelta.total_seconds()
+        make(options(**{field: 100.5}))
+    job = make(options(**{field: 100.0}))  # timedelta.total_seconds()
     assert getattr(job, field) == 100 and type(getattr(job, field)) is int
 
 
