@@ -25,7 +25,7 @@ from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
 from joblane.core.limits import MAX_DURATION
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
-from joblane.core.serialization import decode_call, loads
+from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, NoSuchJobError, WaitTimeoutError
 from joblane.tasks import defaults_for, function_name
@@ -383,6 +383,9 @@ class Job:
         return self._record.meta
 
     def save_meta(self) -> None:
+        """Store :attr:`meta` as it is now; raises SerializationError (naming the
+        part) for what JSON cannot carry, NaN and Infinity included."""
+        dumps(self._record.meta, "meta")  # checked alike for every backend
         self.backend.save_meta(self.id, self._record.meta)
 
     @property

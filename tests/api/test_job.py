@@ -17,6 +17,7 @@ from joblane import (
     NoSuchJobError,
     Queue,
     Retry,
+    SerializationError,
     WaitTimeoutError,
     WorkerThread,
 )
@@ -216,6 +217,16 @@ def test_save_meta(queue: Queue, backend: MemoryBackend) -> None:
     job.meta["progress"] = 50
     job.save_meta()
     assert Job.fetch(job.id, backend=backend).meta == {"a": 1, "progress": 50}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {1, 2}])
+def test_save_meta_refuses_what_json_cannot_carry(queue: Queue, bad: object) -> None:
+    # The memory backend kept it as given; the others refused it or stored NaN as null.
+    job = queue.enqueue(sample.noop, meta={"a": 1})
+    job.meta["score"] = {"now": bad}
+    with pytest.raises(SerializationError, match=r"^meta is not JSON-serializable: \w+ value "
+                       r"at \['score'\]\['now'\]"):  # fmt: skip
+        job.save_meta()
 
 
 def test_description(queue: Queue) -> None:
