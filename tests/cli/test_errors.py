@@ -280,8 +280,12 @@ def test_bad_max_payload_setting(cli: Cli, monkeypatch: pytest.MonkeyPatch, valu
 
 @pytest.mark.parametrize(
     "args",
-    [["--concurrency", "0"], ["-c", "-1"], ["--concurrency", "two"], ["--lease", "0.5"]],
-)
+    [["--concurrency", "0"], ["-c", "-1"], ["--concurrency", "two"], ["--lease", "0.5"],
+     # nan, inf and 1e400 passed click's FloatRange; a huge prefetch overflowed SQLite.
+     ["--lease", "nan"], ["--lease", "inf"], ["--lease", "1e400"], ["--lease", "1e300"],
+     ["--grace", "nan"], ["--grace", "-inf"], ["--grace", "-1"], ["--grace", "soon"],
+     ["--prefetch", "1" + "0" * 23], ["--prefetch", "10001"]],
+)  # fmt: skip
 def test_worker_bad_option(cli: Cli, args: list[str]) -> None:
     assert_one_error_line(cli("worker", *args), 2, args[0])
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from joblane.backends.base import Backend
 from joblane.config import backend_from_url, resolve_url
+from joblane.core.limits import MAX_DURATION
 from joblane.core.queues import DEFAULT_QUEUES, validate_queue_name
 
 
@@ -46,3 +49,28 @@ def all_queues(backend: Backend) -> list[str]:
     """The default tiers in priority order, then every other queue by name."""
     names = backend.queue_names()
     return list(DEFAULT_QUEUES) + [q for q in names if q not in DEFAULT_QUEUES]
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds from *minimum* to MAX_DURATION (10 years):
+    click's FloatRange takes ``nan`` (no comparison excludes it) and ``inf``."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:  # fmt: skip
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or not self.minimum <= seconds <= MAX_DURATION:
+            self.fail(
+                f"{value!r} is not a number of seconds from {self.minimum:g} to "
+                f"{MAX_DURATION} (10 years)",
+                param,
+                ctx,
+            )
+        return seconds

@@ -9,11 +9,14 @@ import sys
 
 import click
 
-from joblane.cli.common import open_backend
+from joblane.cli.common import Seconds, open_backend
 from joblane.config import env_list, max_result
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
+
+MAX_PREFETCH = 10_000
+"""Jobs a worker may claim beyond its free slots."""
 
 
 def import_modules(modules: list[str]) -> None:
@@ -74,21 +77,21 @@ def configure_logging(level: str) -> None:
 @click.option("--name", default=None, help="Worker name [default: host.pid.random].")
 @click.option(
     "--lease",
-    type=click.FloatRange(min=1.0),
+    type=Seconds(1.0),
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Lease of a started job, in seconds.",
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0.0),
+    type=Seconds(0.0),
     default=DEFAULT_GRACE,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM.",
 )
 @click.option(
     "--prefetch",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_PREFETCH),
     default=0,
     show_default=True,
     help="Jobs claimed ahead of free slots (throughput over strict priority).",
