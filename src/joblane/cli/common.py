@@ -51,26 +51,13 @@ def all_queues(backend: Backend) -> list[str]:
     return list(DEFAULT_QUEUES) + [q for q in names if q not in DEFAULT_QUEUES]
 
 
-class Seconds(click.ParamType):
-    """A finite number of seconds from *minimum* to MAX_DURATION (10 years):
-    click's FloatRange takes ``nan`` (no comparison excludes it) and ``inf``."""
+def seconds(minimum: float) -> click.FloatRange:
+    """Seconds from *minimum* to MAX_DURATION (10 years); give ``callback=finite``
+    too, since a FloatRange lets ``nan`` through (no comparison excludes it)."""
+    return click.FloatRange(min=minimum, max=MAX_DURATION)
 
-    name = "seconds"
 
-    def __init__(self, minimum: float) -> None:
-        self.minimum = minimum
-
-    def convert(self, value: object, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:  # fmt: skip
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or not self.minimum <= seconds <= MAX_DURATION:
-            self.fail(
-                f"{value!r} is not a number of seconds from {self.minimum:g} to "
-                f"{MAX_DURATION} (10 years)",
-                param,
-                ctx,
-            )
-        return seconds
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value

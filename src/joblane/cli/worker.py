@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from joblane.cli.common import Seconds, open_backend
+from joblane.cli.common import finite, open_backend, seconds
 from joblane.config import env_list, max_result
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.tasks import AllowPolicy
@@ -77,14 +77,16 @@ def configure_logging(level: str) -> None:
 @click.option("--name", default=None, help="Worker name [default: host.pid.random].")
 @click.option(
     "--lease",
-    type=Seconds(1.0),
+    type=seconds(1.0),
+    callback=finite,
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Lease of a started job, in seconds.",
 )
 @click.option(
     "--grace",
-    type=Seconds(0.0),
+    type=seconds(0.0),
+    callback=finite,
     default=DEFAULT_GRACE,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM.",
