@@ -23,7 +23,7 @@ from joblane.backends.base import Backend
 from joblane.config import backend_from_url, max_payload
 from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
-from joblane.core.limits import MAX_DURATION
+from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
 from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
@@ -434,7 +434,10 @@ class Job:
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until the job ended (finished, failed, canceled or stopped);
-        raises WaitTimeoutError after *timeout* seconds."""
+        raises WaitTimeoutError after *timeout* seconds (None: no limit; a
+        number of seconds up to 10 years, else InvalidJobError)."""
+        if timeout is not None:
+            timeout = seconds("timeout", timeout, whole=False)  # NaN waited forever
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self.refresh()
