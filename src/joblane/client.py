@@ -23,8 +23,9 @@ from joblane.backends.base import Backend
 from joblane.config import backend_from_url, max_payload, redact_url
 from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
-from joblane.core.serialization import decode_call, loads
+from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, NoSuchJobError, WaitTimeoutError
 from joblane.tasks import defaults_for, function_name
@@ -124,7 +125,8 @@ class Queue:
         self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
         """Run the job at *when* (aware, or naive meaning UTC); it waits in the
-        scheduled registry until then."""
+        scheduled registry until then, at most 10 years
+        (:data:`~joblane.core.limits.MAX_DURATION`) from now."""
         if not isinstance(when, datetime):
             raise InvalidJobError(f"enqueue_at needs a datetime, not {type(when).__name__}")
         options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
@@ -133,10 +135,17 @@ class Queue:
     def enqueue_in(
         self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
-        """Run the job after *delay*."""
+        """Run the job after *delay*, at most 10 years
+        (:data:`~joblane.core.limits.MAX_DURATION`); a delay of 0 or less runs it now."""
         if not isinstance(delay, timedelta):
             raise InvalidJobError(f"enqueue_in needs a timedelta, not {type(delay).__name__}")
-        when = to_datetime(self.backend.now() + delay.total_seconds())
+        wait = delay.total_seconds()
+        if wait > MAX_DURATION:
+            raise InvalidJobError(
+                f"enqueue_in's delay must be at most {MAX_DURATION} seconds (10 years), not {delay}"
+            )
+        # A past time (timedelta.min included) means now, and must stay a datetime.
+        when = to_datetime(self.backend.now() + max(wait, 0.0))
         assert when is not None
         return self.enqueue_at(when, func, *args, **kwargs)
 
@@ -374,6 +383,9 @@ class Job:
         return self._record.meta
 
     def save_meta(self) -> None:
+        """Store :attr:`meta` as it is now; raises SerializationError (naming the
+        part) for what JSON cannot carry, NaN and Infinity included."""
+        dumps(self._record.meta, "meta")  # checked alike for every backend
         self.backend.save_meta(self.id, self._record.meta)
 
     @property
@@ -427,7 +439,10 @@ class Job:
 
     def wait(self, timeout: float | None = None) -> Job:
         """Block until the job ended (finished, failed, canceled or stopped);
-        raises WaitTimeoutError after *timeout* seconds."""
+        raises WaitTimeoutError after *timeout* seconds (None: no limit; a
+        number of seconds up to 10 years, else InvalidJobError)."""
+        if timeout is not None:
+            timeout = seconds("timeout", timeout, whole=False)  # NaN waited forever
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self.refresh()

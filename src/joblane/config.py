@@ -5,6 +5,7 @@ Environment variable Meaning                                Default
 ==================== ====================================== ======================
 JOBLANE_URL          the backend URL                        ``sqlite:///joblane.db``
 JOBLANE_MAX_PAYLOAD  bytes of encoded arguments per job     524288 (512 KiB)
+JOBLANE_MAX_RESULT   bytes of an encoded return value kept  1048576 (1 MiB)
 JOBLANE_ALLOW        module prefixes a worker may run,      (none)
                      comma-separated
 JOBLANE_IMPORTS      modules a worker imports at start,     (none)
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 
 from joblane.backends.base import Backend
 from joblane.core.job import DEFAULT_MAX_PAYLOAD
+from joblane.core.limits import DEFAULT_MAX_RESULT
 from joblane.errors import ConfigurationError
 
 ENV_URL = "JOBLANE_URL"
@@ -128,18 +130,26 @@ def backend_from_url(url: str | None = None) -> Backend:
 
 
 def max_payload(env: Mapping[str, str] | None = None) -> int:
+    return _bytes("JOBLANE_MAX_PAYLOAD", DEFAULT_MAX_PAYLOAD, env)
+
+
+def max_result(env: Mapping[str, str] | None = None) -> int:
+    """Bytes of an encoded return value a job's result keeps (``JOBLANE_MAX_RESULT``);
+    a larger one is replaced by a marker saying so."""
+    return _bytes("JOBLANE_MAX_RESULT", DEFAULT_MAX_RESULT, env)
+
+
+def _bytes(name: str, default: int, env: Mapping[str, str] | None) -> int:
     env = os.environ if env is None else env
-    raw = env.get("JOBLANE_MAX_PAYLOAD")
+    raw = env.get(name)
     if not raw:
-        return DEFAULT_MAX_PAYLOAD
+        return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigurationError(
-            f"JOBLANE_MAX_PAYLOAD must be a number of bytes, not {raw!r}"
-        ) from None
+        raise ConfigurationError(f"{name} must be a number of bytes, not {raw!r}") from None
     if value <= 0:
-        raise ConfigurationError(f"JOBLANE_MAX_PAYLOAD must be > 0, not {value}")
+        raise ConfigurationError(f"{name} must be > 0, not {value}")
     return value
 
 

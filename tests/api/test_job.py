@@ -6,10 +6,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from joblane import (
+    InvalidJobError,
     InvalidJobIdError,
     InvalidStateError,
     Job,
@@ -17,6 +19,7 @@ from joblane import (
     NoSuchJobError,
     Queue,
     Retry,
+    SerializationError,
     WaitTimeoutError,
     WorkerThread,
 )
@@ -216,6 +219,25 @@ def test_save_meta(queue: Queue, backend: MemoryBackend) -> None:
     job.meta["progress"] = 50
     job.save_meta()
     assert Job.fetch(job.id, backend=backend).meta == {"a": 1, "progress": 50}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {1, 2}])
+def test_save_meta_refuses_what_json_cannot_carry(queue: Queue, bad: object) -> None:
+    # The memory backend kept it as given; the others refused it or stored NaN as null.
+    job = queue.enqueue(sample.noop, meta={"a": 1})
+    job.meta["score"] = {"now": bad}
+    with pytest.raises(SerializationError, match=r"^meta is not JSON-serializable: \w+ value "
+                       r"at \['score'\]\['now'\]"):  # fmt: skip
+        job.save_meta()
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 10**400, 1e12, True, "5"])
+def test_wait_refuses_a_timeout_that_is_not_seconds(queue: Queue, timeout: Any) -> None:
+    # NaN waited forever: no comparison with it is true, so it never ran out.
+    job = queue.enqueue(sample.noop)
+    with pytest.raises(InvalidJobError, match=r"^timeout must be"):
+        job.wait(timeout=timeout)
 
 
 def test_description(queue: Queue) -> None:

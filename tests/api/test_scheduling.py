@@ -8,6 +8,7 @@ import pytest
 
 from joblane import InvalidJobError, Job, JobStatus, Queue
 from joblane.backends.memory import MemoryBackend
+from joblane.core.limits import MAX_DURATION
 from joblane.testing import ManualClock
 from tests.api.conftest import drain
 from tests.jobs import sample
@@ -112,3 +113,41 @@ def test_enqueue_in_needs_a_timedelta(queue: Queue, delay: object) -> None:
 def test_scheduled_job_is_fetchable(queue: Queue, backend: MemoryBackend) -> None:
     job = queue.enqueue_in(timedelta(hours=1), sample.noop)
     assert Job.fetch(job.id, backend=backend).status is JobStatus.SCHEDULED
+
+
+def test_enqueue_in_up_to_ten_years(queue: Queue, clock: ManualClock) -> None:
+    job = queue.enqueue_in(timedelta(seconds=MAX_DURATION), sample.noop)
+    assert job.record.scheduled == clock.now() + MAX_DURATION
+
+
+@pytest.mark.parametrize("delay", [timedelta.max, timedelta(days=3651), timedelta(days=10**6)])
+def test_enqueue_in_past_ten_years_is_refused(queue: Queue, delay: timedelta) -> None:
+    # timedelta.max raised OverflowError from deep inside (datetime arithmetic).
+    with pytest.raises(InvalidJobError, match=r"enqueue_in's delay must be at most 315360000"):
+        queue.enqueue_in(delay, sample.noop)
+    assert queue.scheduled_job_registry.count == 0
+
+
+@pytest.mark.parametrize("delay", [timedelta.min, timedelta(days=-1), timedelta(0)])
+def test_enqueue_in_now_or_the_past_is_queued_at_once(queue: Queue, delay: timedelta) -> None:
+    job = queue.enqueue_in(delay, sample.noop)
+    assert (job.status, job.scheduled_at) == (JobStatus.QUEUED, None)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime.max,
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-23))),
+        datetime(2036, 1, 2, tzinfo=UTC),  # the clock is at 2026-01-01
+    ],
+)
+def test_enqueue_at_past_ten_years_is_refused(queue: Queue, when: datetime) -> None:
+    with pytest.raises(InvalidJobError, match=r"at most 315360000 seconds \(10 years\) ahead"):
+        queue.enqueue_at(when, sample.noop)
+    assert queue.scheduled_job_registry.count == 0
+
+
+def test_enqueue_at_the_earliest_datetime_is_queued_at_once(queue: Queue) -> None:
+    job = queue.enqueue_at(datetime.min.replace(tzinfo=timezone(timedelta(hours=23))), sample.noop)
+    assert job.status is JobStatus.QUEUED

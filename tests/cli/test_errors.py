@@ -4,6 +4,8 @@ never a traceback, and nothing half-done."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,46 @@ def test_negative_number_without_double_dash(cli: Cli) -> None:
     ],
 )
 def test_invalid_json(cli: Cli, args: list[str], names: list[str]) -> None:
+    assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
+    assert_nothing_enqueued(cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["NaN"], ["argument 1", "NaN", "JSON has no NaN or Infinity"]),
+        (["1", "Infinity"], ["argument 2", "Infinity"]),
+        (["--", "-Infinity"], ["argument 1", "-Infinity"]),
+        (["1e400"], ["argument 1", "1e400", "out of the range of a float"]),
+        (['[1, {"x": -1e999}]'], ["argument 1", "-1e999"]),
+        (["--kwargs", '{"score": NaN}'], ["--kwargs", "NaN"]),
+        (["[" * 5000 + "]" * 5000], ["argument 1", "nested"]),
+        (["9" * 5000], ["argument 1", "not valid JSON"]),
+        (["1" + "0" * 30], ["argument 0", "not JSON-serializable", "int value"]),
+    ],
+)
+def test_non_finite_huge_and_deep_arguments(cli: Cli, args: list[str], names: list[str]) -> None:
+    # NaN, Infinity and 1e400 were enqueued as null: the job received None.
+    assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
+    assert_nothing_enqueued(cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--retry", "1", "--retry-interval", "3e11"], ["Retry.interval", "315360000"]),
+        (["--retry", "1", "--retry-interval", "inf"], ["--retry-interval", "finite"]),
+        (["--retry", "1", "--retry-interval", "nan"], ["--retry-interval", "finite"]),
+        (["--retry", "1" + "0" * 30], ["Retry.max", "1000000"]),
+        (["--timeout", "1e300"], ["job_timeout", "315360000"]),
+        (["--timeout", "1e400"], ["--timeout", "finite"]),
+        (["--in", "3651d"], ["scheduled", "315360000"]),
+        (["--in", "9" * 400 + "d"], ["--in", "too far"]),
+        (["--at", "9999-12-31T23:59:59"], ["scheduled", "315360000"]),
+    ],
+)
+def test_durations_out_of_range(cli: Cli, args: list[str], names: list[str]) -> None:
+    # A 3e11 s retry interval was stored, then made `joblane job` print an OverflowError.
     assert_one_error_line(cli("enqueue", ECHO, *args), 2, *names)
     assert_nothing_enqueued(cli)
 
@@ -171,6 +213,14 @@ def test_requeue_a_job_that_did_not_fail(cli: Cli) -> None:
     assert cli.job(job_id)["status"] == "queued"
 
 
+def test_a_stored_time_out_of_range_is_one_line(cli: Cli, db_url: str) -> None:
+    # A job stored before durations were bounded: its time is past datetime's range.
+    job_id = cli.enqueue(ECHO)
+    with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as conn, conn:
+        conn.execute("UPDATE jobs SET created = 1e30 WHERE id = ?", (job_id,))
+    assert_one_error_line(cli("job", job_id), 1, "out of range")
+
+
 @pytest.mark.parametrize("name", ["not a name", "tests.jobs.sample.<lambda>", "os", "x.", ".x"])
 def test_invalid_function_name(cli: Cli, name: str) -> None:
     assert_one_error_line(cli("enqueue", name), 2, "invalid function name", repr(name))
@@ -230,8 +280,12 @@ def test_bad_max_payload_setting(cli: Cli, monkeypatch: pytest.MonkeyPatch, valu
 
 @pytest.mark.parametrize(
     "args",
-    [["--concurrency", "0"], ["-c", "-1"], ["--concurrency", "two"], ["--lease", "0.5"]],
-)
+    [["--concurrency", "0"], ["-c", "-1"], ["--concurrency", "two"], ["--lease", "0.5"],
+     # nan, inf and 1e400 passed click's FloatRange; a huge prefetch overflowed SQLite.
+     ["--lease", "nan"], ["--lease", "inf"], ["--lease", "1e400"], ["--lease", "1e300"],
+     ["--grace", "nan"], ["--grace", "-inf"], ["--grace", "-1"], ["--grace", "soon"],
+     ["--prefetch", "1" + "0" * 23], ["--prefetch", "10001"]],
+)  # fmt: skip
 def test_worker_bad_option(cli: Cli, args: list[str]) -> None:
     assert_one_error_line(cli("worker", *args), 2, args[0])
 

@@ -150,3 +150,34 @@ def test_running_worker_is_listed_by_info(
         log.close()
     assert "No live workers." in cli.info()
     assert "Traceback" not in (tmp_path / "worker.log").read_text()
+
+
+def test_burst_worker_bounds_results_and_fails_a_nan_result(cli: Cli, db_url: str) -> None:
+    kept = cli.enqueue(f"{SAMPLE}.sized_result", "1000")
+    dropped = cli.enqueue(f"{SAMPLE}.sized_result", "1001")
+    nan = cli.enqueue(f"{SAMPLE}.non_finite_result", '"nan"')
+    env = clean_environ(JOBLANE_MAX_RESULT="1000")
+    done = run_joblane("--url", db_url, "worker", "--burst", "--import", SAMPLE, env=env)
+    assert done.returncode == 0, done.stderr
+    assert cli.job(kept)["return_value"] == "x" * 998
+    job = cli.job(dropped)
+    assert job["status"] == "finished"  # the outcome is kept, the value is not
+    assert job["return_value"] == {
+        "joblane": "result-dropped",
+        "reason": "the return value encodes to 1001 bytes, over the limit of 1000 bytes "
+        "(JOBLANE_MAX_RESULT)",
+        "bytes": 1001,
+    }
+    job = cli.job(nan)
+    assert (job["status"], job["return_value"]) == ("failed", None)
+    assert job["last_job_result"].startswith(
+        "ResultSerializationError: return value of tests.jobs.sample.non_finite_result is not "
+        "JSON-serializable: float value at ['values'][1] (nan)"
+    )
+
+
+def test_worker_refuses_a_bad_result_limit_at_start(db_url: str) -> None:
+    env = clean_environ(JOBLANE_MAX_RESULT="1MB")
+    done = run_joblane("--url", db_url, "worker", "--burst", env=env)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "Error: JOBLANE_MAX_RESULT must be a number of bytes, not '1MB'\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from joblane.backends.base import Backend
 from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.limits import MAX_DURATION, MAX_RETRIES
 from joblane.core.retry import Retry
 from joblane.core.states import JobStatus
 from joblane.errors import DuplicateJobError, NoSuchJobError
@@ -224,3 +227,32 @@ def test_a_big_batch_of_mixed_functions_keeps_order_and_fields(
     assert [j.id for j in queued] == [first.id] + [j.id for j in jobs]
     for stored, sent in zip(queued[1:], jobs, strict=True):
         assert stored == sent
+
+
+def test_the_largest_accepted_durations_round_trip_and_stay_readable(
+    backend: Backend, clock: ManualClock
+) -> None:
+    """Every duration at its documented bound (10 years): stored, and read back
+    after the job ran, failed and waits its retry (a Redis ttl of 10**30 was
+    stored and then unreadable; a 3e11 s retry made the job unreadable)."""
+    longest: dict[str, Any] = {"job_timeout": MAX_DURATION, "result_ttl": MAX_DURATION,
+               "failure_ttl": MAX_DURATION, "ttl": MAX_DURATION}  # fmt: skip
+    far = clock.now() + MAX_DURATION
+    scheduled = make_job(clock, "low", job_id="scheduled", scheduled=far, **longest)
+    retry = Retry(max=MAX_RETRIES, interval=[1, MAX_DURATION])
+    retried = make_job(clock, job_id="retried", retry=retry, **longest)
+    backend.enqueue([scheduled, retried])
+    assert backend.get_many(["scheduled", "retried"]) == [scheduled, retried]
+    assert retried.expires_at == clock.now() + MAX_DURATION
+    for interval in (1, MAX_DURATION):
+        clock.advance(interval)
+        backend.promote_due(clock.now())
+        assert report(backend, clock, claim_one(backend, clock), FAILURE)
+    stored = backend.get("retried")
+    assert stored is not None and stored.status is JobStatus.SCHEDULED
+    assert stored.scheduled == clock.now() + MAX_DURATION
+    assert stored.retries_left == MAX_RETRIES - 2
+    assert backend.next_due() == clock.now() + MAX_DURATION
+    due = backend.get("scheduled")  # promoted: its ttl counts from then
+    assert due is not None and due.status is JobStatus.QUEUED
+    assert due.expires_at == clock.now() + MAX_DURATION

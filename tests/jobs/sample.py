@@ -172,3 +172,24 @@ def enqueue_next(url: str, depth: int) -> int:
     if depth > 0:
         Queue("normal", url=url).enqueue(enqueue_next, url, depth - 1)
     return depth
+
+
+@job
+def sized_result(size: int) -> str:
+    """Return a string whose JSON encoding is *size* bytes (two of them the quotes)."""
+    return "x" * (size - 2)
+
+
+@job
+def non_finite_result(which: str = "nan") -> dict[str, Any]:
+    """Return a float JSON cannot carry, nested: ``{"values": [1.0, <which>]}``."""
+    return {"values": [1.0, float(which)]}
+
+
+@job
+def deep_result(depth: int) -> list[Any]:
+    """Return lists nested *depth* levels deep."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value

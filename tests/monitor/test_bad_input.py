@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from joblane.backends.base import Capabilities, ReadOnlyBackend, WorkerInfo
 from joblane.core.job import JobRecord
+from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.states import Registry
-from joblane.errors import BackendError
+from joblane.errors import BackendError, InvalidJobError
 from joblane.monitor import create_api
+from joblane.monitor.api import load_openapi
 from tests.monitor.conftest import PREFIX, TOKEN, CheckedClient, make_auth
 
 REGISTRIES = (
@@ -206,3 +210,43 @@ def test_bad_input_is_judged_before_the_backend_is_read() -> None:
     assert client.get("/Plone/@rq-queues/%2E%2E").status_code == 400
     assert client.get("/Plone/@rq-job/normal/bad!id").status_code == 400
     assert client.get("/Plone/@rq-queues/" + LONG).status_code == 400
+
+
+def path_pattern(template: str, name: str) -> str:
+    """The OpenAPI document's pattern for a path parameter, as a Python regex."""
+    for parameter in load_openapi()["paths"][template]["parameters"]:
+        if parameter["name"] == name:
+            pattern: str = parameter["schema"]["pattern"]
+            assert pattern.startswith("^") and pattern.endswith("$")
+            return pattern[:-1] + r"\Z"  # ECMA-262's $ is Python's \Z, not its $
+    raise AssertionError(f"no {name} parameter in {template}")
+
+
+QUEUE_NAMES = ["normal", "a", "x" * 64, "x" * 65, "a.b", "a..b", ".hidden", "-q_1.", "_", "",
+               "a b", "a/b", "n\u00f6rmal", "q.", "..", "a\nb", "normal\n"]  # fmt: skip
+JOB_IDS = ["job-1", "J_2", "x" * 128, "x" * 129, "", "a.b", "bad!id", "j\u00f6b", "a\n", "..", "-"]
+
+
+def accepts(validate: Any, value: str) -> bool:
+    try:
+        validate(value)
+    except InvalidJobError:
+        return False
+    return True
+
+
+def test_the_path_parameters_patterns_are_the_servers_rules() -> None:
+    for template in ("/@rq-queues/{queue}", "/@rq-queues/{queue}/{registry}",
+                     "/@rq-job/{queue}/{job_id}"):  # fmt: skip
+        queue = re.compile(path_pattern(template, "queue"))
+        for name in QUEUE_NAMES:
+            assert bool(queue.search(name)) == accepts(validate_queue_name, name), (template, name)
+    job_id = re.compile(path_pattern("/@rq-job/{queue}/{job_id}", "job_id"))
+    for value in JOB_IDS:
+        assert bool(job_id.search(value)) == accepts(validate_job_id, value), value
+
+
+@pytest.mark.parametrize(("query", "message"), PAGING_CASES, ids=lambda v: str(v)[:30])
+def test_bad_paging_values_for_the_queues(client: CheckedClient, query: str, message: str) -> None:
+    response = client.get("/Plone/@rq-queues" + query)
+    assert (response.status_code, response.json()) == (400, error("BadRequest", message))

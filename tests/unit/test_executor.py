@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import tests.jobs.sample  # registers the @job functions, as a worker's --import
+from joblane.core.limits import DEFAULT_MAX_RESULT
 from joblane.core.outcome import Outcome, OutcomeKind
 from joblane.core.serialization import encode_call, loads
 from joblane.tasks import AllowPolicy
@@ -262,3 +263,60 @@ def test_current_job_is_per_thread() -> None:
         tests.jobs.sample.gate(key).set()
         thread.join(5)
     assert outcomes == [Outcome.success(b"true")]
+
+
+def test_a_result_at_the_limit_is_kept() -> None:
+    outcome = run_job("tests.jobs.sample.sized_result", call(1000), None, max_result=1000)
+    assert outcome.kind is OutcomeKind.SUCCEEDED
+    assert outcome.result == b'"' + b"x" * 998 + b'"'
+
+
+def test_a_result_over_the_limit_is_replaced_by_a_marker_and_the_job_succeeds() -> None:
+    outcome = run_job("tests.jobs.sample.sized_result", call(1001), None, max_result=1000)
+    assert outcome.kind is OutcomeKind.SUCCEEDED
+    assert loads(outcome.result or b"") == {
+        "joblane": "result-dropped",
+        "reason": "the return value encodes to 1001 bytes, over the limit of 1000 bytes "
+        "(JOBLANE_MAX_RESULT)",
+        "bytes": 1001,
+    }
+
+
+def test_the_result_limit_defaults_to_1_mib_and_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert DEFAULT_MAX_RESULT == 1024 * 1024
+    big = run_job("tests.jobs.sample.sized_result", call(DEFAULT_MAX_RESULT + 1), None)
+    assert loads(big.result or b"")["bytes"] == DEFAULT_MAX_RESULT + 1
+    kept = run_job("tests.jobs.sample.sized_result", call(DEFAULT_MAX_RESULT), None)
+    assert len(kept.result or b"") == DEFAULT_MAX_RESULT
+    monkeypatch.setenv("JOBLANE_MAX_RESULT", "10")
+    small = run_job("tests.jobs.sample.sized_result", call(11), None)
+    assert loads(small.result or b"")["joblane"] == "result-dropped"
+    monkeypatch.setenv("JOBLANE_MAX_RESULT", "lots")
+    bad = run_job("tests.jobs.sample.sized_result", call(11), None)
+    assert bad.kind is OutcomeKind.FAILED
+    assert (
+        bad.error == "ConfigurationError: JOBLANE_MAX_RESULT must be a number of bytes, not 'lots'"
+    )
+
+
+@pytest.mark.parametrize("which", ["nan", "inf", "-inf"])
+def test_a_nan_or_infinite_result_fails_the_job_not_retried(which: str) -> None:
+    # orjson wrote them as null: the job finished with None as its result.
+    outcome = run_job("tests.jobs.sample.non_finite_result", call(which), None)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.retryable is False
+    assert outcome.error == (
+        "ResultSerializationError: return value of tests.jobs.sample.non_finite_result is not "
+        f"JSON-serializable: float value at ['values'][1] ({float(which)!r}); JSON has no NaN "
+        "or Infinity"
+    )
+
+
+def test_a_too_deep_result_fails_the_job_not_the_process() -> None:
+    # The path search raised RecursionError out of run_job, killing a worker's slot.
+    outcome = run_job("tests.jobs.sample.deep_result", call(5000), None)
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.retryable is False
+    assert (outcome.error or "").endswith("it is nested deeper than 254 levels or contains itself")

@@ -18,6 +18,7 @@ from joblane.core.job import (
     expiry,
     new_job,
 )
+from joblane.core.limits import MAX_DURATION
 from joblane.core.retry import Retry
 from joblane.core.serialization import decode_call
 from joblane.core.states import JobStatus
@@ -231,3 +232,49 @@ def test_copy_changes_one_field_and_keeps_the_original() -> None:
     assert (other.status, other.attempts) == (JobStatus.STARTED, 1)
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
     assert other.id == job.id
+
+
+def options(**changes: Any) -> JobOptions:
+    return dataclasses.replace(JobOptions(), **changes)
+
+
+@pytest.mark.parametrize("field", ["job_timeout", "result_ttl", "ttl", "failure_ttl"])
+def test_durations_up_to_ten_years_are_accepted(field: str) -> None:
+    job = make(options(**{field: MAX_DURATION}))
+    assert getattr(job, field) == MAX_DURATION == 10 * 365 * 24 * 3600
+
+
+@pytest.mark.parametrize("field", ["job_timeout", "result_ttl", "ttl", "failure_ttl"])
+@pytest.mark.parametrize("value", [MAX_DURATION + 1, 3e11, 10**30, 10**400, -(10**30), 1e308])
+def test_durations_past_ten_years_are_refused(field: str, value: float) -> None:
+    # Accepted before, they broke later reads: a Redis ttl of 10**30 was stored
+    # and then unreadable, math.isfinite(10**400) raised OverflowError.
+    with pytest.raises(InvalidJobError, match=rf"^{field} must be at most 315360000 seconds"):
+        make(options(**{field: value}))
+
+
+@pytest.mark.parametrize("field", ["result_ttl", "ttl", "failure_ttl"])
+def test_ttls_are_whole_seconds(field: str) -> None:
+    with pytest.raises(InvalidJobError, match=rf"^{field} must be a whole number of seconds"):
+        make(options(**{field: 100.5}))
+    job = make(options(**{field: 100.0}))  # timedelta.total_seconds()
+    assert getattr(job, field) == 100 and type(getattr(job, field)) is int
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_durations_are_refused(value: float) -> None:
+    with pytest.raises(InvalidJobError, match=r"^ttl must be a finite number of seconds"):
+        make(JobOptions(ttl=value))  # type: ignore[arg-type]
+
+
+def test_scheduled_up_to_ten_years_ahead() -> None:
+    assert make(scheduled=NOW + MAX_DURATION).scheduled == NOW + MAX_DURATION
+    for late in (NOW + MAX_DURATION + 1, NOW + 3e11, float("inf"), float("nan")):
+        with pytest.raises(InvalidJobError, match="at most 315360000 seconds"):
+            make(scheduled=late)
+
+
+def test_meta_with_nan_is_refused_with_its_path() -> None:
+    with pytest.raises(SerializationError, match=r"^meta is not JSON-serializable: float value "
+                       r"at \['score'\] \(nan\)"):  # fmt: skip
+        make(JobOptions(meta={"score": float("nan")}))

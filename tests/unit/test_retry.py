@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from joblane.core.limits import MAX_DURATION, MAX_RETRIES, MAX_RETRY_INTERVALS
 from joblane.core.retry import Retry, retry_delay
 from joblane.errors import InvalidJobError
 
@@ -77,3 +78,33 @@ def test_retry_delay(intervals: tuple[float, ...], number: int, delay: float) ->
 def test_retry_delay_with_int_intervals_of_a_policy() -> None:
     retry = Retry(max=5, interval=[10, 60])
     assert [retry_delay(retry.intervals, n) for n in range(1, 6)] == [10, 60, 60, 60, 60]
+
+
+def test_limits() -> None:
+    retry = Retry(max=MAX_RETRIES, interval=[MAX_DURATION] * MAX_RETRY_INTERVALS)
+    assert retry.intervals[-1] == MAX_DURATION
+    assert (MAX_RETRIES, MAX_RETRY_INTERVALS) == (1_000_000, 100)
+
+
+@pytest.mark.parametrize("max_", [MAX_RETRIES + 1, 10**30, 10**400])
+def test_max_over_the_limit(max_: int) -> None:
+    # 10**30 retries: SQLite raised OverflowError storing it; Redis rounded it.
+    with pytest.raises(InvalidJobError, match=r"^Retry\.max must be an int from 0 to 1000000"):
+        Retry(max=max_)
+
+
+@pytest.mark.parametrize(
+    ("interval", "message"),
+    [
+        (3e11, r"^Retry\.interval must be at most 315360000 seconds \(10 years\), not 3"),
+        (10**400, r"^Retry\.interval must be at most 315360000 seconds"),
+        ([1, MAX_DURATION + 1], r"^Retry\.interval must be at most .* \(in \[1, 315360001\]\)$"),
+        (float("inf"), r"^Retry\.interval must be a finite number of seconds, not inf$"),
+        ([float("nan")], r"^Retry\.interval must be a finite number of seconds, not nan \(in"),
+        ([1] * (MAX_RETRY_INTERVALS + 1), r"^Retry\.interval may list at most 100 intervals"),
+    ],
+)
+def test_intervals_over_the_limit(interval: Any, message: str) -> None:
+    # A 3e11 s interval made the retried job, its registry and `joblane job` fail to read.
+    with pytest.raises(InvalidJobError, match=message):
+        Retry(max=1, interval=interval)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
+import math
 from typing import Any
 
 import pytest
 
-from joblane.core.serialization import decode_call, dumps, encode_call, loads
+from joblane.core.serialization import MAX_DEPTH, decode_call, dumps, encode_call, loads
 from joblane.errors import JoblaneError, SerializationError
 
 
@@ -174,3 +176,86 @@ def test_decode_call_refuses_a_payload_without_exactly_args_and_kwargs(
     # Not an empty call: the function must never run without its arguments.
     with pytest.raises(ValueError, match=rf"exactly the keys 'args' and 'kwargs', not .*{named}"):
         decode_call(payload)
+
+
+class Level(float, enum.Enum):
+    UNKNOWN = math.nan
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        ([math.nan], {}, "argument 0 of pkg.f is not JSON-serializable: float value (nan)"),
+        ([1, [0.5, math.inf]], {}, "argument 1 of pkg.f is not JSON-serializable: float value "
+         "at [1] (inf)"),
+        ([], {"data": {"a": [{"b": -math.inf}]}}, "keyword argument 'data' of pkg.f is not "
+         "JSON-serializable: float value at ['a'][0]['b'] (-inf)"),
+        ([None, "null", (float("1e400"),)], {}, "argument 2 of pkg.f is not JSON-serializable: "
+         "float value at [0] (inf)"),
+        ([Level.UNKNOWN], {}, "argument 0 of pkg.f is not JSON-serializable: float value (nan)"),
+    ],
+)  # fmt: skip
+def test_nan_and_infinity_are_refused_with_their_path(
+    args: list[Any], kwargs: dict[str, Any], expected: str
+) -> None:
+    # orjson writes them as null: the job would receive None.
+    with pytest.raises(SerializationError) as info:
+        encode_call(args, kwargs, "pkg.f")
+    assert str(info.value) == expected + "; JSON has no NaN or Infinity"
+
+
+@pytest.mark.parametrize("value", [math.nan, [1, {"x": math.inf}], (-math.inf,)])
+def test_dumps_refuses_nan_and_infinity(value: Any) -> None:
+    with pytest.raises(SerializationError, match=r"^meta is not JSON-serializable: float value"):
+        dumps(value, "meta")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "null", "nullable unusual", [None, 1.5, {"u": None}], {"k": [0.0, -0.0, 1e308]}],
+)
+def test_null_and_finite_floats_still_encode(value: Any) -> None:
+    assert loads(dumps(value)) == value
+    assert decode_call(encode_call([value], {"v": value})) == ([value], {"v": value})
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def cyclic() -> dict[str, Any]:
+    value: dict[str, Any] = {"a": [1]}
+    value["a"].append(value)
+    return value
+
+
+@pytest.mark.parametrize("value", [nested(5000), nested(MAX_DEPTH), cyclic()])
+def test_deep_and_cyclic_values_are_refused_with_a_typed_error(value: Any) -> None:
+    expected = "levels or contains itself"
+    with pytest.raises(SerializationError) as info:
+        encode_call([1, 2], {"tree": value}, "pkg.f")
+    assert str(info.value) == (
+        f"keyword argument 'tree' of pkg.f is not JSON-serializable: it is nested deeper "
+        f"than 252 {expected}"
+    )
+    with pytest.raises(SerializationError) as info:
+        dumps(value, "return value of pkg.f")
+    assert str(info.value) == (
+        f"return value of pkg.f is not JSON-serializable: it is nested deeper than 254 {expected}"
+    )
+
+
+def test_an_argument_too_deep_only_inside_the_call_is_named() -> None:
+    value = nested(MAX_DEPTH - 1)  # MAX_DEPTH levels of lists: fine alone, not in a call
+    assert loads(dumps(value)) == value
+    with pytest.raises(SerializationError, match=r"^argument 1 is not JSON-serializable: it is "
+                       "nested deeper than 252 levels"):  # fmt: skip
+        encode_call([1, value], {})
+
+
+def test_the_deepest_argument_allowed_round_trips() -> None:
+    value = nested(MAX_DEPTH - 3)  # MAX_DEPTH - 2 levels of lists
+    assert decode_call(encode_call([value], {})) == ([value], {})

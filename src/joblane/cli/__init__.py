@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as error:
         click.echo(f"Error: {error.format_message()}", err=True)
         return error.exit_code
-    except (JoblaneError, ValueError, TypeError, OSError) as error:
+    except (JoblaneError, ValueError, TypeError, OSError, ArithmeticError, RecursionError) as error:
         click.echo(f"Error: {error}", err=True)
         return 1
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from joblane.backends.base import Backend
 from joblane.config import backend_from_url, resolve_url
+from joblane.core.limits import MAX_DURATION
 from joblane.core.queues import DEFAULT_QUEUES, validate_queue_name
 
 
@@ -46,3 +49,15 @@ def all_queues(backend: Backend) -> list[str]:
     """The default tiers in priority order, then every other queue by name."""
     names = backend.queue_names()
     return list(DEFAULT_QUEUES) + [q for q in names if q not in DEFAULT_QUEUES]
+
+
+def seconds(minimum: float) -> click.FloatRange:
+    """Seconds from *minimum* to MAX_DURATION (10 years); give ``callback=finite``
+    too, since a FloatRange lets ``nan`` through (no comparison excludes it)."""
+    return click.FloatRange(min=minimum, max=MAX_DURATION)
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value

@@ -46,13 +46,27 @@ def parse_when(text: str) -> datetime:
 
 def parse_json(text: str, what: str) -> Any:
     """A JSON value, as the stdlib reads it: big integers stay integers (and are
-    then refused by the serializer, as in the Python API), not floats."""
+    then refused by the serializer, as in the Python API), not floats. NaN,
+    Infinity and numbers out of a float's range (1e400) are refused: JSON has
+    none of them, and the job would receive None."""
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise click.BadParameter(f"{what}: {number} is out of the range of a float")
+        return value
+
+    def constant(name: str) -> Any:
+        raise click.BadParameter(f"{what}: {name} is not JSON (JSON has no NaN or Infinity)")
+
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=finite, parse_constant=constant)
     except ValueError as error:
         raise click.BadParameter(
             f"{what} is not valid JSON ({error}); quote strings, e.g. '\"hello\"'"
         ) from None
+    except RecursionError:
+        raise click.BadParameter(f"{what} is nested too deeply") from None
 
 
 @click.command()

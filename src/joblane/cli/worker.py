@@ -9,12 +9,15 @@ import sys
 
 import click
 
-from joblane.cli.common import open_backend
-from joblane.config import env_list
+from joblane.cli.common import finite, open_backend, seconds
+from joblane.config import env_list, max_result
 from joblane.core.outcome import DEFAULT_MAX_LOST
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
+
+MAX_PREFETCH = 10_000
+"""Jobs a worker may claim beyond its free slots."""
 
 
 def import_modules(modules: list[str]) -> None:
@@ -75,21 +78,23 @@ def configure_logging(level: str) -> None:
 @click.option("--name", default=None, help="Worker name [default: host.pid.random].")
 @click.option(
     "--lease",
-    type=click.FloatRange(min=1.0),
+    type=seconds(1.0),
+    callback=finite,
     default=DEFAULT_LEASE_SECONDS,
     show_default=True,
     help="Lease of a started job, in seconds.",
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0.0),
+    type=seconds(0.0),
+    callback=finite,
     default=DEFAULT_GRACE,
     show_default=True,
     help="Seconds running jobs get to finish on SIGTERM.",
 )
 @click.option(
     "--prefetch",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_PREFETCH),
     default=0,
     show_default=True,
     help="Jobs claimed ahead of free slots (throughput over strict priority).",
@@ -116,6 +121,7 @@ def worker(
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
+    max_result()  # a bad JOBLANE_MAX_RESULT stops the worker now, not each job later
     configure_logging(log_level)
     import_modules(list(imports) + env_list("JOBLANE_IMPORTS"))
     policy = AllowPolicy.from_prefixes(list(allow) + env_list("JOBLANE_ALLOW"))

@@ -7,12 +7,12 @@ once, in :func:`new_job`, at enqueue time.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
 from joblane.core.serialization import dumps, encode_call
@@ -93,8 +93,8 @@ def new_job_id() -> str:
 def _seconds(name: str, value: object, *, allow_forever: bool, allow_none: bool) -> Any:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidJobError(f"{name} must be a number of seconds, not {value!r}")
+    # Documented as integers (and stored so): the TTLs; job_timeout may be fractional.
+    value = seconds(name, value, whole=name != "job_timeout")
     if allow_forever and value == KEEP_FOREVER:
         return int(value)
     if value < 0 or (value == 0 and name in ("job_timeout", "ttl")):
@@ -159,6 +159,11 @@ def new_job(
     *scheduled* is later than *now*). The backend may turn a queued job with
     dependencies into deferred or canceled, atomically with their state."""
     validate_queue_name(queue)
+    if scheduled is not None and not scheduled - now <= MAX_DURATION:
+        raise InvalidJobError(
+            f"a job can be scheduled at most {MAX_DURATION} seconds (10 years) ahead, "
+            f"not {scheduled - now:.0f} seconds"
+        )
     payload = encode_call(args, kwargs, func_name)
     meta = options.meta
     size = len(payload) + (len(dumps(meta, "meta")) if meta else 0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from joblane.core.limits import MAX_RETRIES, MAX_RETRY_INTERVALS, seconds
 from joblane.errors import InvalidJobError
 
 
@@ -15,15 +15,23 @@ class Retry:
 
     *interval* is seconds to wait before each retry: one number for all, or a
     list whose n-th item is the wait before the n-th retry (the last item
-    repeats), as RQ's ``Retry``.
+    repeats), as RQ's ``Retry``. The bounds are in :mod:`joblane.core.limits`:
+    *max* at most 1,000,000, each interval at most 10 years, a list at most
+    100 intervals.
     """
 
     max: int
     interval: int | float | Sequence[int | float] = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.max, bool) or not isinstance(self.max, int) or self.max < 0:
-            raise InvalidJobError(f"Retry.max must be an int >= 0, not {self.max!r}")
+        if (
+            isinstance(self.max, bool)
+            or not isinstance(self.max, int)
+            or not 0 <= self.max <= MAX_RETRIES
+        ):
+            raise InvalidJobError(
+                f"Retry.max must be an int from 0 to {MAX_RETRIES}, not {_shown(self.max)}"
+            )
         if isinstance(self.interval, bool) or not isinstance(
             self.interval, int | float | list | tuple
         ):
@@ -31,13 +39,13 @@ class Retry:
                 f"Retry.interval must be seconds >= 0 or a list of them, not {self.interval!r}"
             )
         intervals = self.intervals
-        if any(
-            isinstance(i, bool) or not isinstance(i, int | float) or not math.isfinite(i) or i < 0
-            for i in intervals
-        ):
+        if len(intervals) > MAX_RETRY_INTERVALS:
             raise InvalidJobError(
-                f"Retry.interval must be seconds >= 0 or a list of them, not {self.interval!r}"
+                f"Retry.interval may list at most {MAX_RETRY_INTERVALS} intervals, "
+                f"not {len(intervals)}"
             )
+        for interval in intervals:
+            _check_interval(interval, self.interval)
 
     @property
     def intervals(self) -> tuple[float, ...]:
@@ -51,3 +59,19 @@ def retry_delay(intervals: Sequence[float], retry_number: int) -> float:
     if not intervals:
         return 0.0
     return float(intervals[min(retry_number, len(intervals)) - 1])
+
+
+def _check_interval(interval: object, given: object) -> None:
+    try:
+        if seconds("Retry.interval", interval, whole=False) >= 0:
+            return
+    except InvalidJobError as error:
+        if interval is given:
+            raise
+        raise InvalidJobError(f"{error} (in {_shown(given)})") from None
+    raise InvalidJobError(f"Retry.interval must be seconds >= 0 or a list of them, not {given!r}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

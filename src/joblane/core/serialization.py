@@ -5,11 +5,19 @@ JSON is the only serializer: what cannot be carried as JSON is refused with a
 value's place and type, e.g. ``argument 1 ('tags', a set)``. Datetimes and
 dataclasses are refused rather than silently turned into strings or objects,
 so that what a job receives is what its caller passed. Tuples arrive as lists.
+
+Also refused, for the same reason: NaN, Infinity and -Infinity (orjson would
+write them as ``null``, and the job would receive None), integers outside 64
+bits, and values nested deeper than 254 levels or containing themselves.
+Finding a non-finite float costs nothing on the usual path: orjson writes one
+as ``null``, so only an encoding that contains ``null`` is walked to check.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -22,15 +30,27 @@ _OPTIONS = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 
+MAX_DEPTH = 254
+"""The most levels of lists and objects a value may have (orjson's limit); an
+argument, two levels down in its call's ``{"args": [...]}``, two less."""
+
 loads = orjson.loads
+
+_U = ord("u")
+"""orjson writes NaN and Infinity as ``null``. An encoding without the byte
+``u`` has no ``null``: ``_U in data`` is a memchr, ten times cheaper than
+looking for ``b"null"``, so most encodings skip the walk and even the search."""
 
 
 def dumps(value: Any, what: str = "value") -> bytes:
     """Encode *value*; on failure name *what* and the offending part."""
     try:
-        return orjson.dumps(value, option=_OPTIONS)
-    except TypeError:
-        raise SerializationError(_describe_failure(value, what)) from None
+        data = orjson.dumps(value, option=_OPTIONS)
+    except TypeError as error:
+        raise SerializationError(_describe_failure(value, what, error)) from None
+    if _U in data and b"null" in data:
+        _refuse_non_finite(value, what)
+    return data
 
 
 def encode_call(args: Sequence[Any], kwargs: Mapping[str, Any], func_name: str = "") -> bytes:
@@ -39,16 +59,19 @@ def encode_call(args: Sequence[Any], kwargs: Mapping[str, Any], func_name: str =
     Raises SerializationError naming the first argument JSON cannot carry.
     """
     try:
-        return orjson.dumps({"args": args, "kwargs": kwargs}, option=_OPTIONS)
+        payload = orjson.dumps({"args": args, "kwargs": kwargs}, option=_OPTIONS)
     except TypeError:
         pass
+    else:
+        if not (_U in payload and b"null" in payload) or not _has_non_finite((args, kwargs)):
+            return payload
     target = f" of {func_name}" if func_name else ""
     for index, arg in enumerate(args):
-        _check(arg, f"argument {index}{target}")
+        _check_argument(arg, f"argument {index}{target}")
     for name, arg in kwargs.items():
         if not isinstance(name, str):
             raise SerializationError(f"keyword name {name!r}{target} is not a str")
-        _check(arg, f"keyword argument {name!r}{target}")
+        _check_argument(arg, f"keyword argument {name!r}{target}")
     raise SerializationError(f"the arguments{target} are not JSON-serializable")  # pragma: no cover
 
 
@@ -68,14 +91,80 @@ def decode_call(payload: bytes) -> tuple[list[Any], dict[str, Any]]:
     return args, kwargs
 
 
-def _check(value: Any, what: str) -> None:
+def _has_non_finite(value: Any) -> bool:
+    """Whether *value* holds a NaN or an infinite float: a walk without recursion
+    or paths, as cheap as it gets in Python. *value* was encoded by orjson, so it
+    has no cycle and its containers are exactly dict, list or tuple (orjson
+    refuses their subclasses with these options)."""
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        cls = item.__class__
+        if cls is float:
+            if item - item != 0.0:  # nan for NaN and the infinities, 0.0 otherwise
+                return True
+        elif cls is list or cls is tuple:
+            extend(item)
+        elif cls is dict:
+            extend(item.values())
+        elif cls not in _LEAVES and isinstance(item, Enum):
+            push(item.value)
+    return False
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+
+
+def _refuse_non_finite(value: Any, what: str) -> None:
+    found = _non_finite(value) if _has_non_finite(value) else None
+    if found is not None:
+        steps, bad = found
+        where = f" at {''.join(reversed(steps))}" if steps else ""
+        raise SerializationError(
+            f"{what} is not JSON-serializable: float value{where} ({bad!r}); JSON has no "
+            "NaN or Infinity"
+        )
+
+
+def _non_finite(value: Any) -> tuple[list[str], float] | None:
+    """The first NaN or infinite float in *value*, with the steps to it (last
+    step first), or None."""
+    if value.__class__ is float:
+        return None if math.isfinite(value) else ([], value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _non_finite(item)
+            if found is not None:
+                found[0].append(f"[{key!r}]")
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item)
+            if found is not None:
+                found[0].append(f"[{index}]")
+                return found
+    elif isinstance(value, Enum):
+        return _non_finite(value.value)
+    return None
+
+
+def _check_argument(arg: Any, what: str) -> None:
     try:
-        orjson.dumps(value, option=_OPTIONS)
-    except TypeError:
-        raise SerializationError(_describe_failure(value, what)) from None
+        # Inside the call's {"args": [...]}, an argument starts two levels down.
+        orjson.dumps([[arg]], option=_OPTIONS)
+    except TypeError as error:
+        raise SerializationError(_describe_failure(arg, what, error, MAX_DEPTH - 2)) from None
+    dumps(arg, what)
 
 
-def _describe_failure(value: Any, what: str) -> str:
+def _describe_failure(value: Any, what: str, error: TypeError, depth: int = MAX_DEPTH) -> str:
+    if str(error) == "Recursion limit reached":
+        # Walking down to the culprit would itself recurse thousands of levels.
+        return (
+            f"{what} is not JSON-serializable: it is nested deeper than {depth} levels "
+            "or contains itself"
+        )
     path, bad = _find_unserializable(value, "")
     where = f" at {path}" if path else ""
     kind = type(bad).__name__

@@ -2,7 +2,7 @@
 
 ::
 
-    GET {prefix}/@rq-queues                          every queue, sorted by name
+    GET {prefix}/@rq-queues                          one page of the queues by name (?start=&limit=)
     GET {prefix}/@rq-queues/{queue}                  one queue
     GET {prefix}/@rq-queues/{queue}/{registry}       one page of a registry (?start=&limit=)
     GET {prefix}/@rq-job/{queue}/{job_id}            one job, or {} (404)
@@ -18,6 +18,12 @@ must be thread-safe, as every joblane backend is). The shapes are built by
 
 The queues listed are the configured ones (default important, normal, low)
 plus every queue the backend holds jobs in. Any other queue is 404.
+
+Paging: a list answers at most ``limit`` items (default 100, at most 1000)
+from ``start``, and a ``Link: <?start=N&limit=L>; rel="next"`` header while
+more follow. A registry page also stops before the body would pass its byte
+budget (``page_bytes``, default 4 MiB), though it always holds at least one
+job; its next link then starts at the first job left out.
 """
 
 from __future__ import annotations
@@ -51,14 +57,16 @@ from joblane.errors import BackendError, ConfigurationError, InvalidJobError
 from joblane.monitor import schemas
 from joblane.monitor.auth import Auth
 from joblane.monitor.guard import Guard
-from joblane.monitor.responses import JSONResponse, error_response
+from joblane.monitor.responses import EncodedJSONResponse, JSONResponse, error_response
 
 log = logging.getLogger("joblane.monitor")
 
 DEFAULT_LIMIT = 100
-"""Jobs in a registry page when ``?limit=`` is not given."""
+"""Jobs in a registry page, or queues in a page of queues, when ``?limit=`` is not given."""
 MAX_LIMIT = 1000
 MAX_START = 1_000_000_000
+DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
+"""The byte budget of a registry page (``create_api(page_bytes=...)``)."""
 OPENAPI_PATH = "/@rq-openapi.json"
 ENV_PREFIX = "JOBLANE_API_PREFIX"
 ENV_QUEUES = "JOBLANE_API_QUEUES"
@@ -106,13 +114,25 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     return int(value)
 
 
+def _next_link(start: int, step: int, count: int, limit: int | None = None) -> dict[str, str]:
+    """The ``Link`` header to the page after the *step* items from *start*, if
+    any of *count* follow; that page asks for *limit* items (default *step*)."""
+    if not step or start + step >= count:
+        return {}
+    # A relative reference of only a query resolves against this very path.
+    return {"Link": f'<?start={start + step}&limit={step if limit is None else limit}>; rel="next"'}
+
+
 class Endpoints:
     """The endpoints over one reader; sync, so Starlette runs them in its threadpool."""
 
-    def __init__(self, reader: ReadOnlyBackend, queues: Iterable[str], prefix: str) -> None:
+    def __init__(
+        self, reader: ReadOnlyBackend, queues: Iterable[str], prefix: str, page_bytes: int
+    ) -> None:
         self.reader = reader
         self.configured = frozenset(queues)
         self.prefix = prefix
+        self.page_bytes = page_bytes
         self.openapi_doc = load_openapi()
 
     # -- helpers -------------------------------------------------------------
@@ -139,8 +159,14 @@ class Endpoints:
     # -- endpoints -----------------------------------------------------------
 
     def list_queues(self, request: Request) -> Response:
-        items = [self.queue_json(name) for name in self.queue_names()]
-        return JSONResponse(schemas.queue_list_json(items))
+        start = _int_param(request, "start", 0, MAX_START)
+        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        names = self.queue_names()
+        # Counts are read for this page's queues only.
+        items = [self.queue_json(name) for name in names[start : start + limit]]
+        return JSONResponse(
+            schemas.queue_list_json(items), headers=_next_link(start, limit, len(names))
+        )
 
     def get_queue(self, request: Request) -> Response:
         queue = self.valid_queue(request)
@@ -162,12 +188,11 @@ class Endpoints:
         limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
         count = self.reader.registry_count(queue, registry)
         records = self.reader.list_registry(queue, registry, start, limit) if limit else []
-        body = schemas.registry_page_json(queue, registry, count, records)
-        headers = {}
-        if limit and start + limit < count:
-            # A relative reference of only a query resolves against this very path.
-            headers["Link"] = f'<?start={start + limit}&limit={limit}>; rel="next"'
-        return JSONResponse(body, headers=headers)
+        body, held = schemas.registry_page_bytes(queue, registry, count, records,
+                                                 self.page_bytes)  # fmt: skip
+        # Cut short by the budget, the next page starts at the first job left out.
+        step = held if held < len(records) else limit
+        return EncodedJSONResponse(body, headers=_next_link(start, step, count, limit))
 
     def get_job(self, request: Request) -> Response:
         queue = self.valid_queue(request)
@@ -208,12 +233,14 @@ def create_api(
     prefix: str = "",
     queues: Iterable[str] = DEFAULT_QUEUES,
     auth: Auth,
+    page_bytes: int = DEFAULT_PAGE_BYTES,
 ) -> Starlette:
     """The monitoring API over *reader*, served under *prefix* (e.g. ``/Plone``).
 
     *auth* is required: :meth:`Auth.from_env`, explicit credentials, or
-    :meth:`Auth.disabled` to let every request in. Raises ConfigurationError
-    for an Auth without credentials, a bad prefix or a bad queue name.
+    :meth:`Auth.disabled` to let every request in. *page_bytes* is the byte
+    budget of a registry page. Raises ConfigurationError for an Auth without
+    credentials, a bad prefix, a bad queue name or a bad budget.
     """
     if auth.enabled and not auth.has_credentials:
         raise ConfigurationError(
@@ -222,7 +249,9 @@ def create_api(
         )
     prefix = normalize_prefix(prefix)
     configured = [validate_queue_name(q) for q in queues]
-    endpoints = Endpoints(reader, configured, prefix)
+    if isinstance(page_bytes, bool) or not isinstance(page_bytes, int) or page_bytes <= 0:
+        raise ConfigurationError(f"page_bytes must be a positive int, not {page_bytes!r}")
+    endpoints = Endpoints(reader, configured, prefix, page_bytes)
     routes = [
         Route(f"{prefix}/@rq-queues", endpoints.list_queues, methods=["GET"]),
         Route(f"{prefix}/@rq-queues/{{queue}}", endpoints.get_queue, methods=["GET"]),

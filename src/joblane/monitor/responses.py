@@ -35,6 +35,14 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+class EncodedJSONResponse(JSONResponse):
+    """A JSON response whose body is already encoded."""
+
+    def render(self, content: Any) -> bytes:
+        assert isinstance(content, bytes)
+        return content
+
+
 def error_type(status: int) -> str:
     """``404`` → ``"NotFound"``."""
     try:

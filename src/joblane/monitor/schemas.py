@@ -18,12 +18,17 @@ more key, ``undecodable``, which names the field and what is wrong with it.
 Its other keys hold what could be read (``args`` is ``[]`` and the
 description ``func(?)`` when the arguments cannot be read; a value that
 cannot be read is null, or the default of a required field: created 1970).
+
+A registry page is encoded job by job (:func:`registry_page_bytes`), so that
+it can stop at a byte budget: jobs are never all decoded at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+import orjson
 
 from joblane.core.clock import isoformat
 from joblane.core.job import JobRecord
@@ -133,3 +138,21 @@ def registry_page_json(
         "count": count,
         "items": [job_json(r) for r in records],
     }
+
+
+def registry_page_bytes(
+    queue: str, registry: Registry, count: int, records: Iterable[JobRecord], budget: int
+) -> tuple[bytes, int]:
+    """One page of a registry as JSON, and how many of *records* it holds: them
+    in order while the body stays within *budget* bytes, but always the first."""
+    empty = orjson.dumps(registry_page_json(queue, registry, count, ()))
+    head, tail = empty[: -len(b"]}")], b"]}"
+    size = len(head) + len(tail)
+    items: list[bytes] = []
+    for record in records:
+        item = orjson.dumps(job_json(record))
+        size += len(item) + (1 if items else 0)  # the comma before it
+        if items and size > budget:
+            break
+        items.append(item)
+    return head + b",".join(items) + tail, len(items)

@@ -18,6 +18,10 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from joblane import config
+from joblane.core.limits import RESULT_DROPPED
 from joblane.core.outcome import (
     FUNCTION_IMPORT,
     FUNCTION_NOT_ALLOWED,
@@ -26,7 +30,7 @@ from joblane.core.outcome import (
     Outcome,
 )
 from joblane.core.serialization import decode_call, dumps
-from joblane.errors import SerializationError
+from joblane.errors import ConfigurationError, SerializationError
 from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
 
 
@@ -56,13 +60,13 @@ def run_job(
     payload: bytes,
     allow: AllowPolicy | None,
     context: JobContext | None = None,
+    max_result: int | None = None,
 ) -> Outcome:
     """Run one job and describe what happened; never raises.
 
-    *allow* None runs any importable function (the caller's own process);
-    otherwise a name it does not permit fails without importing anything, and
-    a name that resolves outside its module fails before it is called (see
-    :mod:`joblane.tasks`).
+        *allow* None runs any importable function (the caller's own process);
+    from joblane.errors import ConfigurationError, SerializationError
+    from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
     """
     try:
         if allow is not None:
@@ -94,9 +98,26 @@ def run_job(
     finally:
         _current.reset(token)
     try:
-        return Outcome.success(dumps(value, f"return value of {func_name}"))
+        result = dumps(value, f"return value of {func_name}")
     except SerializationError as error:
         return Outcome.failure(f"{RESULT_NOT_SERIALIZABLE}: {error}", retryable=False)
+    try:
+        limit = config.max_result() if max_result is None else max_result
+    except ConfigurationError as error:
+        return Outcome.failure(f"{type(error).__name__}: {error}")
+    return Outcome.success(result if len(result) <= limit else dropped(result, limit))
+
+
+def dropped(result: bytes, limit: int) -> bytes:
+    """The marker kept instead of a result over *limit* bytes."""
+    return orjson.dumps(
+        {
+            "joblane": RESULT_DROPPED,
+            "reason": f"the return value encodes to {len(result)} bytes, over the limit of "
+            f"{limit} bytes (JOBLANE_MAX_RESULT)",
+            "bytes": len(result),
+        }
+    )
 
 
 def _not_allowed(refused: FunctionNotAllowed) -> Outcome:
