@@ -35,23 +35,18 @@ each worker's log and each run log in the work directory.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import platform
 import random
 import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from bench.chaos_procs import Kill, ThrowawayRedis, WorkerPool
 from bench.chaos_tally import Fault, read_runlog, tally
-from bench.common import fresh_db
+from bench.common import fresh_db, save_record
 from joblane import Backend
 
 BENCH = Path(__file__).resolve().parent
@@ -397,19 +392,16 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows) + "\n\n" + notes(rows)
     print(text)
     print(f"\n`{command}`")
-    record = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "settings": asdict(settings),
-        "rows": rows,
-        "table": text,
-    }  # fmt: skip
-    out = BENCH / "results" / f"chaos-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    with contextlib.suppress(OSError):
-        out.write_text(json.dumps(record, indent=2))
+    save_record(
+        "chaos",
+        {
+            "command": command,
+            "elapsed_s": round(time.monotonic() - started, 1),
+            "settings": asdict(settings),
+            "rows": rows,
+            "table": text,
+        },
+    )
     return 0
 
 

@@ -9,7 +9,6 @@ behind; a worker's slot processes already die with their worker the same way.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import random
 import shutil
@@ -19,19 +18,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 from bench.tasks import RUNLOG_ENV
+from joblane.worker.executors import die_with_parent, kill_group
 
 ROOT = Path(__file__).resolve().parent.parent
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_us() -> None:
-    """preexec_fn: the child is SIGKILLed when this process exits."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def children(pid: int) -> list[int]:
@@ -49,15 +43,6 @@ def children(pid: int) -> list[int]:
         if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == pid:
             found.append(int(entry))
     return found
-
-
-def kill_group(pid: int) -> None:
-    """SIGKILL *pid*'s process group (a slot's job may have started more), or *pid*."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
 
 
 @dataclass
@@ -112,7 +97,8 @@ class WorkerPool:
                "--name", name, "--log-level", "WARNING"]  # fmt: skip
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_us,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=partial(die_with_parent, os.getpid()),
         )  # fmt: skip
         self.workers.append(_Worker(name, proc, log))
 
@@ -219,7 +205,7 @@ class ThrowawayRedis:
                "--daemonize", "no"]  # fmt: skip
         quiet = subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, stdin=quiet, stdout=quiet, stderr=quiet,
-                                     preexec_fn=_die_with_us)  # fmt: skip
+                                     preexec_fn=partial(die_with_parent, os.getpid()))  # fmt: skip
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1)
         try:

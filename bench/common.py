@@ -4,12 +4,15 @@ the peer scripts import this from their own virtualenvs)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import platform
 import select
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 LATENCY_IDLE_S = 0.020
@@ -44,6 +47,21 @@ class MarkReader:
         if int(got) != expected:
             raise RuntimeError(f"expected mark({expected}), got mark({got})")
         return float(stamp)
+
+
+def save_record(kind: str, record: dict[str, object]) -> Path:
+    """Write a run's *record* to bench/results/KIND-DATE.json (not committed), with
+    the date and this machine's basics added; returns the path."""
+    now = datetime.now(UTC)
+    machine = {"cpus": os.cpu_count(), "platform": platform.platform(),
+               "python": platform.python_version()}  # fmt: skip
+    machine.update(record.get("machine") or {})  # type: ignore[call-overload]
+    full = {"date": now.isoformat(timespec="seconds"), **record, "machine": machine}
+    out = Path(__file__).resolve().parent / "results" / f"{kind}-{now:%Y%m%d-%H%M%S}.json"
+    with contextlib.suppress(OSError):
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(full, indent=2))
+    return out
 
 
 def write_mark(fifo_path: str | Path, i: int) -> None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import shutil
 import signal
 import socket
@@ -34,10 +32,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bench.common import save_record
 from bench.sqlite import measure_joblane
 
 BENCH = Path(__file__).resolve().parent
@@ -312,21 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     text = table(results) + "\n\n" + memory_table(results)
     print(text)
     print("\nunpipelined PINGs a second: " + ", ".join(f"{k}={v:,}" for k, v in baseline.items()))
-    record = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    save_record("redis", {
         "command": " ".join(["python -m bench.redis", *(argv or sys.argv[1:])]),
         "elapsed_s": round(time.monotonic() - started, 1),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "redis_server": server.get("redis_version"),
+        "machine": {"redis_server": server.get("redis_version"),
                     "redis_allocator": server.get("mem_allocator"),
                     "unpipelined_round_trips": baseline},
         "results": results,
         "table": text,
-    }  # fmt: skip
-    out = BENCH / "results" / f"redis-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    with contextlib.suppress(OSError):
-        out.write_text(json.dumps(record, indent=2))
+    })  # fmt: skip
     return 0
 
 

@@ -22,21 +22,18 @@ Results go to stdout as a table and to ``bench/results/sqlite-<date>.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import platform
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import GatedProcess
+from bench.common import GatedProcess, save_record
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -198,16 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                            args.concurrency, args.prefetch, lambda: fresh_db(db))  # fmt: skip
     table = render(mine, huey)
     print(table)
-    record = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    save_record("sqlite", {
         "command": " ".join(["python -m bench.sqlite", *(argv or sys.argv[1:])]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "sqlite": sqlite3.sqlite_version},
+        "machine": {"sqlite": sqlite3.sqlite_version},
         "joblane": mine, "huey": huey,
-    }  # fmt: skip
-    out = BENCH / "results" / f"sqlite-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
-    with contextlib.suppress(OSError):
-        out.write_text(json.dumps(record, indent=2))
+    })  # fmt: skip
     return 0
 
 

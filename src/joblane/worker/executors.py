@@ -195,7 +195,7 @@ small: it then always fits the socket's buffer, so the worker never blocks on
 a slot that is itself blocked writing a large result."""
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     """SIGKILL a slot and every process its job started (the slot's group)."""
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -271,7 +271,7 @@ class ProcessExecutor:
         with contextlib.suppress(KeyError):
             self._poll.unregister(fd)
         if kill:
-            _kill_group(slot.pid)
+            kill_group(slot.pid)
         slot.conn.close()
         _, status = os.waitpid(slot.pid, 0)
         return status
@@ -441,7 +441,7 @@ class ProcessExecutor:
                         break
                     time.sleep(0.005)
                 else:
-                    _kill_group(slot.pid)
+                    kill_group(slot.pid)
                     os.waitpid(slot.pid, 0)
                 self._slots.remove(slot)
             else:
