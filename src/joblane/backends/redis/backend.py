@@ -102,6 +102,8 @@ class RedisBackend:
         self._lost_lock = threading.Lock()
         # Jobs of enqueues whose reply was lost (their retry is recognised).
         self._unanswered = Unanswered()
+        self.closed = False
+        """True once :meth:`close` was called (``config.shared_backend`` replaces it)."""
 
     def __repr__(self) -> str:
         return f"RedisBackend({self._conn.display_url!r}, prefix={self.prefix!r})"
@@ -162,6 +164,7 @@ class RedisBackend:
         return self._changes.wait(timeout)
 
     def close(self) -> None:
+        self.closed = True
         self._changes.close()
         self._conn.close()
 

@@ -179,6 +179,10 @@ class Database:
         for conn in conns:
             conn.sqlite.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def open_connections(self) -> list[_Connection]:
         with self._lock:
             return list(self._open_connections)
