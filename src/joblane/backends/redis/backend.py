@@ -24,6 +24,7 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
+from joblane.backends.redis.layout import check_layout
 from joblane.backends.redis.loader import Scripts
 from joblane.backends.redis.records import (
     Arg,
@@ -91,6 +92,7 @@ class RedisBackend:
         self._conn.check_server(allow_eviction=allow_eviction)
 
         def connect(client: redis.Redis, attempt: int) -> None:
+            check_layout(client, self.keys, self._conn.display_url)
             _SCRIPTS.load(client)
             if clock is None:
                 self._redis_clock.sync(client)
