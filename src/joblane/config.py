@@ -22,6 +22,12 @@ Backend URLs:
 * ``memory://`` - a new in-process backend (pass the object to share it).
 * ``immediate://`` - jobs run in the caller at enqueue.
 
+The scheme picks the factory through :data:`BUILTIN_BACKENDS`, else an entry
+point of that name in the ``joblane.backends`` group (another package's
+backend). :func:`backend_from_url` opens a new backend; :func:`shared_backend`
+reuses one per URL in the process (what ``Queue`` and ``Job.fetch`` use when
+given no backend).
+
 Messages, log lines and reprs show a URL through :func:`redact_url`: never
 its password.
 """

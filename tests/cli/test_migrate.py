@@ -139,3 +139,13 @@ def test_a_step_fails_whole(old_url: str) -> None:
     metas = conn.execute("SELECT count(*) FROM jobs WHERE meta IS NOT NULL").fetchone()[0]
     conn.close()
     assert metas == 2
+
+
+def test_migrate_names_what_is_wrong_with_the_url(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = Cli(cli.url + "?busy_timeout=soon", capsys)
+    assert_one_error_line(bad("migrate"), 1, "busy_timeout")
+    unknown = Cli("nosuch://x", capsys)
+    assert_one_error_line(unknown("migrate"), 1, "'nosuch'", "sqlite", "redis")
+    assert "nothing to migrate" in Cli("memory://", capsys).ok("migrate", "--check")

@@ -97,7 +97,11 @@ class RedisBackend:
             if clock is None:
                 self._redis_clock.sync(client)
 
-        self._conn.call(connect, "loading the scripts")
+        try:
+            self._conn.call(connect, "loading the scripts")
+        except BaseException:
+            self._conn.close()  # a refused layout (SchemaVersionError) leaves no socket open
+            raise
         self._changes = ChangeListener(lambda: self._conn.client, self.keys.changes, self._origin)
         # Claims of each worker whose reply was lost (claim.lua replays them).
         self._lost_claims: dict[str, list[str]] = {}

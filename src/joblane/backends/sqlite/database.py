@@ -129,7 +129,11 @@ class Database:
         self.changes = ChangeWatcher(self.data_version)
         with _DATABASES_LOCK:
             _DATABASES.add(self)
-        self.retrying(self._create_schema)
+        try:
+            self.retrying(self._create_schema)
+        except BaseException:
+            self.close()  # a refused file (SchemaVersionError) leaves no connection open
+            raise
 
     # -- connections -----------------------------------------------------------
 

@@ -22,7 +22,8 @@ from joblane.backends.sqlite import parse_url
 from joblane.backends.sqlite.backend import DEFAULT_BUSY_TIMEOUT
 from joblane.backends.sqlite.database import schema_version
 from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA_VERSION
-from joblane.errors import BackendError, SchemaVersionError
+from joblane.config import redact_url
+from joblane.errors import BackendError, ConfigurationError, SchemaVersionError
 
 
 def migrate_url(url: str, *, apply: bool = True) -> list[str]:
@@ -30,7 +31,12 @@ def migrate_url(url: str, *, apply: bool = True) -> list[str]:
     would do: one line per step, none when the file is up to date or does not
     exist yet (a new file gets the current schema)."""
     path, options = parse_url(url)
-    busy_timeout = float(options.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
+    try:
+        busy_timeout = float(options.get("busy_timeout", DEFAULT_BUSY_TIMEOUT))
+    except ValueError:
+        raise ConfigurationError(
+            f"busy_timeout must be a number of seconds in {redact_url(url)!r}"
+        ) from None
     if not path.exists():
         return []
     return migrate_file(str(path), apply=apply, busy_timeout=busy_timeout)
