@@ -133,11 +133,11 @@ def url_scheme(url: str) -> str:
     return scheme.lower()
 
 
-def backend_factory(scheme: str) -> BackendFactory:
+def backend_factory(scheme: str, url: str | None = None) -> BackendFactory:
     """The factory of *scheme*: a built-in one, else the entry point of that name
     in the ``joblane.backends`` group (looked up only then). ConfigurationError
     for a scheme nothing provides (the message lists the known ones) or whose
-    backend cannot be imported."""
+    backend cannot be imported; *url* is named (redacted) in that message."""
     target = BUILTIN_BACKENDS.get(scheme)
     try:
         if target is not None:
@@ -152,9 +152,10 @@ def backend_factory(scheme: str) -> BackendFactory:
         extra = _EXTRAS.get(scheme)
         hint = f": pip install 'joblane[{extra}]'" if extra else ""
         raise ConfigurationError(f"the {scheme} backend cannot be imported{hint} ({exc})") from exc
+    where = f" in {redact_url(url)!r}" if url else ""
     known = sorted({*BUILTIN_BACKENDS, *(entry_point.name for entry_point in _entry_points())})
     raise ConfigurationError(
-        f"unknown backend URL scheme {scheme!r}: known schemes are {', '.join(known)} "
+        f"unknown backend URL scheme {scheme!r}{where}: known schemes are {', '.join(known)} "
         f"(another package adds one through the {ENTRY_POINT_GROUP!r} entry-point group)"
     )
 
@@ -167,7 +168,7 @@ def backend_from_url(url: str | None = None) -> Backend:
     """A new backend for *url* (see :func:`resolve_url`), made by the factory of
     its scheme (:func:`backend_factory`). The caller owns it: close it when done."""
     url = resolve_url(url)
-    return backend_factory(url_scheme(url))(url)
+    return backend_factory(url_scheme(url), url)(url)
 
 
 _shared: dict[str, Backend] = {}

@@ -36,7 +36,7 @@ def migrate(url: str | None = None, *, apply: bool = True) -> list[str]:
     scheme = url_scheme(url)
     target = MIGRATORS.get(scheme)
     if target is None:
-        backend_factory(scheme)  # an unknown scheme: the error lists the known ones
+        backend_factory(scheme, url)  # an unknown scheme: the error lists the known ones
         return []
     module, _, name = target.partition(":")
     migrator: Migrator = getattr(importlib.import_module(module), name)
