@@ -20,6 +20,7 @@ from joblane.errors import (
     JoblaneError,
     NoSuchJobError,
     PayloadTooLargeError,
+    SchemaVersionError,
     SerializationError,
     WaitTimeoutError,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "ReadOnlyBackend",
     "Registry",
     "Retry",
+    "SchemaVersionError",
     "SerializationError",
     "WaitTimeoutError",
     "Worker",

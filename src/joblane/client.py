@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from joblane.backends.base import Backend
-from joblane.config import backend_from_url, max_payload, redact_url
+from joblane.config import max_payload, redact_url, shared_backend
 from joblane.core.clock import isoformat, to_datetime, to_timestamp
 from joblane.core.job import JobOptions, JobRecord, new_job
 from joblane.core.limits import MAX_DURATION, seconds
@@ -90,7 +90,7 @@ class Queue:
         max_payload_bytes: int | None = None,
     ) -> None:
         self.name = validate_queue_name(name)
-        self.backend = backend if backend is not None else backend_from_url(url)
+        self.backend = backend if backend is not None else shared_backend(url)
         self.max_payload = max_payload() if max_payload_bytes is None else max_payload_bytes
         self._allow_main = not self.backend.capabilities.shared_between_processes
 
@@ -310,7 +310,7 @@ class Job:
     @classmethod
     def fetch(cls, job_id: str, *, url: str | None = None, backend: Backend | None = None) -> Job:
         """The job with this id; raises NoSuchJobError (or InvalidJobIdError)."""
-        backend = backend if backend is not None else backend_from_url(url)
+        backend = backend if backend is not None else shared_backend(url)
         record = backend.get(validate_job_id(job_id))
         if record is None:
             raise NoSuchJobError(job_id)

@@ -22,15 +22,24 @@ Backend URLs:
 * ``memory://`` - a new in-process backend (pass the object to share it).
 * ``immediate://`` - jobs run in the caller at enqueue.
 
+The scheme picks the factory through :data:`BUILTIN_BACKENDS`, else an entry
+point of that name in the ``joblane.backends`` group (another package's
+backend). :func:`backend_from_url` opens a new backend; :func:`shared_backend`
+reuses one per URL in the process (what ``Queue`` and ``Job.fetch`` use when
+given no backend).
+
 Messages, log lines and reprs show a URL through :func:`redact_url`: never
 its password.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from importlib import metadata
 
 from joblane.backends.base import Backend
 from joblane.core.job import DEFAULT_MAX_PAYLOAD
@@ -94,39 +103,109 @@ def resolve_url(url: str | None = None, env: Mapping[str, str] | None = None) ->
     return url or env.get(ENV_URL) or DEFAULT_URL
 
 
-def backend_from_url(url: str | None = None) -> Backend:
-    """A backend for *url* (see :func:`resolve_url`)."""
-    url = resolve_url(url)
+BackendFactory = Callable[[str], Backend]
+"""Opens the backend a URL names: it takes the whole URL, options included."""
+
+ENTRY_POINT_GROUP = "joblane.backends"
+"""The entry-point group through which another package adds a URL scheme: an
+entry point named after the scheme, whose object is a :data:`BackendFactory`."""
+
+BUILTIN_BACKENDS: Mapping[str, str] = {
+    "sqlite": "joblane.backends.sqlite:from_url",
+    "redis": "joblane.backends.redis:from_url",
+    "rediss": "joblane.backends.redis:from_url",
+    "unix": "joblane.backends.redis:from_url",
+    "memory": "joblane.backends.memory:MemoryBackend",
+    "immediate": "joblane.backends.immediate:ImmediateBackend",
+}
+"""scheme -> ``module:attribute`` of its factory, imported on first use. A
+built-in scheme is not overridden by an entry point of the same name."""
+
+_EXTRAS = {"redis": "redis", "rediss": "redis", "unix": "redis"}
+"""Schemes whose backend needs an optional dependency: the extra that installs it."""
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of *url*, lower-cased; ConfigurationError if it has none."""
     scheme, sep, _ = url.partition("://")
-    if not sep:
+    if not sep or not scheme:
         raise ConfigurationError(f"invalid backend URL {redact_url(url)!r}: expected scheme://...")
-    scheme = scheme.lower()
-    if scheme == "sqlite":
-        from joblane.backends.sqlite import from_url
+    return scheme.lower()
 
-        return from_url(url)
-    if scheme == "memory":
-        from joblane.backends.memory import MemoryBackend
 
-        return MemoryBackend(url)
-    if scheme == "immediate":
-        from joblane.backends.immediate import ImmediateBackend
-
-        return ImmediateBackend(url)
-    if scheme in ("redis", "rediss", "unix"):
-        try:
-            from joblane.backends.redis import from_url as redis_from_url
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"the {scheme} backend needs redis-py: pip install 'joblane[redis]' ({exc})"
-            ) from exc
-        return redis_from_url(url)
-    if scheme in ("postgres", "postgresql"):
-        raise ConfigurationError(f"the {scheme} backend is not available in this version")
+def backend_factory(scheme: str, url: str | None = None) -> BackendFactory:
+    """The factory of *scheme*: a built-in one, else the entry point of that name
+    in the ``joblane.backends`` group (looked up only then). ConfigurationError
+    for a scheme nothing provides (the message lists the known ones) or whose
+    backend cannot be imported; *url* is named (redacted) in that message."""
+    target = BUILTIN_BACKENDS.get(scheme)
+    try:
+        if target is not None:
+            module, _, attribute = target.partition(":")
+            factory: BackendFactory = getattr(importlib.import_module(module), attribute)
+            return factory
+        for entry_point in _entry_points():
+            if entry_point.name == scheme:
+                loaded: BackendFactory = entry_point.load()
+                return loaded
+    except ImportError as exc:
+        extra = _EXTRAS.get(scheme)
+        hint = f": pip install 'joblane[{extra}]'" if extra else ""
+        raise ConfigurationError(f"the {scheme} backend cannot be imported{hint} ({exc})") from exc
+    where = f" in {redact_url(url)!r}" if url else ""
+    known = sorted({*BUILTIN_BACKENDS, *(entry_point.name for entry_point in _entry_points())})
     raise ConfigurationError(
-        f"unknown backend URL scheme {scheme!r} in {redact_url(url)!r}: expected sqlite, "
-        "redis, rediss, unix, memory or immediate"
+        f"unknown backend URL scheme {scheme!r}{where}: known schemes are {', '.join(known)} "
+        f"(another package adds one through the {ENTRY_POINT_GROUP!r} entry-point group)"
     )
+
+
+def _entry_points() -> tuple[metadata.EntryPoint, ...]:
+    return tuple(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def backend_from_url(url: str | None = None) -> Backend:
+    """A new backend for *url* (see :func:`resolve_url`), made by the factory of
+    its scheme (:func:`backend_factory`). The caller owns it: close it when done."""
+    url = resolve_url(url)
+    return backend_factory(url_scheme(url), url)(url)
+
+
+_shared: dict[str, Backend] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_backend(url: str | None = None) -> Backend:
+    """This process's backend for *url* (see :func:`resolve_url`), opened on first
+    use and then reused: what ``Queue(...)`` and ``Job.fetch(...)`` use when given
+    no backend, so that they do not connect (and, on Redis, load the scripts and
+    check the server) on every call.
+
+    Thread-safe. Keyed by the URL's exact text. A backend that was closed is
+    replaced by a new one. A backend confined to its object (``memory://``,
+    ``immediate://``: not ``shared_between_processes``) is never reused: each call
+    gives a new one, as :func:`backend_from_url` does. After ``os.fork()`` the
+    child starts with no shared backends (it opens its own; the parent's are left
+    to the parent, unclosed).
+    """
+    url = resolve_url(url)
+    with _shared_lock:
+        backend = _shared.get(url)
+        if backend is not None and not getattr(backend, "closed", False):
+            return backend
+        backend = backend_from_url(url)
+        if backend.capabilities.shared_between_processes:
+            _shared[url] = backend
+        return backend
+
+
+def _forget_shared_after_fork() -> None:
+    global _shared, _shared_lock
+    _shared = {}
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_shared_after_fork)
 
 
 def max_payload(env: Mapping[str, str] | None = None) -> int:

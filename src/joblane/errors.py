@@ -15,7 +15,8 @@
     ├── InvalidStateError             the operation does not fit the job's state
     ├── BackendError                  the backend failed (I/O, lock, connection)
     │   ├── CorruptRecordError        a stored job that cannot be decoded (names the field)
-    │   └── EnqueueOutcomeUnknownError  no reply: the jobs may or may not be stored
+    │   ├── EnqueueOutcomeUnknownError  no reply: the jobs may or may not be stored
+    │   └── SchemaVersionError        stored data of another version: run `joblane migrate`
     └── WaitTimeoutError (TimeoutError) Job.wait() gave up
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
@@ -126,6 +127,30 @@ class EnqueueOutcomeUnknownError(BackendError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.job_ids, self.detail))
+
+
+class SchemaVersionError(BackendError):
+    """The backend's stored data (SQLite schema, Redis key layout) is of a version
+    this joblane does not use: *found*, where it uses *expected*. An older one is
+    brought up to date by ``joblane migrate``; a newer one needs a newer joblane."""
+
+    def __init__(self, where: str, found: int, expected: int) -> None:
+        if found < expected:
+            action = (
+                f"run 'joblane migrate --url <this URL>' to bring it to version {expected} "
+                "(see 'joblane migrate --help')"
+            )
+        else:
+            action = "upgrade joblane to use it"
+        super().__init__(
+            f"{where} is at version {found}; this joblane uses version {expected}: {action}"
+        )
+        self.where = where
+        self.found = found
+        self.expected = expected
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.where, self.found, self.expected))
 
 
 class WaitTimeoutError(JoblaneError, TimeoutError):

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from joblane.backends.sqlite import SQLiteBackend, database, from_url, parse_url
+from joblane.backends.sqlite.migrate import migrate_file
 from joblane.backends.sqlite.queries import QUERIES, SCHEMA_VERSION, claim_statement
 from joblane.core.states import STATUS_REGISTRY, JobStatus, Registry
-from joblane.errors import BackendError, ConfigurationError
+from joblane.errors import BackendError, ConfigurationError, SchemaVersionError
 from joblane.testing import ManualClock
 
 from .helpers import claim, claim_one, enqueue, make_job
@@ -136,11 +137,11 @@ def test_a_file_of_a_newer_schema_is_refused(path: Path) -> None:
     conn = raw(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(BackendError, match="schema version"):
+    with pytest.raises(SchemaVersionError, match="upgrade joblane"):
         SQLiteBackend(path)
 
 
-def test_a_file_of_schema_version_1_is_migrated_with_its_jobs(
+def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     path: Path, clock: ManualClock
 ) -> None:
     # Version 1 (joblane 0.1.0) had no lost_attempts column.
@@ -153,6 +154,9 @@ def test_a_file_of_schema_version_1_is_migrated_with_its_jobs(
     conn.execute("ALTER TABLE jobs DROP COLUMN lost_attempts")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
+    with pytest.raises(SchemaVersionError, match="joblane migrate"):
+        SQLiteBackend(path, clock=clock)
+    assert migrate_file(str(path)) == [f"SQLite database {path}: schema version 1 -> 2"]
     migrated = SQLiteBackend(path, clock=clock)
     assert migrated.get(started.id) == started
     assert migrated.list_queued("normal") == [queued]

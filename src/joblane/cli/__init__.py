@@ -15,11 +15,12 @@ from joblane.cli.common import cli
 from joblane.cli.demo import demo
 from joblane.cli.inspect import info, job_command
 from joblane.cli.manage import empty, enqueue, requeue
+from joblane.cli.migrate import migrate
 from joblane.cli.serve import serve
 from joblane.cli.worker import worker
 from joblane.errors import InvalidJobError, JoblaneError, SerializationError
 
-for command in (worker, enqueue, info, job_command, requeue, empty, serve, demo):
+for command in (worker, enqueue, info, job_command, requeue, empty, serve, demo, migrate):
     cli.add_command(command)
 
 

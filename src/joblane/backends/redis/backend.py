@@ -24,6 +24,7 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
+from joblane.backends.redis.layout import check_layout
 from joblane.backends.redis.loader import Scripts
 from joblane.backends.redis.records import (
     Arg,
@@ -91,17 +92,24 @@ class RedisBackend:
         self._conn.check_server(allow_eviction=allow_eviction)
 
         def connect(client: redis.Redis, attempt: int) -> None:
+            check_layout(client, self.keys, self._conn.display_url)
             _SCRIPTS.load(client)
             if clock is None:
                 self._redis_clock.sync(client)
 
-        self._conn.call(connect, "loading the scripts")
+        try:
+            self._conn.call(connect, "loading the scripts")
+        except BaseException:
+            self._conn.close()  # a refused layout (SchemaVersionError) leaves no socket open
+            raise
         self._changes = ChangeListener(lambda: self._conn.client, self.keys.changes, self._origin)
         # Claims of each worker whose reply was lost (claim.lua replays them).
         self._lost_claims: dict[str, list[str]] = {}
         self._lost_lock = threading.Lock()
         # Jobs of enqueues whose reply was lost (their retry is recognised).
         self._unanswered = Unanswered()
+        self.closed = False
+        """True once :meth:`close` was called (``config.shared_backend`` replaces it)."""
 
     def __repr__(self) -> str:
         return f"RedisBackend({self._conn.display_url!r}, prefix={self.prefix!r})"
@@ -162,6 +170,7 @@ class RedisBackend:
         return self._changes.wait(timeout)
 
     def close(self) -> None:
+        self.closed = True
         self._changes.close()
         self._conn.close()
 

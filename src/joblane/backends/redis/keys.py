@@ -30,6 +30,8 @@ With the prefix ``p:``::
                                         (claim.lua: replaying a claim whose reply was lost)
     p:changes                  channel  pub/sub: one message per change of jobs, whose
                                         text is the origin token of the backend object
+    p:version                  string   the version of this layout (layout.py), written
+                                        when a backend first opens an empty prefix
 
 A job is in exactly one of ``queue:<queue>`` or ``reg:<queue>:<registry>`` at
 any moment (plus ``leases`` when started, ``scheduled`` when scheduled,
@@ -76,6 +78,7 @@ class Keys:
         self.queues = prefix + "queues"
         self.workers = prefix + "workers"
         self.changes = prefix + "changes"
+        self.version = prefix + "version"
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"

@@ -173,6 +173,11 @@ class SQLiteBackend:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (``config.shared_backend`` replaces it)."""
+        return self._db.closed
+
     def _scalar(self, query: str, params: Mapping[str, object]) -> int:
         rows = self._db.read(lambda s: s.execute(query, params).fetchall())
         value: int = rows[0][0]

@@ -36,10 +36,10 @@ import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from joblane.backends.sqlite.queries import SCHEMA, SCHEMA_VERSION
 from joblane.backends.sqlite.watch import ChangeWatcher
 from joblane.core.job import DEFAULT_FAILURE_TTL, expiry
-from joblane.errors import BackendError
+from joblane.errors import BackendError, SchemaVersionError
 
 T = TypeVar("T")
 
@@ -129,7 +129,11 @@ class Database:
         self.changes = ChangeWatcher(self.data_version)
         with _DATABASES_LOCK:
             _DATABASES.add(self)
-        self.retrying(self._create_schema)
+        try:
+            self.retrying(self._create_schema)
+        except BaseException:
+            self.close()  # a refused file (SchemaVersionError) leaves no connection open
+            raise
 
     # -- connections -----------------------------------------------------------
 
@@ -178,6 +182,10 @@ class Database:
             self._watch = None
         for conn in conns:
             conn.sqlite.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def open_connections(self) -> list[_Connection]:
         with self._lock:
@@ -271,8 +279,9 @@ class Database:
     # -- schema ----------------------------------------------------------------
 
     def _create_schema(self, sqlite: sqlite3.Connection) -> None:
-        """Create the tables on first open, or migrate a file of an earlier
-        version; many processes may race to do it."""
+        """Create the tables in a new file; refuse a file of another schema version
+        (SchemaVersionError: ``joblane migrate`` upgrades an older one). Many
+        processes may race to create the tables."""
         if self._user_version(sqlite) == SCHEMA_VERSION:
             return
         # The journal mode is stored in the file; it cannot change inside a transaction.
@@ -281,14 +290,9 @@ class Database:
             raise BackendError(f"cannot put the SQLite database {self.path} in WAL mode ({mode})")
         sqlite.execute("BEGIN IMMEDIATE")
         try:
-            version = self._user_version(sqlite)
-            if version == 0:
+            if self._user_version(sqlite) == 0:
                 for statement in SCHEMA:
                     sqlite.execute(statement)
-            else:
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    sqlite.execute(MIGRATIONS[target])
-            if version != SCHEMA_VERSION:
                 sqlite.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             sqlite.execute("COMMIT")
         except BaseException:
@@ -296,13 +300,18 @@ class Database:
             raise
 
     def _user_version(self, sqlite: sqlite3.Connection) -> int:
-        version: int = sqlite.execute("PRAGMA user_version").fetchall()[0][0]
-        if version > SCHEMA_VERSION:
-            raise BackendError(
-                f"the SQLite database {self.path} has schema version {version}; this joblane "
-                f"knows versions up to {SCHEMA_VERSION}: upgrade joblane to use it"
-            )
+        """The file's schema version: 0 for a new file, else SCHEMA_VERSION, or
+        SchemaVersionError."""
+        version = schema_version(sqlite)
+        if version not in (0, SCHEMA_VERSION):
+            raise SchemaVersionError(f"the SQLite database {self.path}", version, SCHEMA_VERSION)
         return version
+
+
+def schema_version(sqlite: sqlite3.Connection) -> int:
+    """``PRAGMA user_version``: the schema version of the file (0 for a new one)."""
+    version: int = sqlite.execute("PRAGMA user_version").fetchall()[0][0]
+    return version
 
 
 def _create_file(path: str, mode: int) -> None:

@@ -1,7 +1,8 @@
 -- Migrations of the SQLite schema, one block per version (`-- name: to_N`
--- brings a file of version N - 1 to version N), run in order in one
--- transaction by database.py when a file of an earlier version is opened.
--- schema.sql creates the latest version directly.
+-- brings a file of version N - 1 to version N), run in order by `joblane
+-- migrate` (migrate.py), each in its own transaction with the `PRAGMA
+-- user_version = N` that records it. A producer or worker refuses a file of an
+-- earlier version. schema.sql creates the latest version directly.
 
 -- name: to_2
 -- Attempts lost with their worker process are counted apart from the others.
