@@ -38,6 +38,7 @@ from joblane.backends.redis.records import (
 from joblane.backends.redis.unanswered import Unanswered
 from joblane.backends.redis.watch import ChangeListener
 from joblane.config import redact_url
+from joblane.core import rules
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
@@ -48,11 +49,9 @@ from joblane.errors import (
     CorruptRecordError,
     DuplicateJobError,
     EnqueueOutcomeUnknownError,
-    InvalidStateError,
     NoSuchJobError,
 )
 
-_SCRIPTS = Scripts()
 log = logging.getLogger("joblane.backends")
 
 
@@ -82,6 +81,7 @@ class RedisBackend:
     ) -> None:
         self.prefix = prefix
         self.keys = Keys(prefix)
+        self._scripts = scripts = Scripts.current()
         self._conn = Connection(url, dict(options or {}), retry_for=retry_for)
         self.url = redact_url(display_url or url)
         self._origin = secrets.token_hex(6)
@@ -91,7 +91,7 @@ class RedisBackend:
         self._conn.check_server(allow_eviction=allow_eviction)
 
         def connect(client: redis.Redis, attempt: int) -> None:
-            _SCRIPTS.load(client)
+            scripts.load(client)
             if clock is None:
                 self._redis_clock.sync(client)
 
@@ -109,7 +109,7 @@ class RedisBackend:
     def _run(self, name: str, args: list[Arg], what: str = "") -> Any:
         head = self._head
         return self._conn.call(
-            lambda client, attempt: _SCRIPTS.run(client, name, [*head, *args]), what or name
+            lambda client, attempt: self._scripts.run(client, name, [*head, *args]), what or name
         )
 
     # -- reading ---------------------------------------------------------------
@@ -183,7 +183,7 @@ class RedisBackend:
 
         def store(client: redis.Redis, attempt: int) -> Any:
             args = [*self._head, flag, "1" if attempt or retried else "0", count, *body]
-            return _SCRIPTS.run(client, "enqueue", args)
+            return self._scripts.run(client, "enqueue", args)
 
         def unknown(detail: str) -> EnqueueOutcomeUnknownError:
             return EnqueueOutcomeUnknownError([job.id for job in jobs], detail)
@@ -239,7 +239,7 @@ class RedisBackend:
                 lost_ids = ",".join(lost)
                 lost.append(claim_id)  # until the reply is read
             args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
-            reply = _SCRIPTS.run(client, "claim", args)
+            reply = self._scripts.run(client, "claim", args)
             with self._lost_lock:
                 self._lost_claims.pop(worker, None)
             return reply
@@ -324,7 +324,7 @@ class RedisBackend:
 
     def _change_one(self, name: str, job_id: str, now: float) -> JobRecord:
         reply = self._conn.call(
-            lambda client, attempt: _SCRIPTS.run(
+            lambda client, attempt: self._scripts.run(
                 client, name, [*self._head, job_id, now, "1" if attempt else "0"]
             ),
             name,
@@ -334,10 +334,8 @@ class RedisBackend:
         if reply[0] == b"invalid":
             status = reply[1].decode()
             if name == "cancel":
-                raise InvalidStateError(f"job {job_id!r} is {status}; it cannot be canceled")
-            raise InvalidStateError(
-                f"job {job_id!r} is {status}; only failed, canceled or stopped jobs can be requeued"
-            )
+                raise rules.cancel_refused(job_id, status)
+            raise rules.requeue_refused(job_id, status)
         self._changes.notify()
         return job_record(reply[1], reply[2])
 
@@ -353,7 +351,7 @@ class RedisBackend:
         def remove(client: redis.Redis, attempt: int) -> Any:
             nonlocal retried
             retried = attempt > 0
-            return _SCRIPTS.run(client, "delete", [*self._head, job_id])
+            return self._scripts.run(client, "delete", [*self._head, job_id])
 
         deleted = bool(self._conn.call(remove, "delete"))
         if deleted:

@@ -15,7 +15,6 @@ import orjson
 
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
 from joblane.backends.decoding import live_workers, recoverable, report_failed
-from joblane.backends.memory import registry_sort_key
 from joblane.backends.sqlite import transitions
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
 from joblane.backends.sqlite.enqueue import store_jobs
@@ -30,6 +29,7 @@ from joblane.backends.sqlite.records import (
 from joblane.core.clock import Clock, SystemClock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
+from joblane.core.rules import registry_sort_key
 from joblane.core.states import REGISTRY_STATUSES, Registry
 from joblane.errors import ConfigurationError, NoSuchJobError
 

@@ -90,6 +90,7 @@ class Queries:
     link_dependency: LiteralString
     forget_links: LiteralString
     release_dependent: LiteralString
+    set_expiry: LiteralString
     cancel_deferred: LiteralString
     renew: LiteralString
     expired_leases: LiteralString
