@@ -4,15 +4,20 @@ change, as a new version of joblane would open them)."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
+from joblane.backends.sqlite import SQLiteBackend
 from joblane.core import rules, states
 from joblane.core.outcome import Outcome
 from joblane.core.states import JobStatus, Registry
 from joblane.errors import InvalidStateError
+from joblane.testing import ManualClock
 
 from .conftest import Store
-from .helpers import claim_one, drive_to, enqueue, report
+from .helpers import claim_one, drive_to, enqueue, make_job, report
 
 NOT_RETRYABLE = Outcome.failure("Traceback ...\nValueError: boom", retryable=False)
 
@@ -76,3 +81,23 @@ def test_what_requeue_may_take_back_follows_core(
     canceled = drive_to(backend, clock, JobStatus.CANCELED)
     with pytest.raises(InvalidStateError, match="only failed or stopped jobs"):
         backend.requeue(canceled.id, clock.now())
+
+
+def test_the_sqlite_registry_order_column_matches_core(tmp_path: Path) -> None:
+    """SQLite persists a registry's order (the generated column registry_at, which
+    its index uses): it must be what core.rules.registry_time says."""
+    clock = ManualClock()
+    backend = SQLiteBackend(tmp_path / "jobs.db", clock=clock)
+    times = {"enqueued": 1.0, "started": 2.0, "ended": 3.0, "scheduled": 4.0}
+    jobs = []
+    for status in JobStatus:
+        for unset in ((), ("ended",), ("ended", "started"), ("ended", "started", "scheduled")):
+            fields = {name: (None if name in unset else value) for name, value in times.items()}
+            jobs.append(make_job(clock).copy(status=status, **fields))
+    backend.enqueue(jobs)
+    path = tmp_path / "jobs.db"
+    conn = sqlite3.connect(path)
+    stored = dict(conn.execute("SELECT id, registry_at FROM jobs"))
+    conn.close()
+    backend.close()
+    assert stored == {job.id: rules.registry_time(job) for job in jobs}

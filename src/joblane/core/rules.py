@@ -161,7 +161,7 @@ def registry_time(job: JobRecord) -> float:
         return job.scheduled
     for name in REGISTRY_TIME_FIELDS:
         value: float | None = getattr(job, name)
-        if value:
+        if value is not None:
             return value
     return job.created
 

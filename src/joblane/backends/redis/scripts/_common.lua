@@ -97,7 +97,7 @@ local function registry_time(key, status)
   end
   local f = redis.call("HMGET", key, unpack(REGISTRY_TIME))
   for i = 1, #REGISTRY_TIME do
-    if f[i] and tonumber(f[i]) ~= 0 then return f[i] end
+    if f[i] then return f[i] end
   end
   return redis.call("HGET", key, "c")
 end
