@@ -22,6 +22,7 @@ from joblane.backends.decoding import (
     recoverable,
     report_failed,
 )
+from joblane.backends.encoding import meta_json
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.loader import Scripts
@@ -42,7 +43,6 @@ from joblane.core import rules
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
-from joblane.core.serialization import dumps
 from joblane.core.states import Registry
 from joblane.errors import (
     BackendError,
@@ -366,7 +366,7 @@ class RedisBackend:
         return gone
 
     def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
-        encoded = dumps(meta, "meta") if meta else ""
+        encoded = meta_json(meta) or ""
         if not self._run("save_meta", [job_id, encoded], "save_meta"):
             raise NoSuchJobError(job_id)
 

@@ -12,8 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 
-import orjson
-
+from joblane.backends.encoding import json_ids
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
     job_params,
@@ -72,7 +71,7 @@ def _store_carefully(
     sqlite: sqlite3.Connection, jobs: Sequence[JobRecord], unique: bool
 ) -> list[JobRecord]:
     ids = {job.id for job in jobs} | {dep for job in jobs for dep in job.depends_on}
-    rows = sqlite.execute(QUERIES.job_statuses, {"ids": orjson.dumps(sorted(ids)).decode()})
+    rows = sqlite.execute(QUERIES.job_statuses, {"ids": json_ids(sorted(ids))})
     stored_status = {job_id: job_status(value, job_id) for job_id, value in rows.fetchall()}
     batch: dict[str, JobRecord] = {}
     order: list[str] = []

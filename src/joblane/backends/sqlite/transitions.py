@@ -10,10 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-import orjson
-
 from joblane.backends.base import RenewResult
 from joblane.backends.decoding import failed_settlement
+from joblane.backends.encoding import json_ids
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
 from joblane.backends.sqlite.records import JOB_COLUMNS, Row, decode_job, job_record, job_status
 from joblane.core import rules
@@ -116,7 +115,7 @@ def _linked_dependencies(sqlite: sqlite3.Connection, settlements: Sequence[Settl
     ending = [s.job_id for s in settlements if rules.on_parent_ended(s.status) is not None]
     if not ending:
         return set()
-    rows = sqlite.execute(QUERIES.linked_dependencies, {"ids": orjson.dumps(ending).decode()})
+    rows = sqlite.execute(QUERIES.linked_dependencies, {"ids": json_ids(ending)})
     return {row[0] for row in rows.fetchall()}
 
 
