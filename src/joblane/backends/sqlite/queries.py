@@ -55,7 +55,6 @@ class Queries:
     save_meta: LiteralString
     get_job: LiteralString
     get_jobs: LiteralString
-    job_status: LiteralString
     job_statuses: LiteralString
     queue_names: LiteralString
     count_queued: LiteralString

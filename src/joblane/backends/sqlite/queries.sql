@@ -249,10 +249,6 @@ SELECT {job_columns} FROM jobs WHERE id = :id;
 -- Jobs by id (:ids is a JSON array), in no particular order.
 SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
--- name: job_status
--- The status of job :id.
-SELECT status FROM jobs WHERE id = :id;
-
 -- name: job_statuses
 -- The status of each job of :ids (a JSON array) that exists.
 SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
