@@ -360,7 +360,8 @@ end
 -- Whether the keys that a claim from queue `q` writes are sorted sets (or do
 -- not exist yet); if not, the reason is added to `problems`.
 local function queue_usable(q, problems)
-  for _, key in ipairs({ queue_key(q), reg_key(q, REGISTRY.started), reg_key(q, REGISTRY.failed) }) do
+  local keys = { queue_key(q), reg_key(q, REGISTRY.started), reg_key(q, REGISTRY.failed) }
+  for _, key in ipairs(keys) do
     local kind = redis.call("TYPE", key).ok
     if kind ~= "zset" and kind ~= "none" then
       problems[#problems + 1] = "queue '" .. q .. "' skipped: its key " .. key .. " is a "
