@@ -14,27 +14,15 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.core import rules
 from joblane.core.clock import Clock, SystemClock
-from joblane.core.job import JobRecord, expiry
+from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
-from joblane.core.states import (
-    CANCELABLE_STATUSES,
-    DEPENDENCY_FAILED_STATUSES,
-    LIVE_STATUSES,
-    REGISTRY_STATUSES,
-    REQUEUEABLE_STATUSES,
-    JobStatus,
-    Registry,
-)
-from joblane.errors import DuplicateJobError, InvalidStateError, NoSuchJobError
+from joblane.core.rules import Dependents, registry_sort_key
+from joblane.core.states import LIVE_STATUSES, REGISTRY_STATUSES, JobStatus, Registry
+from joblane.errors import DuplicateJobError, NoSuchJobError
 
-
-def registry_sort_key(job: JobRecord) -> tuple[float, str]:
-    """Oldest first: by the time the job entered its current state."""
-    when = job.ended or job.started or job.scheduled or job.enqueued or job.created
-    if job.status is JobStatus.SCHEDULED and job.scheduled is not None:
-        when = job.scheduled
-    return (when, job.id)
+__all__ = ["MemoryBackend", "registry_sort_key"]
 
 
 class MemoryBackend:
@@ -170,23 +158,18 @@ class MemoryBackend:
         old = self._jobs.get(job.id)
         if old is not None:
             self._forget_dependency_links(old)
+        if job.depends_on:
+            job = rules.on_enqueue(job, [self._status(d) for d in job.depends_on])
         self._jobs[job.id] = job
-        if job.depends_on and job.status is JobStatus.QUEUED:
-            deps = [self._jobs.get(d) for d in job.depends_on]
-            if any(d is not None and d.status in DEPENDENCY_FAILED_STATUSES for d in deps):
-                job.status = JobStatus.CANCELED
-                job.ended = job.created
-                job.expires_at = expiry(job.created, job.failure_ttl)
-                return
-            if not all(d is None or d.status is JobStatus.FINISHED for d in deps):
-                job.status = JobStatus.DEFERRED
-                job.enqueued = None
-                job.expires_at = None
-                for dep in job.depends_on:
-                    self._dependents[dep].add(job.id)
-                return
-        if job.status is JobStatus.QUEUED:
+        if job.status is JobStatus.DEFERRED:
+            for dep in job.depends_on:
+                self._dependents[dep].add(job.id)
+        elif job.status is JobStatus.QUEUED:
             self._push(job)
+
+    def _status(self, job_id: str) -> JobStatus | None:
+        job = self._jobs.get(job_id)
+        return None if job is None else job.status
 
     def _forget_dependency_links(self, job: JobRecord) -> None:
         for dep in job.depends_on:
@@ -281,26 +264,38 @@ class MemoryBackend:
                 self._push(job, front=s.front)
             elif s.started is not None:
                 job.started = s.started
-            if s.status is JobStatus.FINISHED:
-                self._release_dependents(job.id, now)
-            elif s.failed_for_good:
-                self._cancel_dependents(job.id, now)
+            self._dependents_of_ended(job.id, s.status, now)
             if s.delete:
                 del self._jobs[job.id]
             flags.append(True)
         return flags
+
+    def _dependents_of_ended(self, job_id: str, status: JobStatus, now: float) -> None:
+        action = rules.on_parent_ended(status)
+        if action is Dependents.RELEASE:
+            self._release_dependents(job_id, now)
+        elif action is Dependents.CANCEL:
+            self._cancel_dependents(job_id, now)
 
     def _release_dependents(self, job_id: str, now: float) -> None:
         for dep_id in sorted(self._dependents.pop(job_id, set())):
             dependent = self._jobs.get(dep_id)
             if dependent is None or dependent.status is not JobStatus.DEFERRED:
                 continue
-            deps = [self._jobs.get(d) for d in dependent.depends_on]
-            if all(d is None or d.status is JobStatus.FINISHED for d in deps):
-                dependent.status = JobStatus.QUEUED
-                dependent.enqueued = now
-                dependent.expires_at = now + dependent.ttl if dependent.ttl else None
-                self._push(dependent)
+            if rules.released([self._status(d) for d in dependent.depends_on]):
+                self._enter_queue(dependent, rules.queue_entry(now, dependent.ttl))
+
+    def _enter_queue(self, job: JobRecord, entry: rules.Entry) -> None:
+        job.status = JobStatus.QUEUED
+        job.enqueued = entry.enqueued
+        job.expires_at = entry.expires_at
+        self._push(job)
+
+    @staticmethod
+    def _end(job: JobRecord, ending: rules.Ending) -> None:
+        job.status = ending.status
+        job.ended = ending.ended
+        job.expires_at = ending.expires_at
 
     def _cancel_dependents(self, job_id: str, now: float) -> None:
         pending = [job_id]
@@ -309,9 +304,7 @@ class MemoryBackend:
                 dependent = self._jobs.get(dep_id)
                 if dependent is None or dependent.status is not JobStatus.DEFERRED:
                     continue
-                dependent.status = JobStatus.CANCELED
-                dependent.ended = now
-                dependent.expires_at = expiry(now, dependent.failure_ttl)
+                self._end(dependent, rules.dependent_of_failed(dependent, now))
                 pending.append(dep_id)
 
     def renew(
@@ -354,10 +347,7 @@ class MemoryBackend:
                 key=lambda j: (j.scheduled or 0.0, j.id),
             )[:limit]
             for job in due:
-                job.status = JobStatus.QUEUED
-                job.enqueued = now
-                job.expires_at = now + job.ttl if job.ttl else None
-                self._push(job)
+                self._enter_queue(job, rules.queue_entry(now, job.ttl))
             if due:
                 self._bump()
             return len(due)
@@ -391,33 +381,23 @@ class MemoryBackend:
     def cancel(self, job_id: str, now: float) -> JobRecord:
         with self._lock:
             job = self._require(job_id)
-            if job.status in CANCELABLE_STATUSES:
-                job.status = JobStatus.CANCELED
-                job.ended = now
-                job.expires_at = expiry(now, job.failure_ttl)
-                self._cancel_dependents(job.id, now)
-            elif job.status is JobStatus.STARTED:
+            ending = rules.cancel(job, now)
+            if ending is None:
                 job.cancel_requested = True
             else:
-                raise InvalidStateError(f"job {job_id!r} is {job.status}; it cannot be canceled")
+                self._end(job, ending)
+                self._dependents_of_ended(job.id, job.status, now)
             self._bump()
             return job.copy()
 
     def requeue(self, job_id: str, now: float) -> JobRecord:
         with self._lock:
             job = self._require(job_id)
-            if job.status not in REQUEUEABLE_STATUSES:
-                raise InvalidStateError(
-                    f"job {job_id!r} is {job.status}; only failed, "
-                    "canceled or stopped jobs can be requeued"
-                )
-            job.status = JobStatus.QUEUED
-            job.enqueued = now
+            entry = rules.requeue(job, now)
             job.started = job.ended = job.result = job.worker_name = None
             job.cancel_requested = False
             job.lost_attempts = 0
-            job.expires_at = now + job.ttl if job.ttl else None
-            self._push(job)
+            self._enter_queue(job, entry)
             self._bump()
             return job.copy()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from joblane.core import rules
 from joblane.core.job import JobRecord, expiry
 from joblane.core.retry import retry_delay
 from joblane.core.states import JobStatus
@@ -135,8 +136,9 @@ class Settlement:
 
     @property
     def failed_for_good(self) -> bool:
-        """Dependents of this job are canceled (it will not finish)."""
-        return self.status in (JobStatus.FAILED, JobStatus.STOPPED)
+        """Dependents of this job are canceled (it will not finish):
+        :func:`joblane.core.rules.on_parent_ended` decides."""
+        return rules.on_parent_ended(self.status) is rules.Dependents.CANCEL
 
 
 def settle(

@@ -22,6 +22,7 @@ from joblane.backends.decoding import (
     recoverable,
     report_failed,
 )
+from joblane.backends.encoding import meta_json
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.layout import check_layout
@@ -39,21 +40,19 @@ from joblane.backends.redis.records import (
 from joblane.backends.redis.unanswered import Unanswered
 from joblane.backends.redis.watch import ChangeListener
 from joblane.config import redact_url
+from joblane.core import rules
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
-from joblane.core.serialization import dumps
 from joblane.core.states import Registry
 from joblane.errors import (
     BackendError,
     CorruptRecordError,
     DuplicateJobError,
     EnqueueOutcomeUnknownError,
-    InvalidStateError,
     NoSuchJobError,
 )
 
-_SCRIPTS = Scripts()
 log = logging.getLogger("joblane.backends")
 
 
@@ -83,6 +82,7 @@ class RedisBackend:
     ) -> None:
         self.prefix = prefix
         self.keys = Keys(prefix)
+        self._scripts = scripts = Scripts.current()
         self._conn = Connection(url, dict(options or {}), retry_for=retry_for)
         self.url = redact_url(display_url or url)
         self._origin = secrets.token_hex(6)
@@ -93,7 +93,7 @@ class RedisBackend:
 
         def connect(client: redis.Redis, attempt: int) -> None:
             check_layout(client, self.keys, self._conn.display_url)
-            _SCRIPTS.load(client)
+            scripts.load(client)
             if clock is None:
                 self._redis_clock.sync(client)
 
@@ -117,7 +117,7 @@ class RedisBackend:
     def _run(self, name: str, args: list[Arg], what: str = "") -> Any:
         head = self._head
         return self._conn.call(
-            lambda client, attempt: _SCRIPTS.run(client, name, [*head, *args]), what or name
+            lambda client, attempt: self._scripts.run(client, name, [*head, *args]), what or name
         )
 
     # -- reading ---------------------------------------------------------------
@@ -192,7 +192,7 @@ class RedisBackend:
 
         def store(client: redis.Redis, attempt: int) -> Any:
             args = [*self._head, flag, "1" if attempt or retried else "0", count, *body]
-            return _SCRIPTS.run(client, "enqueue", args)
+            return self._scripts.run(client, "enqueue", args)
 
         def unknown(detail: str) -> EnqueueOutcomeUnknownError:
             return EnqueueOutcomeUnknownError([job.id for job in jobs], detail)
@@ -248,7 +248,7 @@ class RedisBackend:
                 lost_ids = ",".join(lost)
                 lost.append(claim_id)  # until the reply is read
             args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
-            reply = _SCRIPTS.run(client, "claim", args)
+            reply = self._scripts.run(client, "claim", args)
             with self._lost_lock:
                 self._lost_claims.pop(worker, None)
             return reply
@@ -333,7 +333,7 @@ class RedisBackend:
 
     def _change_one(self, name: str, job_id: str, now: float) -> JobRecord:
         reply = self._conn.call(
-            lambda client, attempt: _SCRIPTS.run(
+            lambda client, attempt: self._scripts.run(
                 client, name, [*self._head, job_id, now, "1" if attempt else "0"]
             ),
             name,
@@ -343,10 +343,8 @@ class RedisBackend:
         if reply[0] == b"invalid":
             status = reply[1].decode()
             if name == "cancel":
-                raise InvalidStateError(f"job {job_id!r} is {status}; it cannot be canceled")
-            raise InvalidStateError(
-                f"job {job_id!r} is {status}; only failed, canceled or stopped jobs can be requeued"
-            )
+                raise rules.cancel_refused(job_id, status)
+            raise rules.requeue_refused(job_id, status)
         self._changes.notify()
         return job_record(reply[1], reply[2])
 
@@ -362,7 +360,7 @@ class RedisBackend:
         def remove(client: redis.Redis, attempt: int) -> Any:
             nonlocal retried
             retried = attempt > 0
-            return _SCRIPTS.run(client, "delete", [*self._head, job_id])
+            return self._scripts.run(client, "delete", [*self._head, job_id])
 
         deleted = bool(self._conn.call(remove, "delete"))
         if deleted:
@@ -377,7 +375,7 @@ class RedisBackend:
         return gone
 
     def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
-        encoded = dumps(meta, "meta") if meta else ""
+        encoded = meta_json(meta) or ""
         if not self._run("save_meta", [job_id, encoded], "save_meta"):
             raise NoSuchJobError(job_id)
 

@@ -25,6 +25,7 @@ from joblane.backends.decoding import (
     status,
 )
 from joblane.backends.decoding import worker_info as decoded_worker
+from joblane.backends.encoding import joined_ids, split_ids, worker_fields
 from joblane.core.job import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
@@ -66,7 +67,7 @@ def job_fields(job: JobRecord) -> list[Arg]:
     if job.meta:
         out += ("m", dumps(job.meta, "meta"))
     if job.depends_on:
-        out += ("d", ",".join(job.depends_on))
+        out += ("d", joined_ids(job.depends_on))
     if job.at_front:
         out += ("af", "1")
     if job.cancel_requested:
@@ -145,7 +146,7 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
         worker_name=None if worker is None else worker.decode(),
         result=get(b"r"),
         last_job_result=None if last is None else last.decode(),
-        depends_on=tuple(deps.decode().split(",")) if deps else (),
+        depends_on=split_ids(deps.decode()) if deps else (),
         at_front=get(b"af") == b"1",
         expires_at=_opt_float(get(b"x")),
         lease_token=None if lease is None else lease.decode(),
@@ -236,7 +237,7 @@ _FIELDS: tuple[tuple[str, bytes, Reader], ...] = (
     ("attempts", b"a", _defaulted(_int, 0)), ("meta", b"m", json_object),
     ("worker_name", b"w", _defaulted(_utf8, None)), ("result", b"r", lambda raw: raw),
     ("last_job_result", b"lr", _defaulted(_utf8, None)),
-    ("depends_on", b"d", lambda raw: tuple(_utf8(raw).split(",")) if raw else ()),
+    ("depends_on", b"d", lambda raw: split_ids(_utf8(raw)) if raw else ()),
     ("at_front", b"af", lambda raw: raw == b"1"), ("expires_at", b"x", _defaulted(_float, None)),
     ("lease_token", b"lt", _defaulted(_utf8, None)),
     ("lease_expires", b"le", _defaulted(_float, None)),
@@ -279,20 +280,7 @@ def settlement_args(settlements: Sequence[Settlement], starts: Sequence[Start] =
 
 
 def worker_json(info: WorkerInfo) -> bytes:
-    return orjson.dumps(
-        {
-            "name": info.name,
-            "hostname": info.hostname,
-            "pid": info.pid,
-            "queues": list(info.queues),
-            "concurrency": info.concurrency,
-            "started": info.started,
-            "heartbeat": info.heartbeat,
-            "expires": info.expires,
-            "current_jobs": list(info.current_jobs),
-            "state": info.state,
-        }
-    )
+    return orjson.dumps(worker_fields(info))
 
 
 def worker_info(raw: bytes | str) -> WorkerInfo:

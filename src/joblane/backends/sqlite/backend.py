@@ -11,11 +11,9 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
-import orjson
-
 from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
 from joblane.backends.decoding import live_workers, recoverable, report_failed
-from joblane.backends.memory import registry_sort_key
+from joblane.backends.encoding import json_ids, meta_json
 from joblane.backends.sqlite import transitions
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
 from joblane.backends.sqlite.enqueue import store_jobs
@@ -23,13 +21,13 @@ from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
     JOB_COLUMNS,
     job_record,
-    meta_param,
     worker_info,
     worker_params,
 )
 from joblane.core.clock import Clock, SystemClock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
+from joblane.core.rules import registry_sort_key
 from joblane.core.states import REGISTRY_STATUSES, Registry
 from joblane.errors import ConfigurationError, NoSuchJobError
 
@@ -113,7 +111,7 @@ class SQLiteBackend:
     def get_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
         if not job_ids:
             return []
-        params = {"ids": orjson.dumps(list(job_ids)).decode()}
+        params = {"ids": json_ids(job_ids)}
         rows = self._db.read(lambda s: s.execute(QUERIES.get_jobs, params).fetchall())
         found = {row[0]: row for row in rows}
         return [job_record(found[i]) if i in found else None for i in job_ids]
@@ -285,7 +283,7 @@ class SQLiteBackend:
         )
 
     def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
-        params = {"id": job_id, "meta": meta_param(meta)}
+        params = {"id": job_id, "meta": meta_json(meta)}
         changed = self._db.write(
             lambda s: s.execute(QUERIES.save_meta, params).rowcount, durable=True
         )

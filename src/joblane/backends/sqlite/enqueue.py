@@ -3,7 +3,7 @@
 The common path (no job has ``depends_on``) is one prepared INSERT per job,
 run by ``executemany``, with no SELECT before it: the primary key finds a
 duplicate id. Then, and for jobs with dependencies, the careful path reads the
-batch's ids and dependencies first and decides as the memory backend does.
+batch's ids and dependencies first; joblane.core.rules.on_enqueue decides.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 
-import orjson
-
+from joblane.backends.encoding import json_ids
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
     job_params,
@@ -22,8 +21,9 @@ from joblane.backends.sqlite.records import (
     plain_batches,
     plain_job_params,
 )
-from joblane.core.job import JobRecord, expiry
-from joblane.core.states import DEPENDENCY_FAILED_STATUSES, LIVE_STATUSES, JobStatus
+from joblane.core import rules
+from joblane.core.job import JobRecord
+from joblane.core.states import LIVE_STATUSES, JobStatus
 from joblane.errors import DuplicateJobError, NoSuchJobError
 
 
@@ -71,7 +71,7 @@ def _store_carefully(
     sqlite: sqlite3.Connection, jobs: Sequence[JobRecord], unique: bool
 ) -> list[JobRecord]:
     ids = {job.id for job in jobs} | {dep for job in jobs for dep in job.depends_on}
-    rows = sqlite.execute(QUERIES.job_statuses, {"ids": orjson.dumps(sorted(ids)).decode()})
+    rows = sqlite.execute(QUERIES.job_statuses, {"ids": json_ids(sorted(ids))})
     stored_status = {job_id: job_status(value, job_id) for job_id, value in rows.fetchall()}
     batch: dict[str, JobRecord] = {}
     order: list[str] = []
@@ -101,7 +101,7 @@ def _insert_in_order(
         if job.id in status:  # an ended job with this id: replaced
             sqlite.execute(QUERIES.delete_job, {"id": job.id}).fetchall()
             sqlite.execute(QUERIES.forget_links, {"id": job.id})
-        record = _with_dependencies(job, status)
+        record = rules.on_enqueue(job, [status.get(dep) for dep in job.depends_on])
         sqlite.execute(QUERIES.insert_job, job_params(record))
         if record.status is JobStatus.DEFERRED:
             sqlite.executemany(
@@ -111,23 +111,6 @@ def _insert_in_order(
         status[job.id] = record.status
         stored[job.id] = record
     return stored
-
-
-def _with_dependencies(job: JobRecord, status: dict[str, JobStatus]) -> JobRecord:
-    """A queued job that waits for others is deferred, or canceled if one of them
-    will never finish (as the memory backend's ``_store_new``)."""
-    if not job.depends_on or job.status is not JobStatus.QUEUED:
-        return job
-    deps = [status.get(dep) for dep in job.depends_on]
-    if any(dep in DEPENDENCY_FAILED_STATUSES for dep in deps):
-        return job.copy(
-            status=JobStatus.CANCELED,
-            ended=job.created,
-            expires_at=expiry(job.created, job.failure_ttl),
-        )
-    if not all(dep is None or dep is JobStatus.FINISHED for dep in deps):
-        return job.copy(status=JobStatus.DEFERRED, enqueued=None, expires_at=None)
-    return job
 
 
 def _get(sqlite: sqlite3.Connection, job_id: str) -> JobRecord:

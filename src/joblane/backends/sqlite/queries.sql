@@ -143,21 +143,28 @@ INSERT OR IGNORE INTO job_deps (dependency, dependent) VALUES (:dependency, :dep
 DELETE FROM job_deps WHERE dependent = :id;
 
 -- name: release_dependent
--- Queue deferred job :id if each of its dependencies finished or is gone. A
--- depends_on that is not JSON (a corrupt row) releases it too, rather than
--- failing the settle of its dependency: the claim then moves it to failed.
+-- Queue deferred job :id if each of its dependencies is :done (core.rules.released)
+-- or gone. A depends_on that is not JSON (a corrupt row) releases it too, rather
+-- than failing the settle of its dependency: the claim then moves it to failed.
+-- Returns its ttl: a job that has one gets its expires_at from core.rules.queue_entry
+-- (set_expiry).
 UPDATE jobs
-SET status = 'queued', enqueued = :now, expires_at = CASE WHEN ttl THEN :now + ttl END,
-    position = {queue_position}
+SET status = 'queued', enqueued = :now, expires_at = NULL, position = {queue_position}
 WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
     SELECT 1 FROM json_each(CASE WHEN json_valid(jobs.depends_on) THEN jobs.depends_on END)
     AS dep JOIN jobs AS d ON d.id = dep.value
-    WHERE d.status <> 'finished'
-);
+    WHERE d.status <> :done
+)
+RETURNING ttl;
+
+-- name: set_expiry
+-- Set the expires_at of job :id (decided by core.rules).
+UPDATE jobs SET expires_at = :expires_at WHERE id = :id;
 
 -- name: cancel_deferred
--- Cancel deferred job :id because a dependency will never finish.
-UPDATE jobs SET status = 'canceled', ended = :now, expires_at = expiry(:now, failure_ttl)
+-- End deferred job :id because a dependency will never finish: it becomes
+-- :status (core.rules.dependent_of_failed), kept for its failure_ttl.
+UPDATE jobs SET status = :status, ended = :now, expires_at = expiry(:now, failure_ttl)
 WHERE id = :id AND status = 'deferred';
 
 -- name: renew
@@ -173,15 +180,16 @@ WHERE status = 'started' AND lease_expires < :now
 ORDER BY lease_expires, id LIMIT :limit;
 
 -- name: due_jobs
--- Scheduled jobs due at or before :now, in due order.
-SELECT id FROM jobs
+-- Scheduled jobs due at or before :now, in due order, with their ttl.
+SELECT id, ttl FROM jobs
 WHERE status = 'scheduled' AND scheduled <= :now
 ORDER BY scheduled, id LIMIT :limit;
 
 -- name: promote
--- Put scheduled job :id on its queue (its ttl counts from now).
+-- Put scheduled job :id on its queue at :enqueued, expiring at :expires_at
+-- (core.rules.queue_entry).
 UPDATE jobs
-SET status = 'queued', enqueued = :now, expires_at = CASE WHEN ttl THEN :now + ttl END,
+SET status = 'queued', enqueued = :enqueued, expires_at = :expires_at,
     position = {queue_position}
 WHERE id = :id AND status = 'scheduled';
 
@@ -201,8 +209,8 @@ DELETE FROM jobs WHERE rowid IN (
 RETURNING id, depends_on;
 
 -- name: cancel_job
--- Cancel a queued, scheduled or deferred job at once.
-UPDATE jobs SET status = 'canceled', ended = :now, expires_at = expiry(:now, failure_ttl)
+-- End a job that has not started as core.rules.cancel decided.
+UPDATE jobs SET status = :status, ended = :ended, expires_at = :expires_at
 WHERE id = :id
 RETURNING {job_columns};
 
@@ -211,12 +219,13 @@ RETURNING {job_columns};
 UPDATE jobs SET cancel_requested = 1 WHERE id = :id RETURNING {job_columns};
 
 -- name: requeue
--- Put an ended job back on its queue, as if enqueued now.
+-- Put an ended job back on its queue as core.rules.requeue decided (:enqueued,
+-- :expires_at), as if enqueued then.
 UPDATE jobs
-SET status = 'queued', enqueued = :now, started = NULL, ended = NULL, result = NULL,
+SET status = 'queued', enqueued = :enqueued, started = NULL, ended = NULL, result = NULL,
     worker_name = NULL, lease_token = NULL, lease_expires = NULL, cancel_requested = 0,
     lost_attempts = 0,
-    expires_at = CASE WHEN ttl THEN :now + ttl END, position = {queue_position}
+    expires_at = :expires_at, position = {queue_position}
 WHERE id = :id
 RETURNING {job_columns};
 
@@ -239,10 +248,6 @@ SELECT {job_columns} FROM jobs WHERE id = :id;
 -- name: get_jobs
 -- Jobs by id (:ids is a JSON array), in no particular order.
 SELECT {job_columns} FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
-
--- name: job_status
--- The status of job :id.
-SELECT status FROM jobs WHERE id = :id;
 
 -- name: job_statuses
 -- The status of each job of :ids (a JSON array) that exists.

@@ -34,8 +34,8 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.decoding import status as status_of
 from joblane.backends.decoding import worker_info as decoded_worker
+from joblane.backends.encoding import json_ids, json_text, meta_json, worker_fields
 from joblane.core.job import JobRecord
-from joblane.core.serialization import dumps
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError, CorruptRecordError
 
@@ -117,10 +117,8 @@ def job_params(job: JobRecord) -> tuple[object, ...]:
         job.id, job.queue, job.func_name, job.payload, _STATUS_TEXT[job.status], job.created,
         job.enqueued, job.started, job.ended, job.scheduled, job.job_timeout, job.result_ttl,
         job.ttl, job.failure_ttl, job.retries_left,
-        orjson.dumps(job.retry_intervals).decode() if job.retry_intervals else None,
-        job.attempts, dumps(job.meta, "meta") if job.meta else None,
-        job.worker_name, job.result, job.last_job_result,
-        orjson.dumps(job.depends_on).decode() if job.depends_on else None,
+        json_text(job.retry_intervals), job.attempts, meta_json(job.meta),
+        job.worker_name, job.result, job.last_job_result, json_text(job.depends_on),
         1 if job.at_front else 0, job.expires_at, job.lease_token, job.lease_expires,
         1 if job.cancel_requested else 0, job.lost_attempts,
     )  # fmt: skip
@@ -215,23 +213,12 @@ def _read_columns(row: Row) -> tuple[JobRecord, CorruptRecordError | None]:
     return read_fields(job_id, ((name, read, raw) for (name, read), raw in fields))
 
 
-def meta_param(meta: dict[str, object]) -> bytes | None:
-    return dumps(meta, "meta") if meta else None
-
-
 def worker_params(info: WorkerInfo) -> dict[str, object]:
-    return {
-        "name": info.name,
-        "hostname": info.hostname,
-        "pid": info.pid,
-        "queues": orjson.dumps(info.queues).decode(),
-        "concurrency": info.concurrency,
-        "started": info.started,
-        "heartbeat": info.heartbeat,
-        "expires": info.expires,
-        "current_jobs": orjson.dumps(info.current_jobs).decode(),
-        "state": info.state,
-    }
+    """The ``register_worker`` parameters: the lists as JSON text."""
+    fields = worker_fields(info)
+    fields["queues"] = json_ids(info.queues)
+    fields["current_jobs"] = json_ids(info.current_jobs)
+    return fields
 
 
 _WORKER_COLUMNS = (

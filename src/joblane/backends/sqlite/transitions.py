@@ -1,8 +1,8 @@
 """State changes of stored jobs, each run inside the caller's write transaction.
 
-Every function here applies a decision made elsewhere (by joblane.core, or in
-the contract's words); the rules it checks are those of the memory backend,
-which is the reference.
+Every function here applies a decision made by joblane.core (outcome.settle,
+the rules of joblane.core.rules): decided in Python inside the transaction
+where the job is read anyway, else bound to the statement as data.
 """
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-import orjson
-
 from joblane.backends.base import RenewResult
 from joblane.backends.decoding import failed_settlement
+from joblane.backends.encoding import json_ids
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
 from joblane.backends.sqlite.records import JOB_COLUMNS, Row, decode_job, job_record, job_status
+from joblane.core import rules
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
-from joblane.core.states import CANCELABLE_STATUSES, REQUEUEABLE_STATUSES, JobStatus
-from joblane.errors import CorruptRecordError, InvalidStateError, NoSuchJobError
+from joblane.core.rules import Dependents
+from joblane.core.states import JobStatus
+from joblane.errors import CorruptRecordError, NoSuchJobError
 
 
 def claim(
@@ -91,13 +92,19 @@ def settle_all(
             cursor = sqlite.execute(QUERIES.settle, _settle_params(s))
         applied = cursor.rowcount == 1
         flags.append(applied)
-        if not applied or s.job_id not in linked:
-            continue
-        if s.status is JobStatus.FINISHED:
-            _release_dependents(sqlite, s.job_id, now)
-        elif s.failed_for_good:
-            _cancel_dependents(sqlite, s.job_id, now)
+        if applied and s.job_id in linked:
+            _dependents_of_ended(sqlite, s.job_id, s.status, now)
     return flags
+
+
+def _dependents_of_ended(
+    sqlite: sqlite3.Connection, job_id: str, status: JobStatus, now: float
+) -> None:
+    action = rules.on_parent_ended(status)
+    if action is Dependents.RELEASE:
+        _release_dependents(sqlite, job_id, now)
+    elif action is Dependents.CANCEL:
+        _cancel_dependents(sqlite, job_id, now)
 
 
 def _linked_dependencies(sqlite: sqlite3.Connection, settlements: Sequence[Settlement]) -> set[str]:
@@ -105,10 +112,10 @@ def _linked_dependencies(sqlite: sqlite3.Connection, settlements: Sequence[Settl
 
     A started job is never deferred, so settling one job of the batch cannot
     link or unlink another: reading the links once, first, is enough."""
-    ending = [s.job_id for s in settlements if s.status is JobStatus.FINISHED or s.failed_for_good]
+    ending = [s.job_id for s in settlements if rules.on_parent_ended(s.status) is not None]
     if not ending:
         return set()
-    rows = sqlite.execute(QUERIES.linked_dependencies, {"ids": orjson.dumps(ending).decode()})
+    rows = sqlite.execute(QUERIES.linked_dependencies, {"ids": json_ids(ending)})
     return {row[0] for row in rows.fetchall()}
 
 
@@ -138,16 +145,31 @@ def _pop_dependents(sqlite: sqlite3.Connection, job_id: str) -> list[str]:
 
 def _release_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> None:
     """Queue the deferred jobs that waited for *job_id* and wait for nothing else."""
+    done = rules.DEPENDENCY_DONE.value
     for dependent in _pop_dependents(sqlite, job_id):
-        sqlite.execute(QUERIES.release_dependent, {"id": dependent, "now": now})
+        params = {"id": dependent, "now": now, "done": done}
+        for (ttl,) in sqlite.execute(QUERIES.release_dependent, params).fetchall():
+            entry = rules.queue_entry(now, _ttl(ttl))
+            if entry.expires_at is not None:
+                params = {"id": dependent, "expires_at": entry.expires_at}
+                sqlite.execute(QUERIES.set_expiry, params)
+
+
+def _ttl(value: object) -> int | None:
+    """A stored ttl; one that is not a number (a corrupt row) counts as none."""
+    return value if type(value) is int else None
 
 
 def _cancel_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> None:
     """Cancel the deferred jobs that wait for *job_id*, and theirs, recursively."""
+    # The job's fields other than failure_ttl do not matter to the decision:
+    # the statement applies it to each dependent as data.
+    status = rules.DEPENDENT_OF_FAILED.value
     pending = [job_id]
     while pending:
         for dependent in _pop_dependents(sqlite, pending.pop()):
-            cursor = sqlite.execute(QUERIES.cancel_deferred, {"id": dependent, "now": now})
+            params = {"id": dependent, "now": now, "status": status}
+            cursor = sqlite.execute(QUERIES.cancel_deferred, params)
             if cursor.rowcount:
                 pending.append(dependent)
 
@@ -168,7 +190,11 @@ def renew(
 
 def promote_due(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.due_jobs, {"now": now, "limit": limit}).fetchall()
-    sqlite.executemany(QUERIES.promote, [{"id": row[0], "now": now} for row in rows])
+    params = []
+    for job_id, ttl in rows:
+        entry = rules.queue_entry(now, _ttl(ttl))
+        params.append({"id": job_id, "enqueued": entry.enqueued, "expires_at": entry.expires_at})
+    sqlite.executemany(QUERIES.promote, params)
     return len(rows)
 
 
@@ -180,32 +206,34 @@ def purge_expired(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
     return len(rows)
 
 
-def _status(sqlite: sqlite3.Connection, job_id: str) -> JobStatus:
-    rows = sqlite.execute(QUERIES.job_status, {"id": job_id}).fetchall()
+def _read(sqlite: sqlite3.Connection, job_id: str) -> JobRecord:
+    rows = sqlite.execute(QUERIES.get_job, {"id": job_id}).fetchall()
     if not rows:
         raise NoSuchJobError(job_id)
-    return job_status(rows[0][0], job_id)
+    job_status(rows[0][4], job_id)  # a status this version does not know: BackendError
+    return job_record(rows[0])
 
 
 def cancel(sqlite: sqlite3.Connection, job_id: str, now: float) -> JobRecord:
-    status = _status(sqlite, job_id)
-    if status in CANCELABLE_STATUSES:
-        rows = sqlite.execute(QUERIES.cancel_job, {"id": job_id, "now": now}).fetchall()
-        _cancel_dependents(sqlite, job_id, now)
-    elif status is JobStatus.STARTED:
+    ending = rules.cancel(_read(sqlite, job_id), now)
+    if ending is None:
         rows = sqlite.execute(QUERIES.request_cancel, {"id": job_id}).fetchall()
-    else:
-        raise InvalidStateError(f"job {job_id!r} is {status}; it cannot be canceled")
+        return job_record(rows[0])
+    params = {
+        "id": job_id,
+        "status": ending.status.value,
+        "ended": ending.ended,
+        "expires_at": ending.expires_at,
+    }
+    rows = sqlite.execute(QUERIES.cancel_job, params).fetchall()
+    _dependents_of_ended(sqlite, job_id, ending.status, now)
     return job_record(rows[0])
 
 
 def requeue(sqlite: sqlite3.Connection, job_id: str, now: float) -> JobRecord:
-    status = _status(sqlite, job_id)
-    if status not in REQUEUEABLE_STATUSES:
-        raise InvalidStateError(
-            f"job {job_id!r} is {status}; only failed, canceled or stopped jobs can be requeued"
-        )
-    return job_record(sqlite.execute(QUERIES.requeue, {"id": job_id, "now": now}).fetchall()[0])
+    entry = rules.requeue(_read(sqlite, job_id), now)
+    params = {"id": job_id, "enqueued": entry.enqueued, "expires_at": entry.expires_at}
+    return job_record(sqlite.execute(QUERIES.requeue, params).fetchall()[0])
 
 
 def delete(sqlite: sqlite3.Connection, job_id: str) -> bool:

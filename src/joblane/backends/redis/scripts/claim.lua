@@ -84,7 +84,7 @@ for _ = 1, queue_count do
           end
           redis.call("HINCRBY", jkey, "a", 1)
           redis.call("ZADD", LEASES, lease_expires, id)
-          redis.call("ZADD", reg_key(q, "started"), now, id)
+          redis.call("ZADD", reg_key(q, REGISTRY.started), now, id)
           job_reply(reply, id)
         end
       end

@@ -79,15 +79,16 @@ for i = 1, count do
     redis.call("HSET", key, unpack(job.flat))
     local status = f.s
     if f.d and status == "queued" then
+      -- core.rules.on_enqueue.
       local deps = split_ids(f.d)
       local failed, waiting = false, false
       for _, dep in ipairs(deps) do
         local s = redis.call("HGET", job_key(dep), "s")
-        if s and DEPENDENCY_FAILED[s] then failed = true end
-        if s and s ~= "finished" then waiting = true end
+        if s and PARENT_ENDED[s] == "cancel" then failed = true end
+        if s and s ~= DEPENDENCY_DONE then waiting = true end
       end
       if failed then
-        status = "canceled"
+        status = DEPENDENT_OF_FAILED
         redis.call("HSET", key, "s", status, "en", f.c)
         f.x = expiry(tonumber(f.c), tonumber(f.ft) or DEFAULT_FAILURE_TTL)
       elseif waiting then

@@ -1,6 +1,6 @@
 #!lua flags=allow-oom
--- requeue: put a failed, canceled or stopped job back on its queue as if
--- enqueued now; result, lease and worker cleared (Backend.requeue).
+-- requeue: put a REQUEUEABLE job back on its queue as if enqueued now; result,
+-- lease and worker cleared (Backend.requeue; decided by core.rules.requeue).
 --
 -- ARGV: prefix, origin, job id, now, retrying ("1" after a lost reply).
 -- Reply: {"ok", id, hash}, {"missing"} or {"invalid", status}.
@@ -10,7 +10,7 @@ local key = job_key(id)
 local f = redis.call("HMGET", key, "q", "s", "e")
 local status = f[2]
 if not status then return { "missing" } end
-if status == "failed" or status == "canceled" or status == "stopped" then
+if REQUEUEABLE[status] then
   unplace(id, f[1], status)
   redis.call("HDEL", key, "st", "en", "r", "w", "lt", "le", "cr", "la")
   enter_queue(id, now)

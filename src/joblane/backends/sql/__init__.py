@@ -1,0 +1,1 @@
+"""What every SQL backend shares: the typed loader of its statement files."""
