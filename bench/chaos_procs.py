@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from bench.tasks import RUNLOG_ENV
-from joblane.worker.executors import die_with_parent, kill_group
+from joblane.worker.slots import die_with_parent, kill_group
 
 ROOT = Path(__file__).resolve().parent.parent
 

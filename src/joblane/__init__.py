@@ -25,7 +25,7 @@ from joblane.errors import (
     WaitTimeoutError,
 )
 from joblane.tasks import job
-from joblane.worker.executor import JobContext, current_job
+from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
 
 __version__ = "0.1.0"

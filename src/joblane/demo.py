@@ -7,7 +7,7 @@ import time
 
 from joblane.core.retry import Retry
 from joblane.tasks import job
-from joblane.worker.executor import current_job
+from joblane.worker.run import current_job
 
 
 @job

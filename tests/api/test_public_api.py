@@ -77,7 +77,7 @@ def test_public_objects_come_from_their_modules() -> None:
     from joblane.client import Job, Queue
     from joblane.core.retry import Retry
     from joblane.tasks import job
-    from joblane.worker.executor import current_job
+    from joblane.worker.run import current_job
     from joblane.worker.worker import Worker, WorkerThread
 
     assert (joblane.Queue, joblane.Job, joblane.Retry) == (Queue, Job, Retry)

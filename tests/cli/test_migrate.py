@@ -16,7 +16,7 @@ from joblane.backends.sqlite.migrate import migrate_file
 from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA_VERSION
 from joblane.client import Queue
 from joblane.config import backend_from_url
-from joblane.core.outcome import Outcome, settle
+from joblane.core.outcome import Outcome, decide
 from joblane.core.serialization import dumps
 from joblane.errors import BackendError, SchemaVersionError
 from tests.cli.conftest import Cli, assert_one_error_line, run_joblane
@@ -94,7 +94,7 @@ def finish_the_parent(backend: Any) -> None:
     _, (parent,) = backend.claim(["high"], worker="w-1", limit=1, lease_seconds=60, now=now)
     assert parent.id == "parent-queued"
     outcome = Outcome.success(dumps(4))
-    assert backend.settle([settle(parent, parent.lease_token, outcome, now)], now) == [True]
+    assert backend.settle([decide(parent, parent.lease_token, outcome, now)], now) == [True]
     deferred = backend.get("deferred-1")
     assert deferred is not None and deferred.status.value == "queued"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from joblane.backends.base import Backend
 from joblane.core.job import JobOptions, JobRecord, new_job
-from joblane.core.outcome import STOPPED, Outcome, settle
+from joblane.core.outcome import STOPPED, Outcome, decide
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
 
@@ -56,7 +56,7 @@ def report(backend: Backend, clock: ManualClock, job: JobRecord, outcome: Outcom
     """Settle the attempt that *job* (as claimed) holds."""
     assert job.lease_token is not None
     now = clock.now()
-    return backend.settle([settle(job, job.lease_token, outcome, now)], now)[0]
+    return backend.settle([decide(job, job.lease_token, outcome, now)], now)[0]
 
 
 SUCCESS = Outcome.success(b'{"ok": true}')

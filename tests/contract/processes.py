@@ -10,7 +10,7 @@ from typing import Any
 
 from joblane.backends.base import Backend
 from joblane.core.job import JobOptions, new_job
-from joblane.core.outcome import Outcome, settle
+from joblane.core.outcome import Outcome, decide
 
 SUCCESS = Outcome.success(b"null")
 
@@ -19,7 +19,7 @@ def _take(backend: Backend, name: str) -> list[str]:
     """Claim up to 3 jobs and settle them as finished; their ids."""
     now = backend.now()
     _, jobs = backend.claim(["normal"], worker=name, limit=3, lease_seconds=60, now=now)
-    settlements = [settle(job, job.lease_token or "", SUCCESS, now) for job in jobs]
+    settlements = [decide(job, job.lease_token or "", SUCCESS, now) for job in jobs]
     if settlements:
         assert all(backend.settle(settlements, now))
     return [job.id for job in jobs]

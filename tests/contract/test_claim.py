@@ -9,7 +9,7 @@ import pytest
 
 from joblane.backends.base import Backend
 from joblane.core.job import JobRecord
-from joblane.core.outcome import INTERRUPTED, settle
+from joblane.core.outcome import INTERRUPTED, decide
 from joblane.core.retry import Retry
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
@@ -123,8 +123,8 @@ def test_claim_applies_settlements_first(backend: Backend, clock: ManualClock) -
     running = claim_one(backend, clock)
     assert running.lease_token is not None
     now = clock.now()
-    done = settle(running, running.lease_token, SUCCESS, now)
-    stale = settle(running, "not-the-token", SUCCESS, now)
+    done = decide(running, running.lease_token, SUCCESS, now)
+    stale = decide(running, "not-the-token", SUCCESS, now)
     flags, taken = backend.claim(
         ["normal"], worker="w", limit=5, lease_seconds=LEASE, now=now, settle=[done, stale]
     )

@@ -13,7 +13,7 @@ import pytest
 
 from joblane.backends.base import Backend, WorkerInfo
 from joblane.core.job import DEFAULT_FAILURE_TTL, JobRecord
-from joblane.core.outcome import Outcome, settle
+from joblane.core.outcome import Outcome, decide
 from joblane.core.states import JobStatus, Registry
 from joblane.testing import ManualClock
 from joblane.worker.sidetasks import recover_expired
@@ -95,7 +95,7 @@ def test_a_claim_still_applies_its_settlements(
     job = enqueue(backend, clock)
     corrupter.break_field(job.id, "retry_intervals")
     assert running.lease_token is not None
-    done = settle(running, running.lease_token, SUCCESS, clock.now())
+    done = decide(running, running.lease_token, SUCCESS, clock.now())
     flags, jobs = backend.claim(
         ["normal"], worker="w", limit=5, lease_seconds=LEASE, now=clock.now(), settle=[done]
     )

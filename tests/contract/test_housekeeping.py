@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from joblane.backends.base import Backend
-from joblane.core.outcome import Outcome, settle, worker_lost_error
+from joblane.core.outcome import Outcome, decide, worker_lost_error
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
 
@@ -176,8 +176,8 @@ def test_two_recovering_workers_settle_a_lapsed_job_once(store: Store, clock: Ma
     [seen_by_two] = two.expired_leases(now)
     token = seen_by_one.lease_token
     assert token is not None and token == seen_by_two.lease_token
-    assert one.settle([settle(seen_by_one, token, lost, now)], now) == [True]
-    assert two.settle([settle(seen_by_two, token, lost, now)], now) == [False]
+    assert one.settle([decide(seen_by_one, token, lost, now)], now) == [True]
+    assert two.settle([decide(seen_by_two, token, lost, now)], now) == [False]
     assert one.expired_leases(now) == []
 
 

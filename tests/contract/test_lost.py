@@ -5,7 +5,7 @@ the reaper (recover_expired) deciding on what the backend recorded."""
 from __future__ import annotations
 
 from joblane.backends.base import Backend
-from joblane.core.outcome import Outcome, Start, settle, worker_lost_error
+from joblane.core.outcome import Outcome, Start, decide, worker_lost_error
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
 from joblane.worker.sidetasks import recover_expired
@@ -156,8 +156,8 @@ def test_the_first_recorded_outcome_wins(backend: Backend, clock: ManualClock) -
     assert running.lease_token is not None
     assert backend.cancel(job.id, clock.now()).cancel_requested
     now = clock.now()
-    finished = settle(running, running.lease_token, SUCCESS, now)
-    stopped = settle(running.copy(cancel_requested=True), running.lease_token, LOST, now)
+    finished = decide(running, running.lease_token, SUCCESS, now)
+    stopped = decide(running.copy(cancel_requested=True), running.lease_token, LOST, now)
     assert backend.settle([finished, stopped], now) == [True, False]
     stored = backend.get(job.id)
     assert stored is not None and stored.status is JobStatus.FINISHED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from joblane.backends.base import Backend
-from joblane.core.outcome import INTERRUPTED, STOPPED, Outcome, settle
+from joblane.core.outcome import INTERRUPTED, STOPPED, Outcome, decide
 from joblane.core.retry import Retry
 from joblane.core.states import JobStatus, Registry
 from joblane.testing import ManualClock
@@ -33,7 +33,7 @@ def test_a_stale_token_is_ignored(backend: Backend, clock: ManualClock) -> None:
     enqueue(backend, clock)
     running = claim_one(backend, clock)
     now = clock.now()
-    assert backend.settle([settle(running, "stale", SUCCESS, now)], now) == [False]
+    assert backend.settle([decide(running, "stale", SUCCESS, now)], now) == [False]
     assert backend.get(running.id) == running
 
 
@@ -64,9 +64,9 @@ def test_a_batch_reports_each_settlement(backend: Backend, clock: ManualClock) -
     now = clock.now()
     flags = backend.settle(
         [
-            settle(a, a.lease_token, SUCCESS, now),
-            settle(b, "stale", SUCCESS, now),
-            settle(c, c.lease_token, FAILURE, now),
+            decide(a, a.lease_token, SUCCESS, now),
+            decide(b, "stale", SUCCESS, now),
+            decide(c, c.lease_token, FAILURE, now),
         ],
         now,
     )

@@ -24,10 +24,10 @@ from joblane import Queue
 from joblane.backends.base import Backend
 from joblane.backends.memory import MemoryBackend
 from joblane.backends.sqlite import from_url
-from joblane.core.outcome import settle
+from joblane.core.outcome import decide
 from joblane.monitor import Auth, create_api
 from joblane.testing import ManualClock
-from joblane.worker.executor import JobContext, run_job
+from joblane.worker.run import JobContext, run_job
 from tests.jobs import sample
 from tests.monitor.openapi_check import check_response
 
@@ -62,7 +62,7 @@ def run_next(backend: Backend, queue: str, now: float) -> None:
     outcome = run_job(
         job.func_name, job.payload, None, JobContext(job.id, job.queue, job.func_name, job.attempts)
     )
-    backend.settle([settle(job, job.lease_token, outcome, now)], now)
+    backend.settle([decide(job, job.lease_token, outcome, now)], now)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from joblane.backends.redis import RedisBackend, from_url
 from joblane.core.job import DEFAULT_FAILURE_TTL, JobRecord
-from joblane.core.outcome import settle
+from joblane.core.outcome import decide
 from joblane.core.states import JobStatus, Registry
 from joblane.testing import ManualClock
 from tests.contract.helpers import LEASE, SUCCESS, claim, claim_one, enqueue
@@ -75,7 +75,7 @@ def test_attempts_that_are_not_an_integer_fail_the_job_inside_the_claim(
     assert running.lease_token is not None
     bad, good = enqueue(backend, clock), enqueue(backend, clock)
     corrupter.set(bad.id, "attempts", attempts)
-    done = settle(running, running.lease_token, SUCCESS, clock.now())
+    done = decide(running, running.lease_token, SUCCESS, clock.now())
     flags, jobs = backend.claim(
         ["normal"], worker="w", limit=5, lease_seconds=LEASE, now=clock.now(), settle=[done]
     )

@@ -17,7 +17,7 @@ from joblane import JobStatus, Queue
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
 from joblane.core.job import JobOptions, JobRecord, new_job
-from joblane.core.outcome import Outcome, settle
+from joblane.core.outcome import Outcome, decide
 from tests.jobs import sample
 from tests.servers import RedisServer
 from tests.worker.conftest import WorkerProcesses
@@ -67,7 +67,7 @@ def test_every_operation_is_one_round_trip(
     assert trips.during(lambda: claimed.extend(b.claim(
         ["important", "normal"], worker="w", limit=20, lease_seconds=30, now=now)[1]
     )) == 1  # fmt: skip
-    done = [settle(j, j.lease_token or "", Outcome.success(b"1"), now) for j in claimed]
+    done = [decide(j, j.lease_token or "", Outcome.success(b"1"), now) for j in claimed]
     assert trips.during(lambda: b.claim(
         ["normal"], worker="w", limit=5, lease_seconds=30, now=now, settle=done[:10])
     ) == 1  # fmt: skip
@@ -111,7 +111,7 @@ def test_rates_on_a_local_redis(bare_server: RedisServer) -> None:
     while True:
         _, claimed = b.claim(["normal"], worker="w", limit=1, lease_seconds=30, now=now,
                              settle=pending)  # fmt: skip
-        pending = [settle(j, j.lease_token or "", Outcome.success(b"null"), now) for j in claimed]
+        pending = [decide(j, j.lease_token or "", Outcome.success(b"null"), now) for j in claimed]
         taken += len(claimed)
         if not claimed or taken >= count:
             break
@@ -121,7 +121,7 @@ def test_rates_on_a_local_redis(bare_server: RedisServer) -> None:
     while True:
         _, claimed = b.claim(["normal"], worker="w", limit=50, lease_seconds=30, now=now,
                              settle=pending)  # fmt: skip
-        pending = [settle(j, j.lease_token or "", Outcome.success(b"null"), now) for j in claimed]
+        pending = [decide(j, j.lease_token or "", Outcome.success(b"null"), now) for j in claimed]
         batched_taken += len(claimed)
         if not claimed:
             break

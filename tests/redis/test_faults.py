@@ -15,7 +15,7 @@ from joblane import JobStatus, Queue, Retry
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
 from joblane.core.job import JobOptions, new_job
-from joblane.core.outcome import Outcome, settle
+from joblane.core.outcome import Outcome, decide
 from joblane.errors import BackendError, ConfigurationError
 from tests.jobs import sample
 from tests.servers import RedisServer
@@ -119,7 +119,7 @@ def test_a_job_finished_while_redis_is_away_is_recorded_when_it_is_back(
     assert job.lease_token
     own_server.stop(signal.SIGKILL)
     now = backend.now()  # no round trip: Redis time through the local clock
-    done = settle(job, job.lease_token, Outcome.success(b"1"), now)
+    done = decide(job, job.lease_token, Outcome.success(b"1"), now)
     threading.Timer(1.0, own_server.start).start()
     assert backend.settle([done], now) == [True]
     stored = backend.get(job.id)
@@ -179,7 +179,7 @@ def test_out_of_memory_enqueue_raises_and_stores_nothing(tmp_path: Path) -> None
         _, jobs = backend.claim(["normal"], worker="w", limit=10, lease_seconds=30, now=now)
         assert len(jobs) == 10
         flags = backend.settle(
-            [settle(j, j.lease_token or "", Outcome.success(b"1"), now) for j in jobs], now
+            [decide(j, j.lease_token or "", Outcome.success(b"1"), now) for j in jobs], now
         )
         assert flags == [True] * 10
     finally:

@@ -20,7 +20,7 @@ import tests.jobs.sample  # noqa: F401  # registers the @job functions, as a wor
 from joblane.core.outcome import Outcome, OutcomeKind
 from joblane.core.serialization import encode_call
 from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
-from joblane.worker.executor import run_job
+from joblane.worker.run import run_job
 
 MODULE = "tests.jobs.reexports"
 ALLOW_TESTS = AllowPolicy.from_prefixes(["tests.jobs"])

@@ -1,4 +1,4 @@
-"""The decision after an attempt (joblane.core.outcome.settle)."""
+"""The decision after an attempt (joblane.core.outcome.decide)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from joblane.core.outcome import (
     Outcome,
     OutcomeKind,
     Settlement,
-    settle,
+    decide,
     timeout_error,
     worker_lost_error,
 )
@@ -43,7 +43,7 @@ def started_job(attempts: int = 1, **options: Any) -> JobRecord:
 
 def test_success_keeps_the_result_for_result_ttl() -> None:
     job = started_job(result_ttl=60)
-    s = settle(job, TOKEN, Outcome.success(b"42"), NOW)
+    s = decide(job, TOKEN, Outcome.success(b"42"), NOW)
     assert s == Settlement(
         job.id,
         TOKEN,
@@ -63,14 +63,14 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
 
 
 def test_success_with_result_ttl_zero_deletes_the_job() -> None:
-    s = settle(started_job(result_ttl=0), TOKEN, Outcome.success(b"1"), NOW)
+    s = decide(started_job(result_ttl=0), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
     assert s.delete is True
     assert s.expires_at == NOW
 
 
 def test_success_with_result_ttl_forever_never_expires() -> None:
-    s = settle(started_job(result_ttl=-1), TOKEN, Outcome.success(b"1"), NOW)
+    s = decide(started_job(result_ttl=-1), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
     assert s.delete is False
     assert s.expires_at is None
@@ -78,7 +78,7 @@ def test_success_with_result_ttl_forever_never_expires() -> None:
 
 def test_success_after_a_failed_attempt_keeps_the_last_traceback() -> None:
     job = started_job(attempts=2, retry=1).copy(retries_left=0, last_job_result="Traceback ...")
-    s = settle(job, TOKEN, Outcome.success(b"null"), NOW)
+    s = decide(job, TOKEN, Outcome.success(b"null"), NOW)
     assert s.status is JobStatus.FINISHED
     assert s.last_job_result == "Traceback ..."
     assert s.attempts == 2
@@ -86,7 +86,7 @@ def test_success_after_a_failed_attempt_keeps_the_last_traceback() -> None:
 
 def test_failure_with_interval_is_scheduled() -> None:
     job = started_job(retry=Retry(max=2, interval=30))
-    s = settle(job, TOKEN, Outcome.failure("Traceback: boom"), NOW)
+    s = decide(job, TOKEN, Outcome.failure("Traceback: boom"), NOW)
     assert s.status is JobStatus.SCHEDULED
     assert s.scheduled == NOW + 30
     assert s.retries_left == 1
@@ -100,14 +100,14 @@ def test_failure_with_interval_is_scheduled() -> None:
 @pytest.mark.parametrize(("attempts", "delay"), [(1, 10), (2, 20), (3, 40), (4, 40)])
 def test_nth_failure_waits_the_nth_interval(attempts: int, delay: float) -> None:
     job = started_job(attempts=attempts, retry=Retry(max=10, interval=[10, 20, 40]))
-    s = settle(job, TOKEN, Outcome.failure("x"), NOW)
+    s = decide(job, TOKEN, Outcome.failure("x"), NOW)
     assert s.status is JobStatus.SCHEDULED
     assert s.scheduled == NOW + delay
 
 
 def test_failure_with_interval_zero_is_queued_again_at_once() -> None:
     job = started_job(retry=Retry(max=1, interval=0))
-    s = settle(job, TOKEN, Outcome.failure("boom"), NOW)
+    s = decide(job, TOKEN, Outcome.failure("boom"), NOW)
     assert s.status is JobStatus.QUEUED
     assert s.scheduled is None
     assert s.enqueued == NOW
@@ -118,7 +118,7 @@ def test_failure_with_interval_zero_is_queued_again_at_once() -> None:
 
 def test_failure_with_no_retries_left_fails_for_good() -> None:
     job = started_job(attempts=3, retry=2, failure_ttl=3600).copy(retries_left=0)
-    s = settle(job, TOKEN, Outcome.failure("boom"), NOW)
+    s = decide(job, TOKEN, Outcome.failure("boom"), NOW)
     assert s.status is JobStatus.FAILED
     assert s.ended == NOW
     assert s.expires_at == NOW + 3600
@@ -130,14 +130,14 @@ def test_failure_with_no_retries_left_fails_for_good() -> None:
 
 
 def test_failure_kept_forever() -> None:
-    s = settle(started_job(failure_ttl=-1), TOKEN, Outcome.failure("boom"), NOW)
+    s = decide(started_job(failure_ttl=-1), TOKEN, Outcome.failure("boom"), NOW)
     assert s.status is JobStatus.FAILED
     assert s.expires_at is None
 
 
 def test_non_retryable_failure_skips_retries() -> None:
     job = started_job(retry=5)
-    s = settle(job, TOKEN, Outcome.failure("PayloadDecodeError: bad", retryable=False), NOW)
+    s = decide(job, TOKEN, Outcome.failure("PayloadDecodeError: bad", retryable=False), NOW)
     assert s.status is JobStatus.FAILED
     assert s.retries_left == 5
     assert s.last_job_result == "PayloadDecodeError: bad"
@@ -145,7 +145,7 @@ def test_non_retryable_failure_skips_retries() -> None:
 
 def test_stopped() -> None:
     job = started_job(retry=3, failure_ttl=100)
-    s = settle(job, TOKEN, STOPPED, NOW)
+    s = decide(job, TOKEN, STOPPED, NOW)
     assert s.status is JobStatus.STOPPED
     assert s.ended == NOW
     assert s.expires_at == NOW + 100
@@ -156,7 +156,7 @@ def test_stopped() -> None:
 
 def test_interrupted_gives_the_attempt_back() -> None:
     job = started_job(attempts=2, retry=3).copy(retries_left=2, last_job_result="earlier")
-    s = settle(job, TOKEN, INTERRUPTED, NOW)
+    s = decide(job, TOKEN, INTERRUPTED, NOW)
     assert s.status is JobStatus.QUEUED
     assert s.attempts == 1
     assert s.retries_left == 2
@@ -169,13 +169,13 @@ def test_interrupted_gives_the_attempt_back() -> None:
 
 
 def test_interrupted_never_counts_below_zero() -> None:
-    assert settle(started_job(attempts=0), TOKEN, INTERRUPTED, NOW).attempts == 0
+    assert decide(started_job(attempts=0), TOKEN, INTERRUPTED, NOW).attempts == 0
 
 
 def test_settlement_carries_the_token() -> None:
     job = started_job()
-    assert settle(job, "other", Outcome.success(b"1"), NOW).token == "other"
-    assert settle(job, TOKEN, Outcome.failure("x"), NOW).job_id == job.id
+    assert decide(job, "other", Outcome.success(b"1"), NOW).token == "other"
+    assert decide(job, TOKEN, Outcome.failure("x"), NOW).job_id == job.id
 
 
 def test_outcome_constructors() -> None:
@@ -198,7 +198,7 @@ LOST = Outcome.lost(worker_lost_error("the job's process killed by SIGKILL"))
 
 def test_lost_job_runs_again_first_in_line_whatever_its_retry_policy() -> None:
     job = started_job(attempts=1)  # retry 0: RQ's default
-    s = settle(job, TOKEN, LOST, NOW)
+    s = decide(job, TOKEN, LOST, NOW)
     assert s.status is JobStatus.QUEUED
     assert s.front
     assert s.lost_attempts == 1
@@ -210,7 +210,7 @@ def test_lost_job_runs_again_first_in_line_whatever_its_retry_policy() -> None:
 
 def test_lost_job_fails_once_lost_max_lost_times() -> None:
     job = started_job(attempts=3, retry=5).copy(lost_attempts=2)
-    s = settle(job, TOKEN, LOST, NOW, max_lost=3)
+    s = decide(job, TOKEN, LOST, NOW, max_lost=3)
     assert s.status is JobStatus.FAILED
     assert s.lost_attempts == 3
     assert s.retries_left == 5  # independent of the retry policy
@@ -226,7 +226,7 @@ def test_max_lost_bounds_the_runs(max_lost: int) -> None:
     runs = 0
     while True:
         runs += 1
-        s = settle(job, TOKEN, LOST, NOW, max_lost=max_lost)
+        s = decide(job, TOKEN, LOST, NOW, max_lost=max_lost)
         if s.status is not JobStatus.QUEUED:
             break
         job = job.copy(lost_attempts=s.lost_attempts, attempts=s.attempts + 1)
@@ -236,7 +236,7 @@ def test_max_lost_bounds_the_runs(max_lost: int) -> None:
 
 def test_lost_before_it_began_is_given_back_uncounted() -> None:
     job = started_job(attempts=2).copy(started=None, lost_attempts=1, last_job_result="x")
-    s = settle(job, TOKEN, LOST, NOW, max_lost=1)
+    s = decide(job, TOKEN, LOST, NOW, max_lost=1)
     assert s.status is JobStatus.QUEUED
     assert s.front
     assert s.attempts == 1  # the claim is not counted
@@ -247,5 +247,5 @@ def test_lost_before_it_began_is_given_back_uncounted() -> None:
 def test_every_settlement_carries_the_start_and_lost_count() -> None:
     job = started_job().copy(lost_attempts=1)
     for outcome in (Outcome.success(b"1"), Outcome.failure("e"), STOPPED):
-        s = settle(job, TOKEN, outcome, NOW)
+        s = decide(job, TOKEN, outcome, NOW)
         assert (s.started, s.lost_attempts, s.front) == (STARTED, 1, False)

@@ -33,7 +33,7 @@ import orjson
 
 from joblane.backends.base import WorkerInfo
 from joblane.core.job import JobRecord
-from joblane.core.outcome import Outcome, Settlement, settle
+from joblane.core.outcome import Outcome, Settlement, decide
 from joblane.core.states import JobStatus
 from joblane.errors import CorruptRecordError
 
@@ -85,7 +85,7 @@ def failed_settlement(record: JobRecord, now: float) -> Settlement:
     """Move a claimed job that does not decode to failed, under its new lease."""
     assert record.lease_token is not None and record.undecodable is not None
     reason = f"{CorruptRecordError.__name__}: {record.undecodable}"
-    return settle(record, record.lease_token, Outcome.failure(reason, retryable=False), now)
+    return decide(record, record.lease_token, Outcome.failure(reason, retryable=False), now)
 
 
 def report_failed(failed: Iterable[Settlement]) -> None:

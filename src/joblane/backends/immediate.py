@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from joblane.backends.base import Capabilities
 from joblane.backends.memory import MemoryBackend
 from joblane.core.job import JobRecord
-from joblane.core.outcome import settle
+from joblane.core.outcome import decide
 from joblane.core.queues import DEFAULT_QUEUES
-from joblane.worker.executor import JobContext, run_job
+from joblane.worker.run import JobContext, run_job
 
 _LEASE = 365 * 24 * 3600.0  # the caller holds the job until it returns
 
@@ -52,5 +52,5 @@ class ImmediateBackend(MemoryBackend):
             context = JobContext(job.id, job.queue, job.func_name, job.attempts)
             outcome = run_job(job.func_name, job.payload, None, context)
             done = self.now()
-            self.settle([settle(job, job.lease_token, outcome, done)], done)
+            self.settle([decide(job, job.lease_token, outcome, done)], done)
             ran += 1

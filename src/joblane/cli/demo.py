@@ -16,7 +16,7 @@ from joblane.cli.common import open_backend
 from joblane.client import Job, Queue
 from joblane.config import redact_url
 from joblane.core.states import ENDED_STATUSES
-from joblane.worker.executors import die_with_parent
+from joblane.worker.slots import die_with_parent
 
 
 def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:

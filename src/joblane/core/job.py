@@ -67,7 +67,7 @@ class JobRecord:
     lost_attempts: int = 0
     """Attempts that ended with their worker process (killed, out of memory,
     crashed): counted apart from ``attempts`` failed by the job itself, and
-    bounded by the worker's ``max_lost`` (:func:`joblane.core.outcome.settle`)."""
+    bounded by the worker's ``max_lost`` (:func:`joblane.core.outcome.decide`)."""
     undecodable: str | None = None
     """Why the stored record could not be decoded (the text of its
     CorruptRecordError), or None. Such a record, as a backend reads it, holds

@@ -1,6 +1,6 @@
 """What happened to an attempt, and what the job becomes because of it.
 
-:func:`settle` is the single place that decides a job's next state after a
+:func:`decide` is the single place that decides a job's next state after a
 run: finished, retried (through the scheduled registry), failed for good,
 stopped, or put back on its queue. Backends only persist the decision.
 
@@ -141,7 +141,7 @@ class Settlement:
         return rules.on_parent_ended(self.status) is rules.Dependents.CANCEL
 
 
-def settle(
+def decide(
     job: JobRecord, token: str, outcome: Outcome, now: float, *, max_lost: int = DEFAULT_MAX_LOST
 ) -> Settlement:
     """Decide the job's next state after the attempt that holds *token*."""

@@ -1,6 +1,6 @@
 """The rules of a job's life between its runs, each decided here once.
 
-What an attempt's end makes of a job is :func:`joblane.core.outcome.settle`;
+What an attempt's end makes of a job is :func:`joblane.core.outcome.decide`;
 everything else a backend does to a job's state is decided by a function
 here, which takes ``now`` and returns decided values: the fields a job gets,
 what its dependents become, the key a registry is ordered by. Backends persist
@@ -31,7 +31,7 @@ DEPENDENT_OF_FAILED: JobStatus = JobStatus.CANCELED
 
 CANCELED: JobStatus = JobStatus.CANCELED
 """What ``cancel`` makes of a job that has not started (one that has is
-stopped by its worker: :func:`joblane.core.outcome.settle`)."""
+stopped by its worker: :func:`joblane.core.outcome.decide`)."""
 
 DEPENDENCY_DONE: JobStatus = JobStatus.FINISHED
 """A dependency in this status (or gone) no longer holds its dependents back."""

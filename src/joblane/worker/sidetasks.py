@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from joblane.backends.base import Backend
-from joblane.core.outcome import DEFAULT_MAX_LOST, Outcome, settle, worker_lost_error
+from joblane.core.outcome import DEFAULT_MAX_LOST, Outcome, decide, worker_lost_error
 
 log = logging.getLogger("joblane.worker")
 
@@ -116,7 +116,7 @@ def recover_expired(
         )
         assert job.lease_token is not None
         outcome = Outcome.lost(reason)
-        settlements.append(settle(job, job.lease_token, outcome, now, max_lost=max_lost))
+        settlements.append(decide(job, job.lease_token, outcome, now, max_lost=max_lost))
     applied = backend.settle(settlements, now)
     for job, ok, decided in zip(expired, applied, settlements, strict=True):
         if ok:

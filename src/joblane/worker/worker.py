@@ -1,7 +1,7 @@
 """The worker: a short loop of claim, execute, settle, with named side tasks.
 
 One orchestrating thread owns the backend connection and every decision;
-jobs run in an :class:`~joblane.worker.executors.Executor` (slot processes by
+jobs run in an :class:`~joblane.worker.slots.Executor` (slot processes by
 default). Each loop turn:
 
 1. runs the side tasks that are due (lease renewal, scheduler, reaper,
@@ -40,7 +40,7 @@ from joblane.core.outcome import (
     OutcomeKind,
     Settlement,
     Start,
-    settle,
+    decide,
     timeout_error,
 )
 from joblane.core.queues import DEFAULT_QUEUES, priority_order
@@ -48,8 +48,8 @@ from joblane.core.states import JobStatus
 from joblane.errors import BackendError
 from joblane.tasks import AllowPolicy
 from joblane.worker.batching import plan_batch
-from joblane.worker.executors import Executor, ProcessExecutor, ThreadExecutor
 from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
+from joblane.worker.slots import Executor, ProcessExecutor, ThreadExecutor
 
 log = logging.getLogger("joblane.worker")
 
@@ -396,7 +396,7 @@ class Worker:
 
     def _settle_one(self, job: JobRecord, outcome: Outcome, now: float) -> None:
         assert job.lease_token is not None
-        decided = settle(job, job.lease_token, outcome, now, max_lost=self.max_lost)
+        decided = decide(job, job.lease_token, outcome, now, max_lost=self.max_lost)
         if not self._pending and not self._starts:
             self._pending_since = time.monotonic()
         self._pending.append(decided)

@@ -1,6 +1,6 @@
 """State changes of stored jobs, each run inside the caller's write transaction.
 
-Every function here applies a decision made by joblane.core (outcome.settle,
+Every function here applies a decision made by joblane.core (outcome.decide,
 the rules of joblane.core.rules): decided in Python inside the transaction
 where the job is read anyway, else bound to the statement as data.
 """

@@ -39,7 +39,7 @@ from typing import Protocol
 from joblane.core.job import JobRecord
 from joblane.core.outcome import INTERRUPTED, Outcome, OutcomeKind, worker_lost_error
 from joblane.tasks import AllowPolicy
-from joblane.worker.executor import JobContext, run_job
+from joblane.worker.run import JobContext, run_job
 
 
 @dataclass(slots=True)

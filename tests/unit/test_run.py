@@ -1,4 +1,4 @@
-"""Running one job in-process (joblane.worker.executor.run_job)."""
+"""Running one job in-process (joblane.worker.run.run_job)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from joblane.core.limits import DEFAULT_MAX_RESULT
 from joblane.core.outcome import Outcome, OutcomeKind
 from joblane.core.serialization import encode_call, loads
 from joblane.tasks import AllowPolicy
-from joblane.worker import executor
-from joblane.worker.executor import JobContext, current_job, run_job
+from joblane.worker import run
+from joblane.worker.run import JobContext, current_job, run_job
 
 ONLY_REGISTERED = AllowPolicy()
 EXPLODES = "tests.jobs.explodes_on_import.never"
@@ -138,7 +138,7 @@ def test_function_not_allowed_is_refused_without_importing(
     def no_import(name: str) -> Any:
         raise AssertionError(f"resolve({name!r}) was called")
 
-    monkeypatch.setattr(executor, "resolve", no_import)
+    monkeypatch.setattr(run, "resolve", no_import)
     outcome = run_job(EXPLODES, call(), ONLY_REGISTERED)
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.retryable is False
