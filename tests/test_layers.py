@@ -1,0 +1,59 @@
+"""The layers of docs/explanation/architecture.md: each package imports only what
+the page says it may (read from the source, so a new import that breaks a layer
+fails here, not in a review)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "joblane"
+
+ALLOWED: dict[str, set[str]] = {
+    "core": {"core", "errors", "types"},
+    "errors": {"types"},
+    "backends": {"backends", "core", "errors", "types", "config"},
+    "tasks": {"core", "errors", "types"},
+    "config": {"backends", "core", "errors", "types"},
+    "client": {"backends", "config", "core", "errors", "tasks", "types"},
+    "worker": {"worker", "backends", "config", "core", "errors", "tasks", "types"},
+    "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
+}
+EXCEPTIONS = {
+    # The immediate backend runs each job inline, as a worker would.
+    ("backends/immediate.py", "worker"),
+}
+
+
+def joblane_imports(path: Path) -> set[str]:
+    """The top-level joblane modules or packages *path* imports (``core``, ``client``...)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+            if node.module == "joblane":
+                names = [f"joblane.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(n.split(".")[1] for n in names if n.startswith("joblane."))
+    return found
+
+
+def layer_files(layer: str) -> list[Path]:
+    package = SRC / layer
+    return sorted(package.rglob("*.py")) if package.is_dir() else [SRC / f"{layer}.py"]
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_each_layer_imports_only_the_layers_below_it(layer: str) -> None:
+    wrong = [
+        f"{path.relative_to(SRC)} imports joblane.{name}"
+        for path in layer_files(layer)
+        for name in sorted(joblane_imports(path))
+        if name not in ALLOWED[layer] and (str(path.relative_to(SRC)), name) not in EXCEPTIONS
+    ]
+    assert wrong == []
