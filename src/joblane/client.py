@@ -124,7 +124,9 @@ class Queue:
     def enqueue_at(
         self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
-        """Run the job at *when* (aware, or naive meaning UTC); it waits in the
+        """Run the job at *when* (aware, or naive meaning local time, as Python
+        reads it: ``datetime.now() + timedelta(minutes=5)`` is in 5 minutes in any
+        time zone); it waits in the
         scheduled registry until then, at most 10 years
         (:data:`~joblane.core.limits.MAX_DURATION`) from now."""
         if not isinstance(when, datetime):
