@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from joblane.core.job import JobRecord, expiry
+from joblane.core.job import JobRecord, expiry, result_expiry
 from joblane.core.retry import retry_delay
 from joblane.core.states import JobStatus
 
@@ -164,7 +164,7 @@ def settle(
             job.id, token, JobStatus.FINISHED, ended=now, result=outcome.result,
             last_job_result=job.last_job_result, retries_left=job.retries_left,
             attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
-            expires_at=expiry(now, job.result_ttl), delete=job.result_ttl == 0,
+            expires_at=result_expiry(now, job.result_ttl),
             started=job.started, lost_attempts=job.lost_attempts,
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:
