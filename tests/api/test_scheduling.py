@@ -75,7 +75,8 @@ try:
     queue.enqueue_at(datetime.max, "tests.jobs.sample.noop")
 except InvalidJobError:
     refused = "refused"
-print(soon.record.scheduled - clock.now(), fixed.scheduled_at.strftime("%m-%dT%H:%M%z"), earliest.status, refused)
+delay = soon.record.scheduled - clock.now()
+print(delay, fixed.scheduled_at.strftime("%m-%dT%H:%M%z"), earliest.status, refused)
 """
 
 
