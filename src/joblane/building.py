@@ -130,13 +130,12 @@ def build_job(
     """Validate one enqueue and build its record: queued, or scheduled at *at*
     (any datetime, naive meaning local time). Raises what an enqueue raises
     for bad input; stores nothing."""
-    record, resolved = _build(queue, func, args, kwargs, options, now, at, allow_main, max_payload)
-    if resolved.unique and resolved.job_id is None:
-        raise InvalidJobError("unique=True needs a job_id: the id is what makes a job unique")
-    return PreparedJob(record, resolved.unique)
+    record, unique = build_record(queue, func, args, kwargs, options, now, at,
+                                  allow_main, max_payload)  # fmt: skip
+    return PreparedJob(record, unique)
 
 
-def _build(
+def build_record(
     queue: str,
     func: Callable[..., Any] | str,
     args: Sequence[Any],
@@ -146,16 +145,19 @@ def _build(
     at: datetime | None,
     allow_main: bool,
     max_payload: int,
-) -> tuple[JobRecord, JobOptions]:
+) -> tuple[JobRecord, bool]:
+    """:func:`build_job` as a record and its ``unique`` (the enqueue's hot path)."""
     name = function_name(func, allow_main=allow_main)
     check_call(args, kwargs)
     resolved = resolve_options(name, options)
+    if resolved.unique and resolved.job_id is None:
+        raise InvalidJobError("unique=True needs a job_id: the id is what makes a job unique")
     record = new_job(
         queue, name, args, kwargs, resolved, now=now,
         scheduled=None if at is None else scheduled_time(at, "at"),
         max_payload=max_payload,
     )  # fmt: skip
-    return record, resolved
+    return record, resolved.unique
 
 
 def build_many(
@@ -178,9 +180,11 @@ def build_many(
                 raise InvalidJobError(
                     "enqueue_many takes unique= for the whole batch, not per item"
                 )
-            record, _ = _build(queue, item.func, item.args, item.kwargs, item.options, now,
-                               None, allow_main, max_payload)  # fmt: skip
-            records.append(record)
+            name = function_name(item.func, allow_main=allow_main)
+            check_call(item.args, item.kwargs)
+            records.append(new_job(queue, name, item.args, item.kwargs,
+                                   resolve_options(name, item.options), now=now,
+                                   max_payload=max_payload))  # fmt: skip
             continue
         resolved = shared.get(item.func)
         if resolved is None:

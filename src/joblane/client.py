@@ -25,6 +25,7 @@ from joblane.building import (
     PreparedJob,
     build_job,
     build_many,
+    build_record,
     scheduled_time,
 )
 from joblane.config import backend_from_url, max_payload, redact_url
@@ -79,8 +80,11 @@ class Queue:
         **options: Any,
     ) -> Job:
         """Put a job on this queue with explicit *args* and *kwargs*."""
-        prepared = self.build_call(func, args, kwargs, at=at, **options)
-        return self._store([prepared.record], unique=prepared.unique)[0]
+        record, unique = build_record(
+            self.name, func, args, {} if kwargs is None else kwargs, options,
+            self.backend.now(), at, self._allow_main, self.max_payload,
+        )  # fmt: skip
+        return self._store([record], unique=unique)[0]
 
     def enqueue_at(
         self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
