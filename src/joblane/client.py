@@ -29,8 +29,9 @@ from joblane.building import (
     scheduled_time,
 )
 from joblane.config import backend_from_url, max_payload, redact_url
-from joblane.core.clock import isoformat, to_datetime
+from joblane.core.clock import to_datetime
 from joblane.core.job import JobRecord
+from joblane.core.jobjson import JOB_DICT_FIELDS, describe_call, job_json
 from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
 from joblane.core.serialization import decode_call, dumps, loads
@@ -309,9 +310,7 @@ class Job:
     @property
     def description(self) -> str:
         """``package.module.func('https://example.com/page', retries=2)``."""
-        args, kwargs = decode_call(self._record.payload)
-        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        return f"{self.func_name}({', '.join(parts)})"
+        return describe_call(self.func_name, *decode_call(self._record.payload))
 
     @property
     def status(self) -> JobStatus:
@@ -423,32 +422,7 @@ class Job:
         return self.backend.delete(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (timestamps as seed 000's ISO format, UTC)."""
-        r = self._record
-        return {
-            "id": r.id,
-            "description": self.description,
-            "func_name": r.func_name,
-            "args": self.args,
-            "kwargs": self.kwargs,
-            "queue": r.queue,
-            "status": r.status.value,
-            "created": isoformat(r.created),
-            "enqueued": isoformat(r.enqueued),
-            "started": isoformat(r.started),
-            "ended": isoformat(r.ended),
-            "scheduled": isoformat(r.scheduled),
-            "retries_left": r.retries_left,
-            "retry_intervals": list(r.retry_intervals),
-            "attempts": r.attempts,
-            "lost_attempts": r.lost_attempts,
-            "job_timeout": r.job_timeout,
-            "result_ttl": r.result_ttl,
-            "ttl": r.ttl,
-            "failure_ttl": r.failure_ttl,
-            "return_value": self.return_value,
-            "last_job_result": r.last_job_result,
-            "meta": r.meta,
-            "depends_on": list(r.depends_on),
-            "worker_name": r.worker_name,
-        }
+        """Every field, JSON-ready (timestamps as seed 000's ISO format, UTC), with
+        the values the monitor shows for its part of them; a value that cannot
+        be read raises its error."""
+        return job_json(self._record, JOB_DICT_FIELDS, tolerant=False)
