@@ -56,7 +56,6 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
         scheduled=None,
         enqueued=ENQUEUED,
         expires_at=NOW + 60,
-        delete=False,
         started=STARTED,
     )
     assert not s.failed_for_good
@@ -65,14 +64,12 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
 def test_success_with_result_ttl_zero_is_kept_for_the_grace() -> None:
     s = settle(started_job(result_ttl=0), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
-    assert s.delete is False
     assert s.expires_at == NOW + RESULT_TTL_ZERO_GRACE
 
 
 def test_success_with_result_ttl_forever_never_expires() -> None:
     s = settle(started_job(result_ttl=-1), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
-    assert s.delete is False
     assert s.expires_at is None
 
 

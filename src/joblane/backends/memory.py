@@ -285,8 +285,6 @@ class MemoryBackend:
                 self._release_dependents(job.id, now)
             elif s.failed_for_good:
                 self._cancel_dependents(job.id, now)
-            if s.delete:
-                del self._jobs[job.id]
             flags.append(True)
         return flags
 

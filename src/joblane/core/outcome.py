@@ -124,8 +124,6 @@ class Settlement:
     scheduled: float | None
     enqueued: float | None
     expires_at: float | None
-    delete: bool = False
-    """True when result_ttl is 0: the finished job is not kept."""
     started: float | None = None
     """When the attempt began, if the backend may not know it yet (a job claimed
     ahead of its start); recorded unless the job goes back to its queue."""
