@@ -391,8 +391,10 @@ class Job:
     # -- actions -------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None) -> Job:
-        """Block until the job ended (finished, failed, canceled or stopped);
-        raises WaitTimeoutError after *timeout* seconds (None: no limit; a
+        """Block until the job ended (finished, failed, canceled or stopped) and
+        return it with its outcome: status, return value or last_job_result
+        (with ``result_ttl=0`` too, kept :data:`~joblane.core.job.RESULT_TTL_ZERO_GRACE`
+        seconds for its waiters); raises WaitTimeoutError after *timeout* seconds (None: no limit; a
         number of seconds up to 10 years, else InvalidJobError)."""
         if timeout is not None:
             timeout = seconds("timeout", timeout, whole=False)  # NaN waited forever

@@ -102,6 +102,16 @@ def test_wait_returns_once_ended(queue: Queue, start_worker: Callable[..., Worke
     assert job.return_value == 42
 
 
+def test_wait_tells_the_outcome_with_result_ttl_zero(
+    queue: Queue, start_worker: Callable[..., WorkerThread]
+) -> None:
+    # It raised NoSuchJobError: the finished job was deleted at once.
+    start_worker()
+    job = queue.enqueue(sample.add, 20, 22, result_ttl=0)
+    assert job.wait(timeout=5).status is JobStatus.FINISHED
+    assert job.return_value == 42
+
+
 def test_wait_on_an_ended_job_returns_at_once(queue: Queue, backend: MemoryBackend) -> None:
     job = queue.enqueue(sample.fail)
     drain(backend)
