@@ -77,26 +77,32 @@ def resolve_options(func_name: str, given: dict[str, Any]) -> JobOptions:
 def _dependency_ids(depends: object) -> tuple[str, ...]:
     if depends is None:
         return ()
-    single = _job_id_of(depends, strict=False)
+    single = _job_id_of(depends)
     if single is not None:
         return (single,)
     if not isinstance(depends, Iterable):
-        raise InvalidJobError(f"depends_on takes jobs or job ids, not {type(depends).__name__}")
-    return tuple(_job_id_of(d) for d in depends)  # type: ignore[misc]  # strict: never None
+        raise _not_a_job(depends)
+    ids = []
+    for each in depends:
+        job_id = _job_id_of(each)
+        if job_id is None:
+            raise _not_a_job(each)
+        ids.append(job_id)
+    return tuple(ids)
 
 
-def _job_id_of(value: object, *, strict: bool = True) -> str | None:
-    """The id of a job id, a Job, a PreparedJob or a JobRecord."""
+def _job_id_of(value: object) -> str | None:
+    """The id of a job id, a Job, a PreparedJob or a JobRecord; else None."""
     if isinstance(value, str):
         return value
     if isinstance(value, JobRecord):
         return value.id
     record = getattr(value, "record", None)  # a Job or a PreparedJob
-    if isinstance(record, JobRecord):
-        return record.id
-    if strict:
-        raise InvalidJobError(f"depends_on takes jobs or job ids, not {type(value).__name__}")
-    return None
+    return record.id if isinstance(record, JobRecord) else None
+
+
+def _not_a_job(value: object) -> InvalidJobError:
+    return InvalidJobError(f"depends_on takes jobs or job ids, not {type(value).__name__}")
 
 
 def check_call(args: object, kwargs: object) -> None:
