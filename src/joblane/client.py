@@ -177,8 +177,11 @@ class Queue:
 
     def _store(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
         """The one place an enqueue writes: one backend call for the batch."""
-        stored = self.backend.enqueue(records, unique=unique)
-        return [Job(record, self.backend) for record in stored]
+        backend = self.backend
+        stored = backend.enqueue(records, unique=unique)
+        if len(stored) == 1:  # enqueue's hot path: no comprehension frame (Python 3.11)
+            return [Job(stored[0], backend)]
+        return [Job(record, backend) for record in stored]
 
     # -- inspecting --------------------------------------------------------------
 
