@@ -17,7 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "backends": {"backends", "core", "errors", "types", "config"},
     "tasks": {"core", "errors", "types"},
     "config": {"backends", "core", "errors", "types"},
-    "client": {"backends", "config", "core", "errors", "tasks", "types"},
+    "building": {"core", "errors", "tasks", "types"},
+    "client": {"backends", "building", "config", "core", "errors", "tasks", "types"},
     "worker": {"worker", "backends", "config", "core", "errors", "tasks", "types"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }

@@ -1,7 +1,7 @@
 """joblane: background jobs for web applications and CMSs."""
 
 from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, WorkerInfo
-from joblane.client import EnqueueData, Job, JobRegistry, Queue
+from joblane.client import EnqueueData, Job, JobRegistry, PreparedJob, Queue
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions
 from joblane.core.retry import Retry
@@ -52,6 +52,7 @@ __all__ = [
     "JoblaneError",
     "NoSuchJobError",
     "PayloadTooLargeError",
+    "PreparedJob",
     "Queue",
     "ReadOnlyBackend",
     "Registry",

@@ -15,63 +15,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields, replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from joblane.backends.base import Backend
+from joblane.building import (
+    RESERVED_OPTIONS,
+    EnqueueData,
+    PreparedJob,
+    build_job,
+    build_many,
+    build_record,
+    scheduled_time,
+)
 from joblane.config import max_payload, redact_url, shared_backend
-from joblane.core.clock import isoformat, to_datetime, to_timestamp
-from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.clock import to_datetime
+from joblane.core.job import JobRecord
+from joblane.core.jobjson import JOB_DICT_FIELDS, describe_call, job_json
 from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
 from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, NoSuchJobError, WaitTimeoutError
-from joblane.tasks import defaults_for, function_name
 
-RESERVED_OPTIONS = frozenset(f.name for f in fields(JobOptions))
-
-_DEFAULTS = JobOptions()
-
-
-def _options(func_name: str, given: dict[str, Any]) -> JobOptions:
-    """The enqueue's options over the function's ``@job`` defaults over joblane's."""
-    base = defaults_for(func_name) or _DEFAULTS
-    if not given:
-        return base  # validated once, when built
-    unknown = given.keys() - RESERVED_OPTIONS
-    if unknown:
-        raise InvalidJobError(f"unknown job option(s): {', '.join(sorted(unknown))}")
-    if "depends_on" in given:
-        depends = given["depends_on"]
-        if depends is None:
-            depends = ()
-        elif isinstance(depends, Job | str):
-            depends = (_job_id_of(depends),)
-        else:
-            depends = tuple(_job_id_of(d) for d in depends)
-        given = {**given, "depends_on": depends}
-    if base.job_id is not None and "job_id" not in given:
-        given = {**given, "job_id": None}
-    return replace(base, **given)
-
-
-def _job_id_of(value: object) -> str:
-    if isinstance(value, Job):
-        return value.id
-    if isinstance(value, str):
-        return value
-    raise InvalidJobError(f"depends_on takes jobs or job ids, not {type(value).__name__}")
-
-
-class EnqueueData(NamedTuple):
-    """One job for :meth:`Queue.enqueue_many`, made by :meth:`Queue.prepare_data`."""
-
-    func: Callable[..., Any] | str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    options: dict[str, Any]
+__all__ = ["RESERVED_OPTIONS", "EnqueueData", "Job", "JobRegistry", "PreparedJob", "Queue"]
 
 
 class Queue:
@@ -97,7 +64,7 @@ class Queue:
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, url={redact_url(self.backend.url)!r})"
 
-    # -- enqueueing ------------------------------------------------------------
+    # -- enqueueing: build (validate, no I/O), then store ------------------------
 
     def enqueue(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
         """Put ``func(*args, **kwargs)`` on this queue (reserved names are options)."""
@@ -114,21 +81,20 @@ class Queue:
         **options: Any,
     ) -> Job:
         """Put a job on this queue with explicit *args* and *kwargs*."""
-        record = self._record(func, args, kwargs or {}, options, at, self.backend.now())
-        unique = _unique(record.func_name, options)
-        if unique and options.get("job_id") is None:
-            raise InvalidJobError("unique=True needs a job_id: the id is what makes a job unique")
-        (stored,) = self.backend.enqueue([record], unique=unique)
-        return Job(stored, self.backend)
+        record, unique = build_record(
+            self.name, func, args, {} if kwargs is None else kwargs, options,
+            self.backend.now(), at, self._allow_main, self.max_payload,
+        )  # fmt: skip
+        return self._store([record], unique=unique)[0]
 
     def enqueue_at(
         self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
     ) -> Job:
-        """Run the job at *when* (aware, or naive meaning UTC); it waits in the
-        scheduled registry until then, at most 10 years
+        """Run the job at *when* (aware, or naive meaning local time, as Python
+        reads it: ``datetime.now() + timedelta(minutes=5)`` is in 5 minutes in any
+        time zone); it waits in the scheduled registry until then, at most 10 years
         (:data:`~joblane.core.limits.MAX_DURATION`) from now."""
-        if not isinstance(when, datetime):
-            raise InvalidJobError(f"enqueue_at needs a datetime, not {type(when).__name__}")
+        scheduled_time(when)  # a datetime, checked before anything else
         options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
         return self.enqueue_call(func, args, kwargs, at=when, **options)
 
@@ -137,6 +103,9 @@ class Queue:
     ) -> Job:
         """Run the job after *delay*, at most 10 years
         (:data:`~joblane.core.limits.MAX_DURATION`); a delay of 0 or less runs it now."""
+        return self.enqueue_at(self._delayed(delay), func, *args, **kwargs)
+
+    def _delayed(self, delay: timedelta) -> datetime:
         if not isinstance(delay, timedelta):
             raise InvalidJobError(f"enqueue_in needs a timedelta, not {type(delay).__name__}")
         wait = delay.total_seconds()
@@ -147,7 +116,7 @@ class Queue:
         # A past time (timedelta.min included) means now, and must stay a datetime.
         when = to_datetime(self.backend.now() + max(wait, 0.0))
         assert when is not None
-        return self.enqueue_at(when, func, *args, **kwargs)
+        return when
 
     @staticmethod
     def prepare_data(
@@ -169,46 +138,50 @@ class Queue:
             return []
         if any("unique" in i.options for i in items):
             raise InvalidJobError("enqueue_many takes unique= for the whole batch, not per item")
-        now = self.backend.now()
-        # Items without options of their own share their function's name and
-        # options: resolve those once per function, not once per job.
-        shared: dict[object, tuple[str, JobOptions]] = {}
-        records = []
-        for item in items:
-            if item.options or not isinstance(item.kwargs, dict):
-                records.append(self._record(item.func, item.args, item.kwargs, item.options,
-                                            None, now))  # fmt: skip
-                continue
-            resolved = shared.get(item.func)
-            if resolved is None:
-                name = function_name(item.func, allow_main=self._allow_main)
-                resolved = shared[item.func] = (name, _options(name, {}))
-            name, options = resolved
-            if not isinstance(item.args, list | tuple):
-                raise InvalidJobError(
-                    f"args must be a list or tuple, not {type(item.args).__name__}"
-                )
-            records.append(new_job(self.name, name, item.args, item.kwargs, options, now=now,
-                                   max_payload=self.max_payload))  # fmt: skip
-        stored = self.backend.enqueue(records, unique=unique)
-        return [Job(record, self.backend) for record in stored]
+        records = build_many(self.name, items, now=self.backend.now(),
+                             allow_main=self._allow_main, max_payload=self.max_payload)  # fmt: skip
+        return self._store(records, unique=unique)
 
-    def _record(
+    def build(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> PreparedJob:
+        """What :meth:`enqueue` would store, validated, without storing it (no I/O):
+        the same arguments, the same errors. Store it later with :meth:`store`."""
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
+        return self.build_call(func, args, kwargs, **options)
+
+    def build_call(
         self,
         func: Callable[..., Any] | str,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-        options: dict[str, Any],
-        at: datetime | None,
-        now: float,
-    ) -> JobRecord:
-        name = function_name(func, allow_main=self._allow_main)
-        _check_call(args, kwargs)
-        return new_job(
-            self.name, name, args, kwargs, _options(name, options), now=now,
-            scheduled=to_timestamp(at) if at is not None else None,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        **options: Any,
+    ) -> PreparedJob:
+        """:meth:`build` with explicit *args* and *kwargs*, scheduled at *at* if given."""
+        return build_job(
+            self.name, func, args, {} if kwargs is None else kwargs, options,
+            now=self.backend.now(), at=at, allow_main=self._allow_main,
             max_payload=self.max_payload,
         )  # fmt: skip
+
+    def store(self, prepared: Iterable[PreparedJob]) -> list[Job]:
+        """Store built jobs in one atomic step (all or none), in order, and return
+        them as stored. They must agree on ``unique``: it holds for one store."""
+        prepared = list(prepared)
+        if not prepared:
+            return []
+        unique = prepared[0].unique
+        if any(p.unique is not unique for p in prepared):
+            raise InvalidJobError("store takes jobs that all ask for unique, or none that does")
+        return self._store([p.record for p in prepared], unique=unique)
+
+    def _store(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
+        """The one place an enqueue writes: one backend call for the batch."""
+        backend = self.backend
+        stored = backend.enqueue(records, unique=unique)
+        if len(stored) == 1:  # enqueue's hot path: no comprehension frame (Python 3.11)
+            return [Job(stored[0], backend)]
+        return [Job(record, backend) for record in stored]
 
     # -- inspecting --------------------------------------------------------------
 
@@ -260,21 +233,6 @@ class Queue:
         """The job with this id if it belongs to this queue, else None."""
         record = self.backend.get(validate_job_id(job_id))
         return Job(record, self.backend) if record and record.queue == self.name else None
-
-
-def _check_call(args: object, kwargs: object) -> None:
-    if type(args) is not tuple and not isinstance(args, list | tuple):
-        raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
-    if type(kwargs) is not dict:
-        raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")
-
-
-def _unique(func_name: str, options: dict[str, Any]) -> bool:
-    """The enqueue's own ``unique`` if given, else the ``@job`` default."""
-    if "unique" in options:
-        return bool(options["unique"])
-    defaults = defaults_for(func_name)
-    return bool(defaults and defaults.unique)
 
 
 class JobRegistry:
@@ -355,9 +313,7 @@ class Job:
     @property
     def description(self) -> str:
         """``package.module.func('https://example.com/page', retries=2)``."""
-        args, kwargs = decode_call(self._record.payload)
-        parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-        return f"{self.func_name}({', '.join(parts)})"
+        return describe_call(self.func_name, *decode_call(self._record.payload))
 
     @property
     def status(self) -> JobStatus:
@@ -438,8 +394,10 @@ class Job:
     # -- actions -------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None) -> Job:
-        """Block until the job ended (finished, failed, canceled or stopped);
-        raises WaitTimeoutError after *timeout* seconds (None: no limit; a
+        """Block until the job ended (finished, failed, canceled or stopped) and
+        return it with its outcome: status, return value or last_job_result
+        (with ``result_ttl=0`` too, kept :data:`~joblane.core.job.RESULT_TTL_ZERO_GRACE`
+        seconds for its waiters); raises WaitTimeoutError after *timeout* seconds (None: no limit; a
         number of seconds up to 10 years, else InvalidJobError)."""
         if timeout is not None:
             timeout = seconds("timeout", timeout, whole=False)  # NaN waited forever
@@ -469,32 +427,7 @@ class Job:
         return self.backend.delete(self.id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (timestamps as seed 000's ISO format, UTC)."""
-        r = self._record
-        return {
-            "id": r.id,
-            "description": self.description,
-            "func_name": r.func_name,
-            "args": self.args,
-            "kwargs": self.kwargs,
-            "queue": r.queue,
-            "status": r.status.value,
-            "created": isoformat(r.created),
-            "enqueued": isoformat(r.enqueued),
-            "started": isoformat(r.started),
-            "ended": isoformat(r.ended),
-            "scheduled": isoformat(r.scheduled),
-            "retries_left": r.retries_left,
-            "retry_intervals": list(r.retry_intervals),
-            "attempts": r.attempts,
-            "lost_attempts": r.lost_attempts,
-            "job_timeout": r.job_timeout,
-            "result_ttl": r.result_ttl,
-            "ttl": r.ttl,
-            "failure_ttl": r.failure_ttl,
-            "return_value": self.return_value,
-            "last_job_result": r.last_job_result,
-            "meta": r.meta,
-            "depends_on": list(r.depends_on),
-            "worker_name": r.worker_name,
-        }
+        """Every field, JSON-ready (timestamps as seed 000's ISO format, UTC), with
+        the values the monitor shows for its part of them; a value that cannot
+        be read raises its error."""
+        return job_json(self._record, JOB_DICT_FIELDS, tolerant=False)

@@ -102,6 +102,16 @@ def test_wait_returns_once_ended(queue: Queue, start_worker: Callable[..., Worke
     assert job.return_value == 42
 
 
+def test_wait_tells_the_outcome_with_result_ttl_zero(
+    queue: Queue, start_worker: Callable[..., WorkerThread]
+) -> None:
+    # It raised NoSuchJobError: the finished job was deleted at once.
+    start_worker()
+    job = queue.enqueue(sample.add, 20, 22, result_ttl=0)
+    assert job.wait(timeout=5).status is JobStatus.FINISHED
+    assert job.return_value == 42
+
+
 def test_wait_on_an_ended_job_returns_at_once(queue: Queue, backend: MemoryBackend) -> None:
     job = queue.enqueue(sample.fail)
     drain(backend)
@@ -247,33 +257,35 @@ def test_description(queue: Queue) -> None:
 
 def test_to_dict_of_a_queued_job(queue: Queue) -> None:
     job = queue.enqueue(sample.add, 1, b=2, job_id="d1", meta={"who": "me"}, ttl=60)
-    assert job.to_dict() == {
-        "id": "d1",
-        "description": "tests.jobs.sample.add(1, b=2)",
-        "func_name": "tests.jobs.sample.add",
-        "args": [1],
-        "kwargs": {"b": 2},
-        "queue": "normal",
-        "status": "queued",
-        "created": "2026-01-01T00:00:00",
-        "enqueued": "2026-01-01T00:00:00",
-        "started": None,
-        "ended": None,
-        "scheduled": None,
-        "retries_left": 0,
-        "retry_intervals": [],
-        "attempts": 0,
-        "lost_attempts": 0,
-        "job_timeout": 180.0,
-        "result_ttl": 500,
-        "ttl": 60,
-        "failure_ttl": 31_536_000,
-        "return_value": None,
-        "last_job_result": None,
-        "meta": {"who": "me"},
-        "depends_on": [],
-        "worker_name": None,
-    }
+    assert list(job.to_dict().items()) == list(
+        {
+            "id": "d1",
+            "description": "tests.jobs.sample.add(1, b=2)",
+            "func_name": "tests.jobs.sample.add",
+            "args": [1],
+            "kwargs": {"b": 2},
+            "queue": "normal",
+            "status": "queued",
+            "created": "2026-01-01T00:00:00",
+            "enqueued": "2026-01-01T00:00:00",
+            "started": None,
+            "ended": None,
+            "scheduled": None,
+            "retries_left": 0,
+            "retry_intervals": [],
+            "attempts": 0,
+            "lost_attempts": 0,
+            "job_timeout": 180.0,
+            "result_ttl": 500,
+            "ttl": 60,
+            "failure_ttl": 31_536_000,
+            "return_value": None,
+            "last_job_result": None,
+            "meta": {"who": "me"},
+            "depends_on": [],
+            "worker_name": None,
+        }.items()
+    )  # in this order too
 
 
 def test_to_dict_of_an_ended_job(queue: Queue, backend: MemoryBackend, clock: ManualClock) -> None:

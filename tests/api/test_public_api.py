@@ -44,6 +44,7 @@ def test_star_import_gives_exactly_all() -> None:
         "Registry",
         "JobRegistry",
         "EnqueueData",
+        "PreparedJob",
         "backend_from_url",
         "__version__",
     ],

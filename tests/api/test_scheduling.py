@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -55,9 +58,46 @@ def test_enqueue_at_aware_datetime(
     assert job.get_status() is JobStatus.FINISHED
 
 
-def test_enqueue_at_naive_datetime_means_utc(queue: Queue) -> None:
-    job = queue.enqueue_at(datetime(2026, 1, 1, 3, 0), sample.noop)
-    assert job.scheduled_at == datetime(2026, 1, 1, 3, 0, tzinfo=UTC)
+_NAIVE_IN_TZ = """
+import os, sys, time
+from datetime import datetime, timedelta
+from joblane import InvalidJobError, Queue
+from joblane.backends.memory import MemoryBackend
+from joblane.testing import ManualClock
+
+time.tzset()
+clock = ManualClock(time.time())
+queue = Queue("normal", backend=MemoryBackend(clock=clock))
+soon = queue.enqueue_at(datetime.now() + timedelta(minutes=5), "tests.jobs.sample.noop")
+fixed = queue.enqueue_at(datetime(datetime.now().year + 1, 7, 1, 9, 0), "tests.jobs.sample.noop")
+earliest = queue.enqueue_at(datetime.min, "tests.jobs.sample.noop")
+try:
+    queue.enqueue_at(datetime.max, "tests.jobs.sample.noop")
+except InvalidJobError:
+    refused = "refused"
+delay = soon.record.scheduled - clock.now()
+print(delay, fixed.scheduled_at.strftime("%m-%dT%H:%M%z"), earliest.status, refused)
+"""
+
+
+@pytest.mark.parametrize(
+    ("tz", "utc"),
+    [
+        ("Asia/Tokyo", "07-01T00:00+0000"),  # 9:00 at UTC+9
+        ("America/New_York", "07-01T13:00+0000"),  # 9:00 at UTC-4 (summer time)
+    ],
+)
+def test_enqueue_at_a_naive_datetime_is_local_time(tz: str, utc: str) -> None:
+    # datetime.now() + 5 minutes ran 9 hours late in Tokyo and at once in New York.
+    env = {**os.environ, "TZ": tz}
+    run = subprocess.run(
+        [sys.executable, "-c", _NAIVE_IN_TZ], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    delay, scheduled, earliest, latest = run.stdout.split()
+    assert abs(float(delay) - 300) < 5
+    assert scheduled == utc
+    assert (earliest, latest) == ("queued", "refused")  # no ValueError at the ends of time
 
 
 def test_enqueue_at_a_past_time_is_queued_at_once(queue: Queue, backend: MemoryBackend) -> None:

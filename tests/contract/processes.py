@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
+from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
 from joblane.backends.base import Backend
@@ -83,3 +83,22 @@ def open_and_enqueue(
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
     results.put((name, error))
+
+
+def wait_for_job(
+    open_url: Callable[[str], Backend],
+    url: str,
+    job_id: str,
+    ready: Event,
+    results: Queue[tuple[str | None, Any, str | None]],
+) -> None:
+    """Job.wait() on *job_id* from another process; its status and return value."""
+    from joblane.client import Job  # the public client, as a producer process uses it
+
+    try:
+        job = Job.fetch(job_id, backend=open_url(url))
+        ready.set()
+        job.wait(timeout=30)
+        results.put((job.status.value, job.return_value, None))
+    except BaseException as exc:
+        results.put((None, None, f"{type(exc).__name__}: {exc}"))

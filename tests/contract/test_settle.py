@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from joblane.backends.base import Backend
+from joblane.core.job import RESULT_TTL_ZERO_GRACE
 from joblane.core.outcome import INTERRUPTED, STOPPED, Outcome, decide
 from joblane.core.retry import Retry
 from joblane.core.states import JobStatus, Registry
@@ -150,13 +151,24 @@ def test_a_stopped_job_is_in_the_canceled_registry(backend: Backend, clock: Manu
     assert backend.list_registry("normal", Registry.CANCELED) == [stopped]
 
 
-def test_result_ttl_zero_deletes_the_job(backend: Backend, clock: ManualClock) -> None:
+def test_result_ttl_zero_keeps_the_outcome_for_a_grace_then_housekeeping_deletes_it(
+    backend: Backend, clock: ManualClock
+) -> None:
+    # Deleted at once, Job.wait() (in any process) could not tell success from failure.
     parent = enqueue(backend, clock, result_ttl=0)
     child = enqueue(backend, clock, "children", depends_on=[parent.id])
     assert report(backend, clock, claim_one(backend, clock), SUCCESS)
-    assert backend.get(parent.id) is None
+    finished = backend.get(parent.id)
+    assert finished is not None and finished.status is JobStatus.FINISHED
+    assert finished.result == SUCCESS.result
+    assert finished.expires_at == clock.now() + RESULT_TTL_ZERO_GRACE
     released = backend.get(child.id)
     assert released is not None and released.status is JobStatus.QUEUED
+    clock.advance(RESULT_TTL_ZERO_GRACE - 1)
+    assert backend.purge_expired(clock.now()) == 0
+    clock.advance(1)
+    assert backend.purge_expired(clock.now()) == 1
+    assert backend.get(parent.id) is None
     assert backend.registry_count("normal", Registry.FINISHED) == 0
 
 

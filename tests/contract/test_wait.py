@@ -5,6 +5,7 @@ These tests use real time (a wait is about time), with short timeouts.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
@@ -13,10 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from joblane.backends.base import Backend
+from joblane.client import Job
+from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
 
 from .conftest import Store
 from .helpers import LEASE, SUCCESS, claim_one, enqueue, make_job, report
+from .processes import wait_for_job
 
 LONG = 10.0
 """A wait that a change must cut short (the test fails well before it ends)."""
@@ -146,3 +150,38 @@ def test_calls_that_change_nothing_do_not_count_as_changes(
     assert backend.promote_due(clock.now()) == 0
     assert backend.purge_expired(clock.now()) == 0
     assert backend.wait_for_change(0) is False
+
+
+def test_a_waiter_sees_the_outcome_of_a_job_with_result_ttl_zero(
+    backend: Backend, clock: ManualClock
+) -> None:
+    job = Job(enqueue(backend, clock, result_ttl=0), backend)
+    with ThreadPoolExecutor(max_workers=1) as waiter:
+        waited = waiter.submit(job.wait, LONG)
+        time.sleep(0.1)  # the waiter is in its wait
+        assert report(backend, clock, claim_one(backend, clock), SUCCESS)
+        assert waited.result(timeout=LONG) is job
+    assert (job.status, job.return_value) == (JobStatus.FINISHED, {"ok": True})
+
+
+@pytest.mark.requires(shared_between_processes=True)
+def test_a_waiter_in_another_process_sees_the_outcome_of_a_job_with_result_ttl_zero(
+    store: Store, clock: ManualClock
+) -> None:
+    backend = store.open()
+    assert store.kind.open_url is not None
+    job = enqueue(backend, clock, result_ttl=0)
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    results = context.Queue()
+    child = context.Process(
+        target=wait_for_job, args=(store.kind.open_url, backend.url, job.id, ready, results)
+    )
+    child.start()
+    try:
+        assert ready.wait(timeout=60)
+        time.sleep(0.2)  # the child is in its wait
+        assert report(backend, clock, claim_one(backend, clock), SUCCESS)
+        assert results.get(timeout=60) == ("finished", {"ok": True}, None)
+    finally:
+        child.join(timeout=30)

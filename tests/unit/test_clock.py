@@ -32,7 +32,8 @@ def test_to_datetime_is_aware_utc() -> None:
 
 def test_to_timestamp_of_aware_and_naive() -> None:
     assert to_timestamp(datetime(2026, 1, 1, tzinfo=UTC)) == START
-    assert to_timestamp(datetime(2026, 1, 1)) == START  # naive means UTC
+    # naive means local time, as Python reads it
+    assert to_timestamp(datetime(2026, 1, 1)) == datetime(2026, 1, 1).timestamp()
     plus_two = timezone(timedelta(hours=2))
     assert to_timestamp(datetime(2026, 1, 1, 2, tzinfo=plus_two)) == START
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from joblane.core.job import JobOptions, JobRecord, new_job
+from joblane.core.job import RESULT_TTL_ZERO_GRACE, JobOptions, JobRecord, new_job
 from joblane.core.outcome import (
     INTERRUPTED,
     STOPPED,
@@ -56,23 +56,20 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
         scheduled=None,
         enqueued=ENQUEUED,
         expires_at=NOW + 60,
-        delete=False,
         started=STARTED,
     )
     assert not s.failed_for_good
 
 
-def test_success_with_result_ttl_zero_deletes_the_job() -> None:
+def test_success_with_result_ttl_zero_is_kept_for_the_grace() -> None:
     s = decide(started_job(result_ttl=0), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
-    assert s.delete is True
-    assert s.expires_at == NOW
+    assert s.expires_at == NOW + RESULT_TTL_ZERO_GRACE
 
 
 def test_success_with_result_ttl_forever_never_expires() -> None:
     s = decide(started_job(result_ttl=-1), TOKEN, Outcome.success(b"1"), NOW)
     assert s.status is JobStatus.FINISHED
-    assert s.delete is False
     assert s.expires_at is None
 
 

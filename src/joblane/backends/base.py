@@ -178,8 +178,7 @@ class Backend(ReadOnlyBackend, Protocol):
         loses its start and worker, and goes first in its queue if ``front``,
         else last unless it is ``at_front``) and moves its deferred dependents:
         to queued when all their dependencies finished, to canceled
-        (recursively) when it failed for good or was stopped. A settlement with
-        ``delete`` removes the job after its dependents were released.
+        (recursively) when it failed for good or was stopped.
 
         Each of *starts* (applied in the same step, before the settlements)
         records when a claimed job began, if it is still started under that

@@ -265,8 +265,6 @@ class MemoryBackend:
             elif s.started is not None:
                 job.started = s.started
             self._dependents_of_ended(job.id, s.status, now)
-            if s.delete:
-                del self._jobs[job.id]
             flags.append(True)
         return flags
 

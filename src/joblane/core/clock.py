@@ -30,10 +30,15 @@ def to_datetime(ts: float | None) -> datetime | None:
 
 
 def to_timestamp(value: datetime) -> float:
-    """An aware datetime as POSIX seconds; a naive one is taken as UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    """A datetime as POSIX seconds. A naive one is local time, as Python reads
+    it (``datetime.now()``, ``datetime.timestamp``): the machine's time zone."""
+    try:
+        return value.timestamp()
+    except (ValueError, OverflowError, OSError):
+        # A naive time within a day of datetime.min or .max has no local
+        # instant in range; as UTC it differs by the offset at most, and is
+        # either long past (now) or over 10 years ahead (refused) all the same.
+        return value.replace(tzinfo=UTC).timestamp()
 
 
 def isoformat(ts: float | None) -> str | None:

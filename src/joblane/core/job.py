@@ -27,6 +27,10 @@ DEFAULT_MAX_PAYLOAD = 512 * 1024
 
 KEEP_FOREVER = -1
 
+RESULT_TTL_ZERO_GRACE = 10
+"""Seconds a finished job with ``result_ttl=0`` is kept all the same, so that
+``Job.wait()`` in any process sees its outcome; housekeeping deletes it then."""
+
 
 @dataclass(slots=True)
 class JobRecord:
@@ -80,6 +84,12 @@ class JobRecord:
 def expiry(now: float, ttl: int) -> float | None:
     """When something kept for *ttl* seconds from *now* expires (None: never)."""
     return None if ttl == KEEP_FOREVER else now + ttl
+
+
+def result_expiry(now: float, result_ttl: int) -> float | None:
+    """When a job that finished at *now* expires: after *result_ttl* seconds,
+    or :data:`RESULT_TTL_ZERO_GRACE` for 0 (None: never)."""
+    return expiry(now, result_ttl or RESULT_TTL_ZERO_GRACE)
 
 
 def new_job_id() -> str:

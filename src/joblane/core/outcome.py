@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from joblane.core import rules
-from joblane.core.job import JobRecord, expiry
+from joblane.core.job import JobRecord, expiry, result_expiry
 from joblane.core.retry import retry_delay
 from joblane.core.states import JobStatus
 
@@ -125,8 +125,6 @@ class Settlement:
     scheduled: float | None
     enqueued: float | None
     expires_at: float | None
-    delete: bool = False
-    """True when result_ttl is 0: the finished job is not kept."""
     started: float | None = None
     """When the attempt began, if the backend may not know it yet (a job claimed
     ahead of its start); recorded unless the job goes back to its queue."""
@@ -166,7 +164,7 @@ def decide(
             job.id, token, JobStatus.FINISHED, ended=now, result=outcome.result,
             last_job_result=job.last_job_result, retries_left=job.retries_left,
             attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
-            expires_at=expiry(now, job.result_ttl), delete=job.result_ttl == 0,
+            expires_at=result_expiry(now, job.result_ttl),
             started=job.started, lost_attempts=job.lost_attempts,
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:

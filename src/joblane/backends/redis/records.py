@@ -263,15 +263,15 @@ def _opt(value: float | None) -> Arg:
 
 
 def settlement_args(settlements: Sequence[Settlement], starts: Sequence[Start] = ()) -> list[Arg]:
-    """The 15 arguments of each settlement, in settle_one's order, then the 3 of
+    """The 14 arguments of each settlement, in settle_one's order, then the 3 of
     each start, in start_one's order (_common.lua), each list after its length."""
     out: list[Arg] = [len(settlements)]
     for s in settlements:
         out += (
             s.job_id, s.token, s.status.value, _opt(s.ended), _tagged(s.result),
             _tagged(s.last_job_result), s.retries_left, s.attempts, _opt(s.scheduled),
-            _opt(s.enqueued), _opt(s.expires_at), "1" if s.delete else "0",
-            _opt(s.started), s.lost_attempts, "1" if s.front else "0",
+            _opt(s.enqueued), _opt(s.expires_at), _opt(s.started), s.lost_attempts,
+            "1" if s.front else "0",
         )  # fmt: skip
     out.append(len(starts))
     for start in starts:

@@ -31,7 +31,6 @@ class Queries:
     claim: LiteralString
     claim_queue: LiteralString
     settle: LiteralString
-    settle_delete: LiteralString
     mark_started: LiteralString
     linked_dependencies: LiteralString
     pop_dependents: LiteralString

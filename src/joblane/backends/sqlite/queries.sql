@@ -121,10 +121,6 @@ WHERE id = :id AND status = 'started' AND lease_token = :token;
 UPDATE jobs SET started = :started
 WHERE id = :id AND status = 'started' AND lease_token = :token AND started IS NULL;
 
--- name: settle_delete
--- A settlement with delete (result_ttl 0): the job is removed instead of kept.
-DELETE FROM jobs WHERE id = :id AND status = 'started' AND lease_token = :token;
-
 -- name: linked_dependencies
 -- Which of :ids (a JSON array) have deferred jobs waiting for them: one read per
 -- settled batch, so that settling a job nothing waits for costs no more.

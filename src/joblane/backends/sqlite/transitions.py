@@ -86,10 +86,7 @@ def settle_all(
     linked = _linked_dependencies(sqlite, settlements)
     flags = []
     for s in settlements:
-        if s.delete:
-            cursor = sqlite.execute(QUERIES.settle_delete, {"id": s.job_id, "token": s.token})
-        else:
-            cursor = sqlite.execute(QUERIES.settle, _settle_params(s))
+        cursor = sqlite.execute(QUERIES.settle, _settle_params(s))
         applied = cursor.rowcount == 1
         flags.append(applied)
         if applied and s.job_id in linked:

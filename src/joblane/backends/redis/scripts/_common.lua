@@ -252,13 +252,13 @@ local function tagged(value)
   return string.sub(value, 2)
 end
 
--- Apply one Settlement (15 arguments, read with nextarg; see records.py
+-- Apply one Settlement (14 arguments, read with nextarg; see records.py
 -- settlement_args) if the job is still started under its token. 1 or 0.
 local function settle_one(now)
   local id, token, status = nextarg(), nextarg(), nextarg()
   local ended, result, last_result = optional(nextarg()), tagged(nextarg()), tagged(nextarg())
   local retries_left, attempts, scheduled = nextarg(), nextarg(), optional(nextarg())
-  local enqueued, expires_at, delete = optional(nextarg()), optional(nextarg()), nextarg()
+  local enqueued, expires_at = optional(nextarg()), optional(nextarg())
   local started, lost, front = optional(nextarg()), nextarg(), nextarg()
   local key = job_key(id)
   local f = redis.call("HMGET", key, "s", "lt", "q", "af")
@@ -283,7 +283,6 @@ local function settle_one(now)
     dependents_of_ended(id, status, now)
   end
   place(id, q, status, front == "1" and "1" or f[4])
-  if delete == "1" then remove_job(id) end
   return 1
 end
 

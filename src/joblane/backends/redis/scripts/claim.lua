@@ -1,7 +1,7 @@
 #!lua flags=allow-oom
 -- claim: settle, then take up to `limit` queued jobs (Backend.claim).
 --
--- ARGV: prefix, origin, now, count, then count settlements (15 arguments each, see
+-- ARGV: prefix, origin, now, count, then count settlements (14 arguments each, see
 --   settle_one), the starts (their count, then 3 arguments each, see start_one),
 --   then worker, lease_expires, limit, starting (how many of the taken jobs begin
 --   now, "" for all: the others keep no start time until a Start records it),

@@ -1,9 +1,10 @@
 #!lua flags=allow-oom
 -- settle: record the end of attempts, as one batch (Backend.settle).
 --
--- ARGV: prefix, origin, now, count, then count settlements of 12 arguments each:
+-- ARGV: prefix, origin, now, count, then count settlements of 14 arguments each:
 --   job id, lease token, status, ended, result, last_job_result, retries_left,
---   attempts, scheduled, enqueued, expires_at, delete ("1"/"0"). A missing
+--   attempts, scheduled, enqueued, expires_at, started, lost_attempts, front
+--   ("1"/"0"), as settle_one reads them (_common.lua). A missing
 --   value is ""; result and last_job_result carry a one-byte tag before the
 --   value (records.py), so that an empty value is not taken for None.
 -- Reply: one flag per settlement, 1 if applied (the job was still started
