@@ -101,3 +101,23 @@ def test_the_sqlite_registry_order_column_matches_core(tmp_path: Path) -> None:
     conn.close()
     backend.close()
     assert stored == {job.id: rules.registry_time(job) for job in jobs}
+
+
+@pytest.mark.parametrize("from_entry", [True, False])
+def test_when_a_ttl_starts_counting_follows_core(
+    store: Store, monkeypatch: pytest.MonkeyPatch, from_entry: bool
+) -> None:
+    monkeypatch.setattr(rules, "TTL_FROM_QUEUE_ENTRY", from_entry)
+    backend, clock = store.open(), store.clock
+    created = clock.now()
+    later = backend.enqueue([make_job(clock, scheduled=created + 100, ttl=300)])[0]
+    blocker = enqueue(backend, clock, "blockers")
+    waiting = enqueue(backend, clock, depends_on=[blocker.id], ttl=300)
+    clock.advance(100)
+    assert backend.promote_due(clock.now()) == 1
+    assert report(backend, clock, claim_one(backend, clock, "blockers"),
+                  Outcome.success(b"null"))  # fmt: skip
+    base = clock.now() if from_entry else created
+    for job in backend.get_many([later.id, waiting.id]):
+        assert job is not None and job.status is JobStatus.QUEUED
+        assert job.expires_at == base + 300

@@ -64,8 +64,13 @@ def test_enqueue_keeps_a_job_whose_dependencies_are_done_or_that_waits_for_nothi
 
 
 def test_a_ttl_counts_from_entering_the_queue() -> None:
-    assert rules.queue_entry(NOW, 30) == Entry(NOW, NOW + 30)
-    assert rules.queue_entry(NOW, None) == Entry(NOW, None)
+    assert rules.queue_entry(NOW, 30, NOW - 100) == Entry(NOW, NOW + 30)
+    assert rules.queue_entry(NOW, None, NOW - 100) == Entry(NOW, None)
+
+
+def test_a_ttl_could_count_from_creation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rules, "TTL_FROM_QUEUE_ENTRY", False)
+    assert rules.queue_entry(NOW, 30, NOW - 100) == Entry(NOW, NOW - 70)
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED])

@@ -281,7 +281,9 @@ class MemoryBackend:
             if dependent is None or dependent.status is not JobStatus.DEFERRED:
                 continue
             if rules.released([self._status(d) for d in dependent.depends_on]):
-                self._enter_queue(dependent, rules.queue_entry(now, dependent.ttl))
+                self._enter_queue(
+                    dependent, rules.queue_entry(now, dependent.ttl, dependent.created)
+                )
 
     def _enter_queue(self, job: JobRecord, entry: rules.Entry) -> None:
         job.status = JobStatus.QUEUED
@@ -345,7 +347,7 @@ class MemoryBackend:
                 key=lambda j: (j.scheduled or 0.0, j.id),
             )[:limit]
             for job in due:
-                self._enter_queue(job, rules.queue_entry(now, job.ttl))
+                self._enter_queue(job, rules.queue_entry(now, job.ttl, job.created))
             if due:
                 self._bump()
             return len(due)

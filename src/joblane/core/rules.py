@@ -109,16 +109,23 @@ def on_enqueue(job: JobRecord, dependencies: Sequence[JobStatus | None]) -> JobR
 # -- entering a queue --------------------------------------------------------
 
 
-def queue_expiry(now: float, ttl: int | None) -> float | None:
-    """When a job that enters its queue at *now* expires: its ``ttl`` counts
-    from entering the queue (None or 0: never)."""
-    return now + ttl if ttl else None
+TTL_FROM_QUEUE_ENTRY = True
+"""A queued job's ``ttl`` counts from when it enters its queue (its enqueue, a
+release, a promotion, a requeue); False would count it from its creation."""
 
 
-def queue_entry(now: float, ttl: int | None) -> Entry:
-    """A job with this *ttl* entering its queue at *now* (a deferred job
-    released, a scheduled job due, an ended job requeued)."""
-    return Entry(now, queue_expiry(now, ttl))
+def queue_expiry(now: float, ttl: int | None, created: float) -> float | None:
+    """When a job created at *created* that enters its queue at *now* expires
+    (None or 0 ttl: never); see :data:`TTL_FROM_QUEUE_ENTRY`."""
+    if not ttl:
+        return None
+    return (now if TTL_FROM_QUEUE_ENTRY else created) + ttl
+
+
+def queue_entry(now: float, ttl: int | None, created: float) -> Entry:
+    """A job with this *ttl*, created at *created*, entering its queue at *now*
+    (a deferred job released, a scheduled job due, an ended job requeued)."""
+    return Entry(now, queue_expiry(now, ttl, created))
 
 
 # -- managing ----------------------------------------------------------------
@@ -143,7 +150,7 @@ def requeue(job: JobRecord, now: float) -> Entry:
     start, end and ``lost_attempts`` are cleared). Raises InvalidStateError."""
     if job.status not in states.REQUEUEABLE_STATUSES:
         raise requeue_refused(job.id, job.status)
-    return queue_entry(now, job.ttl)
+    return queue_entry(now, job.ttl, job.created)
 
 
 def requeue_refused(job_id: str, status: JobStatus | str) -> InvalidStateError:

@@ -62,7 +62,9 @@ def _lua(value: object) -> str:
         return "{ " + ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in value.items()) + " }"
     if isinstance(value, tuple | list):
         return "{ " + ", ".join(_lua(v) for v in value) + " }"
-    return "true" if value is True else str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _set(statuses: Iterable[JobStatus]) -> dict[str, bool]:
@@ -85,6 +87,7 @@ def rule_tables() -> str:
         "DEPENDENT_OF_FAILED": rules.DEPENDENT_OF_FAILED.value,
         "CANCELED": rules.CANCELED.value,
         "REGISTRY_TIME": tuple(_HASH_FIELDS[name] for name in rules.REGISTRY_TIME_FIELDS),
+        "TTL_FROM_QUEUE_ENTRY": rules.TTL_FROM_QUEUE_ENTRY,
     }
     assert set(parent_ended.values()) <= {d.value for d in Dependents}
     return "\n".join(f"local {name} = {_lua(value)}" for name, value in tables.items())

@@ -142,8 +142,8 @@ DELETE FROM job_deps WHERE dependent = :id;
 -- Queue deferred job :id if each of its dependencies is :done (core.rules.released)
 -- or gone. A depends_on that is not JSON (a corrupt row) releases it too, rather
 -- than failing the settle of its dependency: the claim then moves it to failed.
--- Returns its ttl: a job that has one gets its expires_at from core.rules.queue_entry
--- (set_expiry).
+-- Returns its ttl and creation time: a job with a ttl gets its expires_at from
+-- core.rules.queue_entry (set_expiry).
 UPDATE jobs
 SET status = 'queued', enqueued = :now, expires_at = NULL, position = {queue_position}
 WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
@@ -151,7 +151,7 @@ WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
     AS dep JOIN jobs AS d ON d.id = dep.value
     WHERE d.status <> :done
 )
-RETURNING ttl;
+RETURNING ttl, created;
 
 -- name: set_expiry
 -- Set the expires_at of job :id (decided by core.rules).
@@ -176,8 +176,9 @@ WHERE status = 'started' AND lease_expires < :now
 ORDER BY lease_expires, id LIMIT :limit;
 
 -- name: due_jobs
--- Scheduled jobs due at or before :now, in due order, with their ttl.
-SELECT id, ttl FROM jobs
+-- Scheduled jobs due at or before :now, in due order, with their ttl and
+-- creation time (core.rules.queue_entry).
+SELECT id, ttl, created FROM jobs
 WHERE status = 'scheduled' AND scheduled <= :now
 ORDER BY scheduled, id LIMIT :limit;
 

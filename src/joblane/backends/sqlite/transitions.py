@@ -145,8 +145,8 @@ def _release_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> 
     done = rules.DEPENDENCY_DONE.value
     for dependent in _pop_dependents(sqlite, job_id):
         params = {"id": dependent, "now": now, "done": done}
-        for (ttl,) in sqlite.execute(QUERIES.release_dependent, params).fetchall():
-            entry = rules.queue_entry(now, _ttl(ttl))
+        for ttl, created in sqlite.execute(QUERIES.release_dependent, params).fetchall():
+            entry = rules.queue_entry(now, _ttl(ttl), created)
             if entry.expires_at is not None:
                 params = {"id": dependent, "expires_at": entry.expires_at}
                 sqlite.execute(QUERIES.set_expiry, params)
@@ -188,8 +188,8 @@ def renew(
 def promote_due(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.due_jobs, {"now": now, "limit": limit}).fetchall()
     params = []
-    for job_id, ttl in rows:
-        entry = rules.queue_entry(now, _ttl(ttl))
+    for job_id, ttl, created in rows:
+        entry = rules.queue_entry(now, _ttl(ttl), created)
         params.append({"id": job_id, "enqueued": entry.enqueued, "expires_at": entry.expires_at})
     sqlite.executemany(QUERIES.promote, params)
     return len(rows)

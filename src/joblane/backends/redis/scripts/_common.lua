@@ -184,10 +184,11 @@ end
 -- (core.rules.queue_expiry).
 local function enter_queue(id, now)
   local key = job_key(id)
-  local f = redis.call("HMGET", key, "q", "tt", "af")
+  local f = redis.call("HMGET", key, "q", "tt", "af", "c")
   redis.call("HSET", key, "s", "queued", "e", now)
   local ttl = tonumber(f[2])
-  if ttl and ttl ~= 0 then set_expiry(id, tonumber(now) + ttl) else set_expiry(id, nil) end
+  local base = TTL_FROM_QUEUE_ENTRY and tonumber(now) or tonumber(f[4])
+  if ttl and ttl ~= 0 then set_expiry(id, base + ttl) else set_expiry(id, nil) end
   push(id, f[1], f[3])
 end
 
