@@ -9,7 +9,7 @@ are stored, the others are left alone, so a replay stores each job at most once.
 
 One file per transaction, ``<time>-<pid>-<random>.jobs``, JSON::
 
-    {"version": 1, "backend": "<backend URL, no password>",
+    {"version": 1, "backend": "<backend_identity: its URL, no password>",
      "jobs": [{"unique": false, "record": {JobRecord fields}}, ...]}
 
 Written under a temporary name and renamed, so a reader never sees half a file.
@@ -62,6 +62,13 @@ def spool_directory(backend: Backend) -> Path | None:
     return None
 
 
+def backend_identity(backend: Backend) -> str:
+    """Which backend a spool file is for: its URL, without a SQLite URL's options
+    (a producer and a worker may open one file with different busy timeouts)."""
+    url = backend.url
+    return url.split("?", 1)[0] if url.startswith("sqlite:") else url
+
+
 def _encode(record: JobRecord, unique: bool) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _FIELDS}
     values["payload"] = record.payload.decode()
@@ -104,7 +111,11 @@ def write(directory: Path, backend: Backend, jobs: Sequence[tuple[JobRecord, boo
     name = f"{time.time_ns()}-{os.getpid()}-{secrets.token_hex(4)}"
     temporary, final = directory / f"{name}.tmp", directory / f"{name}.jobs"
     data = orjson.dumps(
-        {"version": VERSION, "backend": backend.url, "jobs": [_encode(r, u) for r, u in jobs]}
+        {
+            "version": VERSION,
+            "backend": backend_identity(backend),
+            "jobs": [_encode(r, u) for r, u in jobs],
+        }
     )
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -170,7 +181,7 @@ def _read(path: Path, fd: int, backend: Backend) -> list[tuple[JobRecord, bool]]
         data = orjson.loads(raw)
         if data["version"] != VERSION:
             raise ValueError(f"version {data['version']!r}, not {VERSION}")
-        if data["backend"] != backend.url:
+        if data["backend"] != backend_identity(backend):
             return None
         return [_decode(entry) for entry in data["jobs"]]
     except Exception as error:  # one bad file costs only itself

@@ -49,9 +49,9 @@ class TransactionJobs:
     :func:`~joblane.spool.spool_directory`. *retries* and *retry_delay*
     (seconds, doubled each time): how ``tpc_finish`` retries a failed store."""
 
-    after_spool_write: Callable[[], None] | None = None
-    """Called right after the spool write, before the store (a test stops the
-    process there)."""
+    before_store: Callable[[], None] | None = None
+    """Called in ``tpc_finish`` right before the store, after the spool write
+    (a test stops the process there)."""
 
     def __init__(
         self, manager: Any = None, *, spool: bool = True, spool_dir: Path | None = None,
@@ -161,8 +161,8 @@ class JobDataManager:
         spooled = self._spool(groups)
         stored = False
         try:
-            if spooled and self.adapter.after_spool_write is not None:
-                self.adapter.after_spool_write()
+            if self.adapter.before_store is not None:
+                self.adapter.before_store()
             stored = self._store()
         finally:
             for spool_file in spooled:
