@@ -9,6 +9,10 @@ reserved keyword names (:data:`RESERVED_OPTIONS`): ``job_id``, ``retry``,
 job. A job whose own parameters use one of those names is enqueued with
 :meth:`Queue.enqueue_call`, which takes ``args`` and ``kwargs`` explicitly
 and so cannot clash.
+
+Inside a transaction (:func:`joblane.atomic`, or an installed adapter's) every
+enqueue returns its Job at once, built, and the job is stored when the
+transaction commits (:mod:`joblane.pending`).
 """
 
 from __future__ import annotations

@@ -158,3 +158,10 @@ def test_store_after_a_partial_failure_stores_only_what_is_left() -> None:
     second.refuse = False
     buffer.store()  # no DuplicateJobError from first: its group left the buffer
     assert (first.enqueue_calls, second.enqueue_calls) == (1, 1)
+
+
+def test_a_dependency_enqueued_in_the_same_transaction(queue: Queue) -> None:
+    with atomic():
+        parent = queue.enqueue(ADD, 1, 2)
+        child = queue.enqueue(ADD, 3, 4, depends_on=parent)
+    assert child.refresh().status is JobStatus.DEFERRED  # its stored status, after the commit
