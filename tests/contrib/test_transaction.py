@@ -4,6 +4,7 @@ files: jobs are stored when the transaction commits, never when it aborts."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,22 @@ def test_the_vote_fails_while_the_backend_is_down(adapter: TransactionJobs, tmp_
     finally:
         backend.close()
         server.stop()
+
+
+def test_each_thread_has_its_own_transaction(adapter: TransactionJobs, queue: Queue) -> None:
+    ids: dict[str, str] = {}
+
+    def work(name: str, commit: bool) -> None:
+        ids[name] = queue.enqueue(ADD, 1, 1).id
+        barrier.wait()  # both enqueued before either ends its transaction
+        transaction.commit() if commit else transaction.abort()
+
+    barrier = threading.Barrier(2)
+    threads = [
+        threading.Thread(target=work, args=(n, n == "commits")) for n in ("commits", "aborts")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [j.id for j in queue.get_jobs()] == [ids["commits"]]
