@@ -18,8 +18,11 @@ ALLOWED: dict[str, set[str]] = {
     "tasks": {"core", "errors", "types"},
     "config": {"backends", "core", "errors", "types"},
     "building": {"core", "errors", "tasks", "types"},
-    "client": {"backends", "building", "config", "core", "errors", "tasks", "types"},
-    "worker": {"worker", "backends", "config", "core", "errors", "tasks", "types"},
+    "client": {"backends", "building", "config", "core", "errors", "pending", "tasks", "types"},
+    "pending": {"backends", "core", "errors", "types"},
+    "spool": {"backends", "config", "core", "errors", "types"},
+    "worker": {"worker", "backends", "config", "core", "errors", "spool", "tasks", "types"},
+    "contrib": {"contrib", "backends", "core", "errors", "pending", "spool", "types"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }
 EXCEPTIONS = {

@@ -18,12 +18,14 @@ from joblane.errors import (
     InvalidQueueNameError,
     InvalidStateError,
     JoblaneError,
+    JobNotStoredError,
     NoSuchJobError,
     PayloadTooLargeError,
     SchemaVersionError,
     SerializationError,
     WaitTimeoutError,
 )
+from joblane.pending import atomic
 from joblane.tasks import job
 from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
@@ -46,6 +48,7 @@ __all__ = [
     "InvalidStateError",
     "Job",
     "JobContext",
+    "JobNotStoredError",
     "JobOptions",
     "JobRegistry",
     "JobStatus",
@@ -64,6 +67,7 @@ __all__ = [
     "WorkerInfo",
     "WorkerThread",
     "__version__",
+    "atomic",
     "backend_from_url",
     "current_job",
     "job",

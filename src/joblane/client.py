@@ -9,6 +9,10 @@ reserved keyword names (:data:`RESERVED_OPTIONS`): ``job_id``, ``retry``,
 job. A job whose own parameters use one of those names is enqueued with
 :meth:`Queue.enqueue_call`, which takes ``args`` and ``kwargs`` explicitly
 and so cannot clash.
+
+Inside a transaction (:func:`joblane.atomic`, or an installed adapter's) every
+enqueue returns its Job at once, built, and the job is stored when the
+transaction commits (:mod:`joblane.pending`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import DEFAULT_QUEUE, validate_job_id, validate_queue_name
 from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
-from joblane.errors import InvalidJobError, NoSuchJobError, WaitTimeoutError
+from joblane.errors import InvalidJobError, WaitTimeoutError
+from joblane.pending import current_pending, not_found
 
 __all__ = ["RESERVED_OPTIONS", "EnqueueData", "Job", "JobRegistry", "PreparedJob", "Queue"]
 
@@ -176,9 +181,12 @@ class Queue:
         return self._store([p.record for p in prepared], unique=unique)
 
     def _store(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
-        """The one place an enqueue writes: one backend call for the batch."""
+        """The one place an enqueue writes: one backend call for the batch, or
+        the buffer of the open transaction (:mod:`joblane.pending`)."""
         backend = self.backend
-        stored = backend.enqueue(records, unique=unique)
+        pending = current_pending()
+        stored = (backend.enqueue(records, unique=unique) if pending is None
+                  else pending.add(backend, records, unique))  # fmt: skip
         if len(stored) == 1:  # enqueue's hot path: no comprehension frame (Python 3.11)
             return [Job(stored[0], backend)]
         return [Job(record, backend) for record in stored]
@@ -267,11 +275,13 @@ class Job:
 
     @classmethod
     def fetch(cls, job_id: str, *, url: str | None = None, backend: Backend | None = None) -> Job:
-        """The job with this id; raises NoSuchJobError (or InvalidJobIdError)."""
+        """The job with this id; raises NoSuchJobError (or InvalidJobIdError), or
+        JobNotStoredError for a job this process enqueued in a transaction that
+        has not committed yet."""
         backend = backend if backend is not None else shared_backend(url)
         record = backend.get(validate_job_id(job_id))
         if record is None:
-            raise NoSuchJobError(job_id)
+            raise not_found(job_id)
         return cls(record, backend)
 
     def __repr__(self) -> str:
@@ -280,7 +290,7 @@ class Job:
     def refresh(self) -> Job:
         record = self.backend.get(self.id)
         if record is None:
-            raise NoSuchJobError(self.id)
+            raise not_found(self.id)
         self._record = record
         return self
 

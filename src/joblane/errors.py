@@ -12,6 +12,7 @@
     ├── SerializationError (TypeError) an argument or result that JSON cannot carry
     ├── DuplicateJobError             a live job already has that id
     ├── NoSuchJobError (KeyError)     no job with that id
+    │   └── JobNotStoredError         enqueued in a transaction that has not committed yet
     ├── InvalidStateError             the operation does not fit the job's state
     ├── BackendError                  the backend failed (I/O, lock, connection)
     │   ├── CorruptRecordError        a stored job that cannot be decoded (names the field)
@@ -81,6 +82,18 @@ class NoSuchJobError(JoblaneError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class JobNotStoredError(NoSuchJobError):
+    """The job was enqueued in a transaction of this process that has not
+    committed yet: it is stored at the commit, and never if the transaction aborts."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.args = (
+            f"job {job_id!r} was enqueued in a transaction that has not committed yet: "
+            "it is stored when the transaction commits",
+        )
 
 
 class InvalidStateError(JoblaneError):

@@ -5,7 +5,7 @@ jobs run in an :class:`~joblane.worker.slots.Executor` (slot processes by
 default). Each loop turn:
 
 1. runs the side tasks that are due (lease renewal, scheduler, reaper,
-   housekeeping, registration);
+   housekeeping, registration, spool replay);
 2. stops jobs past their deadline, canceled, or whose lease was lost;
 3. settles finished attempts and claims new jobs in ONE backend call;
 4. hands the claimed jobs to free slots;
@@ -46,6 +46,7 @@ from joblane.core.outcome import (
 from joblane.core.queues import DEFAULT_QUEUES, priority_order
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError
+from joblane.spool import REPLAY_INTERVAL, replay, spool_directory
 from joblane.tasks import AllowPolicy
 from joblane.worker.batching import plan_batch
 from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
@@ -141,6 +142,8 @@ class Worker:
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
+        self.spool_dir = spool_directory(backend)
+        """Where committed transactions left jobs the backend had not got (replayed)."""
         self.side_tasks = self._side_task_table()
 
     def _side_task_table(self) -> SideTasks:
@@ -152,6 +155,8 @@ class Worker:
         table.add("reaper", RECOVERY_INTERVAL, self._reap)
         table.add("housekeeping", HOUSEKEEPING_INTERVAL, self._housekeeping)
         table.add("registration", REGISTRATION_INTERVAL, self._heartbeat)
+        if self.spool_dir is not None:
+            table.add("spool", REPLAY_INTERVAL, self._replay_spool)
         return table
 
     def _make_executor(self, kind: str) -> Executor:
@@ -282,6 +287,12 @@ class Worker:
 
     def _housekeeping(self, now: float) -> None:
         purge_expired(self.backend, now)
+
+    def _replay_spool(self, now: float) -> None:
+        try:
+            replay(self.backend, self.spool_dir)
+        except OSError:
+            log.exception("cannot read the spool %s", self.spool_dir)
 
     def _heartbeat(self, now: float) -> None:
         self._register("busy" if self.executor.running() else "idle")

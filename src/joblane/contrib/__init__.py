@@ -1,0 +1,1 @@
+"""Adapters to frameworks: each a thin layer over the client's build-then-store."""
