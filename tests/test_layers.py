@@ -17,8 +17,9 @@ ALLOWED: dict[str, set[str]] = {
     "backends": {"backends", "core", "errors", "types", "config"},
     "tasks": {"core", "errors", "types"},
     "config": {"backends", "core", "errors", "types"},
-    "building": {"core", "errors", "tasks", "types"},
-    "client": {"backends", "building", "config", "core", "errors", "tasks", "types"},
+    "identity": {"core", "errors", "types"},
+    "building": {"core", "errors", "identity", "tasks", "types"},
+    "client": {"backends", "building", "config", "core", "errors", "identity", "tasks", "types"},
     "worker": {"worker", "backends", "config", "core", "errors", "tasks", "types"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }

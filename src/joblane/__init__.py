@@ -12,6 +12,7 @@ from joblane.errors import (
     CorruptRecordError,
     DuplicateJobError,
     EnqueueOutcomeUnknownError,
+    IdentityError,
     InvalidFunctionError,
     InvalidJobError,
     InvalidJobIdError,
@@ -24,6 +25,7 @@ from joblane.errors import (
     SerializationError,
     WaitTimeoutError,
 )
+from joblane.identity import Identity, acting_as
 from joblane.tasks import job
 from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
@@ -39,6 +41,8 @@ __all__ = [
     "DuplicateJobError",
     "EnqueueData",
     "EnqueueOutcomeUnknownError",
+    "Identity",
+    "IdentityError",
     "InvalidFunctionError",
     "InvalidJobError",
     "InvalidJobIdError",
@@ -64,6 +68,7 @@ __all__ = [
     "WorkerInfo",
     "WorkerThread",
     "__version__",
+    "acting_as",
     "backend_from_url",
     "current_job",
     "job",

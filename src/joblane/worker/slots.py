@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Protocol
 
+import orjson
+
+from joblane.core.identity import Restore, identity_from_data
 from joblane.core.job import JobRecord
 from joblane.core.outcome import INTERRUPTED, Outcome, OutcomeKind, worker_lost_error
 from joblane.tasks import AllowPolicy
-from joblane.worker.run import JobContext, run_job
+from joblane.worker.run import JobContext, job_context, run_job
 
 
 @dataclass(slots=True)
@@ -106,18 +109,31 @@ class Executor(Protocol):
 # -- the wire format between the worker and its slot processes ---------------
 
 _SEP = b"\x00"
+_NO_TIME = b""
 
 
 def _encode_job(job: JobRecord) -> bytes:
+    """``id, queue, func_name, attempt, enqueued, extra, payload``, NUL-separated
+    (JSON never holds a raw NUL). *extra* is empty for a job without meta or
+    identity (the usual one), else the JSON ``[meta, enqueued_by]``."""
+    meta, by = job.meta, job.enqueued_by
+    extra = b"" if not meta and by is None else orjson.dumps((meta, by and by.to_json()))
+    enqueued = _NO_TIME if job.enqueued is None else repr(job.enqueued).encode()
     head = _SEP.join(
-        (job.id.encode(), job.queue.encode(), job.func_name.encode(), str(job.attempts).encode())
-    )
+        (job.id.encode(), job.queue.encode(), job.func_name.encode(), str(job.attempts).encode(),
+         enqueued, extra)
+    )  # fmt: skip
     return head + _SEP + job.payload
 
 
 def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
-    job_id, queue_name, func_name, attempt, payload = frame.split(_SEP, 4)
-    context = JobContext(job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt))
+    job_id, queue_name, func_name, attempt, enqueued, extra, payload = frame.split(_SEP, 6)
+    meta, by = orjson.loads(extra) if extra else ({}, None)
+    context = JobContext(
+        job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt), meta,
+        float(enqueued) if enqueued else None,
+        None if by is None else identity_from_data(by),
+    )  # fmt: skip
     return context, payload
 
 
@@ -153,7 +169,7 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
+def _slot_main(conn: Connection, allow: AllowPolicy, parent: int, restore: Restore | None) -> None:
     # The parent decides when the slot stops: a terminal's Ctrl+C or a
     # service manager's SIGTERM to the whole group must not kill the job. A
     # handler that does nothing (rather than SIG_IGN) is reset to the default
@@ -171,7 +187,7 @@ def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
         except (EOFError, OSError):
             break
         context, payload = _decode_job(frame)
-        outcome = run_job(context.func_name, payload, allow, context)
+        outcome = run_job(context.func_name, payload, allow, context, restore=restore)
         try:
             conn.send_bytes(_encode_outcome(outcome))
         except OSError:
@@ -223,9 +239,11 @@ class ProcessExecutor:
 
     can_kill = True
 
-    def __init__(self, capacity: int, allow: AllowPolicy) -> None:
+    def __init__(self, capacity: int, allow: AllowPolicy, restore: Restore | None = None) -> None:
         self.capacity = capacity
         self.allow = allow
+        self.restore = restore
+        """Inherited by each slot at its fork (never pickled)."""
         self.depth = 1
         self._early: list[tuple[JobRecord, Outcome]] = []
         """Outcomes read while killing, handed over by the next wait()."""
@@ -251,7 +269,7 @@ class ProcessExecutor:
                 parent_sock.close()
                 for other in self._slots:
                     other.conn.close()
-                _slot_main(Connection(child_sock.detach()), self.allow, parent)
+                _slot_main(Connection(child_sock.detach()), self.allow, parent, self.restore)
             except BaseException:
                 code = 1
             finally:
@@ -454,10 +472,13 @@ class ThreadExecutor:
 
     can_kill = False
 
-    def __init__(self, capacity: int, allow: AllowPolicy | None) -> None:
+    def __init__(
+        self, capacity: int, allow: AllowPolicy | None, restore: Restore | None = None
+    ) -> None:
         self.capacity = capacity
         self.depth = 1  # a thread per job: nothing to pipeline
         self.allow = allow
+        self.restore = restore
         self._running: dict[str, Running] = {}
         self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
         self._early: list[tuple[JobRecord, Outcome]] = []
@@ -489,10 +510,12 @@ class ThreadExecutor:
         with self._lock:
             self._running[job.id] = Running(job, now, deadline)
         self._begun.append(job)
-        context = JobContext(job.id, job.queue, job.func_name, job.attempts)
+        context = job_context(job)
 
         def target() -> None:
-            self._done.put((job, run_job(job.func_name, job.payload, self.allow, context)))
+            outcome = run_job(job.func_name, job.payload, self.allow, context,
+                              restore=self.restore)  # fmt: skip
+            self._done.put((job, outcome))
 
         threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
 
