@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tests.jobs.identity  # registers the @job functions, as a worker's --import
+import tests.jobs.sample
 from joblane.core.identity import (
     MAX_IDENTITY_BYTES,
     MAX_USER_ID,
@@ -199,3 +200,13 @@ def test_a_restore_that_breaks_fails_the_attempt_retryably() -> None:
         "IdentityError: cannot run the job as user 'db-down': "
         "ConnectionError: the user database is down"
     )
+
+
+def test_a_job_that_fails_inside_the_hook_fails_as_any_job() -> None:
+    context = JobContext("j1", "normal", "tests.jobs.sample.fail", 1, {}, 5.0, Identity("alice"))
+    outcome = run_job("tests.jobs.sample.fail", encode_call(["boom"], {}), ALLOW, context,
+                      restore=tests.jobs.identity.restore)  # fmt: skip
+    assert outcome.kind is OutcomeKind.FAILED and outcome.retryable
+    assert outcome.error is not None
+    assert outcome.error.startswith("Traceback (most recent call last):\n  File")
+    assert "run.py" not in outcome.error and "RuntimeError: boom" in outcome.error

@@ -108,14 +108,15 @@ def run_job(
         )
     token = _current.set(context)
     try:
-        with contextlib.ExitStack() as stack:
-            if context is not None and context.enqueued_by is not None:
-                not_restored = _restored(stack, context.enqueued_by, restore)
-                if not_restored is not None:
-                    return not_restored
+        by = None if context is None else context.enqueued_by
+        if by is None:  # the usual job: nothing to restore
             value = func(*args, **kwargs)
             if inspect.isawaitable(value):
                 value = _run_coroutine(value)
+        else:
+            value = _run_as(by, restore, func, args, kwargs)
+    except _NotRestored as not_restored:
+        return not_restored.outcome
     except BaseException as error:  # a job's SystemExit is its failure, not the worker's
         return Outcome.failure(_format_job_error(error))
     finally:
@@ -129,6 +130,30 @@ def run_job(
     except ConfigurationError as error:
         return Outcome.failure(f"{type(error).__name__}: {error}")
     return Outcome.success(result if len(result) <= limit else dropped(result, limit))
+
+
+class _NotRestored(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+def _run_as(
+    identity: Identity,
+    restore: Restore | None,
+    func: Any,
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Call the job inside *restore*'s context for *identity*; _NotRestored
+    if that context cannot be entered."""
+    with contextlib.ExitStack() as stack:
+        not_restored = _restored(stack, identity, restore)
+        if not_restored is not None:
+            raise _NotRestored(not_restored)
+        value = func(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = _run_coroutine(value)
+        return value
 
 
 def _restored(
