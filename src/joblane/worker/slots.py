@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import queue
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -109,32 +111,36 @@ class Executor(Protocol):
 # -- the wire format between the worker and its slot processes ---------------
 
 _SEP = b"\x00"
-_NO_TIME = b""
+_TIME = struct.Struct("<d")
+"""The enqueue time, packed (NaN for none): text would cost a float repr per job."""
 
 
 def _encode_job(job: JobRecord) -> bytes:
-    """``id, queue, func_name, attempt, enqueued, extra, payload``, NUL-separated
-    (JSON never holds a raw NUL). *extra* is empty for a job without meta or
-    identity (the usual one), else the JSON ``[meta, enqueued_by]``."""
-    meta, by = job.meta, job.enqueued_by
+    """``id, queue, func_name, attempt, extra`` NUL-separated, a NUL, then the
+    enqueue time (8 bytes) and the payload. *extra* is empty for a job without
+    meta or identity (the usual one), else the JSON ``[meta, enqueued_by]``
+    (JSON never holds a raw NUL)."""
+    meta, by, enqueued = job.meta, job.enqueued_by, job.enqueued
     extra = b"" if not meta and by is None else orjson.dumps((meta, by and by.to_json()))
-    enqueued = _NO_TIME if job.enqueued is None else repr(job.enqueued).encode()
-    head = _SEP.join(
-        (job.id.encode(), job.queue.encode(), job.func_name.encode(), str(job.attempts).encode(),
-         enqueued, extra)
+    return b"%s\0%s\0%s\0%d\0%s\0%s%s" % (
+        job.id.encode(), job.queue.encode(), job.func_name.encode(), job.attempts, extra,
+        _TIME.pack(math.nan if enqueued is None else enqueued), job.payload,
     )  # fmt: skip
-    return head + _SEP + job.payload
 
 
 def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
-    job_id, queue_name, func_name, attempt, enqueued, extra, payload = frame.split(_SEP, 6)
-    meta, by = orjson.loads(extra) if extra else ({}, None)
+    job_id, queue_name, func_name, attempt, extra, rest = frame.split(_SEP, 5)
+    (enqueued,) = _TIME.unpack_from(rest)
+    if extra:
+        meta, by = orjson.loads(extra)
+        identity = None if by is None else identity_from_data(by)
+    else:
+        meta, identity = {}, None
     context = JobContext(
         job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt), meta,
-        float(enqueued) if enqueued else None,
-        None if by is None else identity_from_data(by),
+        None if enqueued != enqueued else enqueued, identity,  # NaN: none
     )  # fmt: skip
-    return context, payload
+    return context, rest[_TIME.size :]
 
 
 def _encode_outcome(outcome: Outcome) -> bytes:
