@@ -24,6 +24,7 @@ SQLITE_BAD: dict[str, object] = {
     "meta": b"{{",
     "retry_intervals": "[1,",
     "depends_on": '["x",',
+    "enqueued_by": b'{"user_id": 7}',  # JSON, but a user id must be text
 }
 """A column of the jobs table -> a value no joblane writes there."""
 
@@ -31,7 +32,7 @@ REDIS_FIELDS = {
     "queue": "q", "func_name": "f", "payload": "p", "status": "s", "created": "c",
     "job_timeout": "to", "result_ttl": "rt", "failure_ttl": "ft", "retries_left": "rl",
     "retry_intervals": "ri", "attempts": "a", "meta": "m", "depends_on": "d",
-    "expires_at": "x", "lease_token": "lt",
+    "expires_at": "x", "lease_token": "lt", "enqueued_by": "by",
 }  # fmt: skip
 """JobRecord field -> its field in the job hash (joblane.backends.redis.keys)."""
 
@@ -45,6 +46,7 @@ REDIS_BAD: dict[str, bytes | None] = {
     "depends_on": b"\xff",
     "attempts": b"many",  # HINCRBY would fail in the claim script
     "expires_at": b"never",  # read by the claim script
+    "enqueued_by": b'{"user_id":',
 }
 """A JobRecord field -> a value no joblane writes there (None: the field removed)."""
 

@@ -12,6 +12,7 @@ from joblane.errors import (
     CorruptRecordError,
     DuplicateJobError,
     EnqueueOutcomeUnknownError,
+    IdentityError,
     InvalidFunctionError,
     InvalidJobError,
     InvalidJobIdError,
@@ -25,6 +26,7 @@ from joblane.errors import (
     SerializationError,
     WaitTimeoutError,
 )
+from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
 from joblane.tasks import job
 from joblane.worker.run import JobContext, current_job
@@ -41,6 +43,8 @@ __all__ = [
     "DuplicateJobError",
     "EnqueueData",
     "EnqueueOutcomeUnknownError",
+    "Identity",
+    "IdentityError",
     "InvalidFunctionError",
     "InvalidJobError",
     "InvalidJobIdError",
@@ -67,6 +71,7 @@ __all__ = [
     "WorkerInfo",
     "WorkerThread",
     "__version__",
+    "acting_as",
     "atomic",
     "backend_from_url",
     "current_job",

@@ -11,7 +11,8 @@
 A build resolves the function's dotted name, merges the enqueue's options over
 the function's ``@job`` defaults (:func:`resolve_options`), turns ``depends_on``
 jobs into ids, reads a scheduling time (a naive datetime is local time),
-encodes the call and checks every bound, and raises the same typed errors as an
+encodes the call and checks every bound, captures who enqueues it
+(:func:`joblane.identity.capture`), and raises the same typed errors as an
 enqueue. It reads no clock (*now* is given) and touches no backend, so a
 producer can build a job at once and store it later: after a transaction
 commits, from an event loop's thread, in a framework's task backend.
@@ -27,6 +28,7 @@ from typing import Any, NamedTuple
 from joblane.core.clock import to_timestamp
 from joblane.core.job import DEFAULT_MAX_PAYLOAD, JobOptions, JobRecord, new_job
 from joblane.errors import InvalidJobError
+from joblane.identity import capture
 from joblane.tasks import defaults_for, function_name
 
 RESERVED_OPTIONS = frozenset(f.name for f in fields(JobOptions))
@@ -161,7 +163,7 @@ def build_record(
     record = new_job(
         queue, name, args, kwargs, resolved, now=now,
         scheduled=None if at is None else scheduled_time(at, "at"),
-        max_payload=max_payload,
+        max_payload=max_payload, enqueued_by=capture(),
     )  # fmt: skip
     return record, resolved.unique
 
@@ -180,6 +182,7 @@ def build_many(
     # options: resolve those once per function, not once per job.
     shared: dict[object, tuple[str, JobOptions]] = {}
     records = []
+    by = capture()  # one enqueuer for the whole batch
     for item in items:
         if item.options or not isinstance(item.kwargs, dict):
             if "unique" in item.options:
@@ -190,7 +193,7 @@ def build_many(
             check_call(item.args, item.kwargs)
             records.append(new_job(queue, name, item.args, item.kwargs,
                                    resolve_options(name, item.options), now=now,
-                                   max_payload=max_payload))  # fmt: skip
+                                   max_payload=max_payload, enqueued_by=by))  # fmt: skip
             continue
         resolved = shared.get(item.func)
         if resolved is None:
@@ -200,5 +203,5 @@ def build_many(
         if not isinstance(item.args, list | tuple):
             raise InvalidJobError(f"args must be a list or tuple, not {type(item.args).__name__}")
         records.append(new_job(queue, name, item.args, item.kwargs, options, now=now,
-                               max_payload=max_payload))  # fmt: skip
+                               max_payload=max_payload, enqueued_by=by))  # fmt: skip
     return records

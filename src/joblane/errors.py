@@ -8,7 +8,8 @@
     │   ├── InvalidJobIdError         a job id outside the safe charset or length
     │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
     │   ├── InvalidFunctionError      a function that has no importable dotted path
-    │   └── PayloadTooLargeError      an encoded job over the size limit
+    │   ├── PayloadTooLargeError      an encoded job over the size limit
+    │   └── IdentityError             an enqueuer's identity that cannot be captured or stored
     ├── SerializationError (TypeError) an argument or result that JSON cannot carry
     ├── DuplicateJobError             a live job already has that id
     ├── NoSuchJobError (KeyError)     no job with that id
@@ -22,7 +23,8 @@
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
 are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,
-``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``; a
+``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``,
+``IdentityError`` (the enqueuer's identity could not be restored); a
 job that a worker claimed but could not decode ends failed with the text of its
 ``CorruptRecordError``.
 """
@@ -59,6 +61,12 @@ class InvalidFunctionError(InvalidJobError):
 
 class PayloadTooLargeError(InvalidJobError):
     """The encoded job is over the configured size limit."""
+
+
+class IdentityError(InvalidJobError):
+    """The identity of the enqueuing user cannot be captured or stored (the
+    message names the user and the reason); a restore hook raises it to fail
+    an attempt without a retry (docs/how-to/identity.md)."""
 
 
 class SerializationError(JoblaneError, TypeError):

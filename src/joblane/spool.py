@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from joblane.backends.base import Backend
+from joblane.core.identity import identity_from_data
 from joblane.core.job import JobRecord
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError, JoblaneError
@@ -73,6 +74,8 @@ def _encode(record: JobRecord, unique: bool) -> dict[str, Any]:
     values = {name: getattr(record, name) for name in _FIELDS}
     values["payload"] = record.payload.decode()
     values["result"] = None if record.result is None else record.result.decode()
+    by = record.enqueued_by
+    values["enqueued_by"] = None if by is None else by.to_json()
     return {"unique": unique, "record": values}
 
 
@@ -84,6 +87,8 @@ def _decode(entry: dict[str, Any]) -> tuple[JobRecord, bool]:
     values["status"] = JobStatus(values["status"])
     values["retry_intervals"] = tuple(values["retry_intervals"])
     values["depends_on"] = tuple(values["depends_on"])
+    by = values.get("enqueued_by")
+    values["enqueued_by"] = None if by is None else identity_from_data(by)
     return JobRecord(**values), bool(entry["unique"])
 
 

@@ -282,6 +282,7 @@ def test_to_dict_of_a_queued_job(queue: Queue) -> None:
             "return_value": None,
             "last_job_result": None,
             "meta": {"who": "me"},
+            "enqueued_by": None,
             "depends_on": [],
             "worker_name": None,
         }.items()

@@ -58,12 +58,13 @@ def test_a_0_1_0_file_is_refused_until_migrated(old_url: str) -> None:
 def test_migrate_keeps_every_job_result_and_registry_entry(old_url: str) -> None:
     check = run_joblane("--url", old_url, "migrate", "--check")
     assert check.returncode == 1, check
-    assert "schema version 1 -> 2" in check.stdout
+    assert "schema version 1 -> 2" in check.stdout and "schema version 2 -> 3" in check.stdout
     assert user_version(old_url) == 1
 
     done = run_joblane("--url", old_url, "migrate")
     assert done.returncode == 0, done
     assert done.stdout.startswith("migrated: ") and "schema version 1 -> 2" in done.stdout
+    assert "schema version 2 -> 3" in done.stdout
     assert user_version(old_url) == SCHEMA_VERSION
 
     again = run_joblane("--url", old_url, "migrate")
@@ -79,6 +80,7 @@ def test_migrate_keeps_every_job_result_and_registry_entry(old_url: str) -> None
             job = found["jobs"][job_id]
             assert {name: job[name] for name in fields} == fields, job_id
             assert job["lost_attempts"] == 0
+            assert job["enqueued_by"] is None
         for key in ("queue_names", "queues", "workers"):
             assert found[key] == expected[key], key
         assert found["jobs"].keys() == expected["jobs"].keys()

@@ -144,7 +144,7 @@ def test_a_file_of_a_newer_schema_is_refused(path: Path) -> None:
 def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     path: Path, clock: ManualClock
 ) -> None:
-    # Version 1 (joblane 0.1.0) had no lost_attempts column.
+    # Version 1 (joblane 0.1.0) had no lost_attempts column, version 2 no enqueued_by.
     old = SQLiteBackend(path, clock=clock)
     enqueue(old, clock)
     queued = enqueue(old, clock)
@@ -152,11 +152,15 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     old.close()
     conn = raw(path)
     conn.execute("ALTER TABLE jobs DROP COLUMN lost_attempts")
+    conn.execute("ALTER TABLE jobs DROP COLUMN enqueued_by")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with pytest.raises(SchemaVersionError, match="joblane migrate"):
         SQLiteBackend(path, clock=clock)
-    assert migrate_file(str(path)) == [f"SQLite database {path}: schema version 1 -> 2"]
+    assert migrate_file(str(path)) == [
+        f"SQLite database {path}: schema version 1 -> 2",
+        f"SQLite database {path}: schema version 2 -> 3",
+    ]
     migrated = SQLiteBackend(path, clock=clock)
     assert migrated.get(started.id) == started
     assert migrated.list_queued("normal") == [queued]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tests.jobs.sample  # noqa: F401  # the @job functions
-from joblane import JobStatus, Queue, Worker
+from joblane import Identity, JobStatus, Queue, Worker, acting_as
 from joblane.backends.base import Backend
 from joblane.config import backend_from_url
 from joblane.spool import replay, spool_directory, write
@@ -29,6 +29,17 @@ def test_a_replay_stores_what_is_missing_once(backend: Backend, queue: Queue) ->
     assert replay(backend, directory) == 1
     assert {j.id for j in queue.get_jobs()} == {stored.id, missing.id}
     assert replay(backend, directory) == 0 and list(directory.iterdir()) == []
+
+
+def test_a_replayed_job_keeps_who_enqueued_it(backend: Backend, queue: Queue) -> None:
+    directory = spool_directory(backend)
+    assert directory is not None
+    with acting_as("editor-7", site="/Plone"):
+        job = queue.build(ADD, 1, 2)
+    write(directory, backend, [(job.record, False)]).release()
+    assert replay(backend, directory) == 1
+    stored = backend.get(job.id)
+    assert stored is not None and stored.enqueued_by == Identity("editor-7", {"site": "/Plone"})
 
 
 def test_a_locked_file_is_left_to_its_writer(backend: Backend, queue: Queue) -> None:

@@ -5,7 +5,8 @@ then claims, runs and settles every queued job (and every due scheduled
 one) before it returns, recording status, result and traceback exactly as a
 worker would. For tests and development, and the default of setups that
 want no worker at all (seed 002). No job timeout is enforced (the job runs
-in the caller's thread); a retry with an interval stays scheduled and runs
+in the caller's thread), and a job runs as the caller, its ``enqueued_by``
+not restored; a retry with an interval stays scheduled and runs
 at the first enqueue (or :meth:`run_pending`) after it is due.
 """
 
@@ -15,10 +16,11 @@ from collections.abc import Sequence
 
 from joblane.backends.base import Capabilities
 from joblane.backends.memory import MemoryBackend
+from joblane.core.identity import ignore
 from joblane.core.job import JobRecord
 from joblane.core.outcome import decide
 from joblane.core.queues import DEFAULT_QUEUES
-from joblane.worker.run import JobContext, run_job
+from joblane.worker.run import job_context, run_job
 
 _LEASE = 365 * 24 * 3600.0  # the caller holds the job until it returns
 
@@ -49,8 +51,9 @@ class ImmediateBackend(MemoryBackend):
                 return ran
             job = claimed[0]
             assert job.lease_token is not None
-            context = JobContext(job.id, job.queue, job.func_name, job.attempts)
-            outcome = run_job(job.func_name, job.payload, None, context)
+            # The job runs in the caller, as whoever the caller runs as: the
+            # identity it was enqueued with needs no restoring.
+            outcome = run_job(job.func_name, job.payload, None, job_context(job), restore=ignore)
             done = self.now()
             self.settle([decide(job, job.lease_token, outcome, done)], done)
             ran += 1

@@ -6,6 +6,8 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -31,6 +33,22 @@ def import_modules(modules: list[str]) -> None:
             raise click.ClickException(
                 f"cannot import {module!r}: {type(error).__name__}: {error}"
             ) from None
+
+
+def load_hook(spec: str) -> Callable[..., Any]:
+    """The callable named ``package.module:name`` (after the --import modules)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter(f"{spec!r} is not of the form package.module:name",
+                                 param_hint="--identity")  # fmt: skip
+    try:
+        hook = getattr(importlib.import_module(module_name), attr)
+    except Exception as error:
+        raise click.BadParameter(f"cannot load {spec!r}: {type(error).__name__}: {error}",
+                                 param_hint="--identity") from None  # fmt: skip
+    if not callable(hook):
+        raise click.BadParameter(f"{spec!r} is not callable", param_hint="--identity")
+    return hook  # type: ignore[no-any-return]
 
 
 def configure_logging(level: str) -> None:
@@ -108,6 +126,15 @@ def configure_logging(level: str) -> None:
     "first in its queue, until it was lost this many times; then it fails.",
 )
 @click.option(
+    "--identity",
+    "identity_hook",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Restore hook: called with each job's enqueuer (joblane.identity.Identity), returns "
+    "the context manager the job runs in, as that user. Without it a job enqueued by a user "
+    "fails; joblane.identity:ignore runs such jobs without their user. Env JOBLANE_IDENTITY.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -117,7 +144,8 @@ def configure_logging(level: str) -> None:
 def worker(
     ctx: click.Context, queues: str, concurrency: int | None, imports: tuple[str, ...],
     allow: tuple[str, ...], burst: bool, without_scheduler: bool, name: str | None,
-    lease: float, grace: float, prefetch: int, max_lost: int, log_level: str,
+    lease: float, grace: float, prefetch: int, max_lost: int, identity_hook: str | None,
+    log_level: str,
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
@@ -125,9 +153,12 @@ def worker(
     configure_logging(log_level)
     import_modules(list(imports) + env_list("JOBLANE_IMPORTS"))
     policy = AllowPolicy.from_prefixes(list(allow) + env_list("JOBLANE_ALLOW"))
+    spec = identity_hook or os.environ.get("JOBLANE_IDENTITY")
+    # Loaded here, before the slots are forked: each slot inherits it.
+    restore = load_hook(spec) if spec else None
     backend = open_backend(ctx)
     Worker(
         backend, queue_names, concurrency=concurrency, allow=policy, name=name,
         burst=burst, with_scheduler=not without_scheduler, lease_seconds=lease,
-        grace=grace, prefetch=prefetch, max_lost=max_lost,
+        grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
     ).run()  # fmt: skip

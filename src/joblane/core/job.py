@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from joblane.core.identity import Identity
 from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
@@ -72,6 +73,9 @@ class JobRecord:
     """Attempts that ended with their worker process (killed, out of memory,
     crashed): counted apart from ``attempts`` failed by the job itself, and
     bounded by the worker's ``max_lost`` (:func:`joblane.core.outcome.decide`)."""
+    enqueued_by: Identity | None = None
+    """Who enqueued the job (captured when it was built); the worker restores
+    it around each attempt (docs/how-to/identity.md)."""
     undecodable: str | None = None
     """Why the stored record could not be decoded (the text of its
     CorruptRecordError), or None. Such a record, as a backend reads it, holds
@@ -164,6 +168,7 @@ def new_job(
     now: float,
     scheduled: float | None = None,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
+    enqueued_by: Identity | None = None,
 ) -> JobRecord:
     """Validate one enqueue and build its record (status queued, or scheduled if
     *scheduled* is later than *now*). The backend may turn a queued job with
@@ -211,4 +216,5 @@ def new_job(
         options.depends_on,  # type: ignore[arg-type]  # a tuple, normalised by JobOptions
         options.at_front,
         (now + ttl) if ttl and not waits else None,  # expires_at
+        enqueued_by=enqueued_by,
     )

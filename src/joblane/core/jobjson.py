@@ -5,7 +5,8 @@ the monitoring API takes seed 000's thirteen keys
 (``joblane.monitor.schemas.JOB_FIELDS``). Each gets its keys in its order, and
 the values are the same for both: timestamps as seed 000 shows them
 (``2026-06-03T08:00:00``, UTC, no offset, or null), the return value decoded,
-the call's ``description`` as RQ shows it.
+the call's ``description`` as RQ shows it, ``enqueued_by`` as
+``{"user_id": ..., "context": {...}}`` or null.
 
 Tolerant (the default, the monitor's way), a record that does not decode
 (``JobRecord.undecodable``), or a value among the asked keys that cannot be
@@ -49,6 +50,7 @@ JOB_DICT_FIELDS = (
     "return_value",
     "last_job_result",
     "meta",
+    "enqueued_by",
     "depends_on",
     "worker_name",
 )
@@ -114,4 +116,7 @@ def _value(
         return record.status.value
     if key in _LISTS:
         return list(getattr(record, key))
+    if key == "enqueued_by":
+        by = record.enqueued_by
+        return None if by is None else by.to_json()
     return getattr(record, key)

@@ -37,6 +37,7 @@ FUNCTION_NOT_ALLOWED = "FunctionNotAllowedError"
 FUNCTION_IMPORT = "FunctionImportError"
 PAYLOAD_DECODE = "PayloadDecodeError"
 RESULT_NOT_SERIALIZABLE = "ResultSerializationError"
+IDENTITY_NOT_RESTORED = "IdentityError"
 
 
 class OutcomeKind(StrEnum):

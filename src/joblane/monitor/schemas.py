@@ -60,8 +60,13 @@ def registry_id(queue: str, registry: Registry) -> str:
 
 def job_json(record: JobRecord) -> dict[str, Any]:
     """One job, with exactly the seed's keys in the seed's order, plus
+    ``enqueued_by`` for a job enqueued by someone (joblane.identity) and
     ``undecodable`` for a job that does not decode (see the module docstring)."""
-    return jobjson.job_json(record, JOB_FIELDS)
+    job = jobjson.job_json(record, JOB_FIELDS)
+    by = record.enqueued_by
+    if by is not None:
+        job["enqueued_by"] = by.to_json()
+    return job
 
 
 def registry_summary(queue: str, registry: Registry, count: int) -> dict[str, Any]:

@@ -10,27 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import inspect
 import os
 import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from joblane import config
+from joblane.core.identity import Identity, Restore, shown_user
+from joblane.core.job import JobRecord
 from joblane.core.limits import RESULT_DROPPED
 from joblane.core.outcome import (
     FUNCTION_IMPORT,
     FUNCTION_NOT_ALLOWED,
+    IDENTITY_NOT_RESTORED,
     PAYLOAD_DECODE,
     RESULT_NOT_SERIALIZABLE,
     Outcome,
 )
 from joblane.core.serialization import decode_call, dumps
-from joblane.errors import ConfigurationError, SerializationError
+from joblane.errors import ConfigurationError, IdentityError, SerializationError
 from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
 
 
@@ -42,6 +46,18 @@ class JobContext:
     queue: str
     func_name: str
     attempt: int
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The job's meta as enqueued (a copy: changing it stores nothing)."""
+    enqueued: float | None = None
+    """When the job was enqueued (POSIX seconds), or None."""
+    enqueued_by: Identity | None = None
+    """Who enqueued the job (joblane.identity), or None."""
+
+
+def job_context(job: JobRecord) -> JobContext:
+    """The context of *job*, run in this process (a thread, the immediate backend)."""
+    return JobContext(job.id, job.queue, job.func_name, job.attempts, dict(job.meta),
+                      job.enqueued, job.enqueued_by)  # fmt: skip
 
 
 _current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
@@ -61,12 +77,14 @@ def run_job(
     allow: AllowPolicy | None,
     context: JobContext | None = None,
     max_result: int | None = None,
+    restore: Restore | None = None,
 ) -> Outcome:
     """Run one job and describe what happened; never raises.
 
-        *allow* None runs any importable function (the caller's own process);
-    from joblane.errors import ConfigurationError, SerializationError
-    from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
+    *allow* None runs any importable function (the caller's own process). A
+    job enqueued by someone (``context.enqueued_by``) runs inside *restore*'s
+    context manager, or fails if *restore* is None or fails (see
+    :func:`_restored`).
     """
     try:
         if allow is not None:
@@ -90,9 +108,15 @@ def run_job(
         )
     token = _current.set(context)
     try:
-        value = func(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = _run_coroutine(value)
+        by = None if context is None else context.enqueued_by
+        if by is None:  # the usual job: nothing to restore
+            value = func(*args, **kwargs)
+            if inspect.isawaitable(value):
+                value = _run_coroutine(value)
+        else:
+            value = _run_as(by, restore, func, args, kwargs)
+    except _NotRestored as not_restored:
+        return not_restored.outcome
     except BaseException as error:  # a job's SystemExit is its failure, not the worker's
         return Outcome.failure(_format_job_error(error))
     finally:
@@ -106,6 +130,60 @@ def run_job(
     except ConfigurationError as error:
         return Outcome.failure(f"{type(error).__name__}: {error}")
     return Outcome.success(result if len(result) <= limit else dropped(result, limit))
+
+
+class _NotRestored(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+def _run_as(
+    identity: Identity,
+    restore: Restore | None,
+    func: Any,
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Call the job inside *restore*'s context for *identity*; _NotRestored
+    if that context cannot be entered."""
+    with contextlib.ExitStack() as stack:
+        not_restored = _restored(stack, identity, restore)
+        if not_restored is not None:
+            raise _NotRestored(not_restored)
+        value = func(*args, **kwargs)
+        if inspect.isawaitable(value):
+            value = _run_coroutine(value)
+        return value
+
+
+def _restored(
+    stack: contextlib.ExitStack, identity: Identity, restore: Restore | None
+) -> Outcome | None:
+    """Enter *restore*'s context for *identity* on *stack*; the failed outcome
+    if it cannot be: not retried without a hook or when the hook raises
+    IdentityError (the user cannot be run as), retried by the job's policy
+    when it raises anything else (a database down while loading the user)."""
+    who = shown_user(identity.user_id)
+    if restore is None:
+        return Outcome.failure(
+            f"{IDENTITY_NOT_RESTORED}: the job was enqueued by user {who}, and this worker "
+            "has no identity hook to run it as that user (Worker(identity=...), joblane "
+            "worker --identity; joblane.identity:ignore runs jobs without their user)",
+            retryable=False,
+        )
+    try:
+        stack.enter_context(restore(identity))
+    except IdentityError as error:
+        return Outcome.failure(
+            f"{IDENTITY_NOT_RESTORED}: cannot run the job as user {who}: {error}",
+            retryable=False,
+        )
+    except Exception as error:
+        return Outcome.failure(
+            f"{IDENTITY_NOT_RESTORED}: cannot run the job as user {who}: "
+            f"{type(error).__name__}: {error}"
+        )
+    return None
 
 
 def dropped(result: bytes, limit: int) -> bytes:

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import queue
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -36,10 +38,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Protocol
 
+import orjson
+
+from joblane.core.identity import Restore, identity_from_data
 from joblane.core.job import JobRecord
 from joblane.core.outcome import INTERRUPTED, Outcome, OutcomeKind, worker_lost_error
 from joblane.tasks import AllowPolicy
-from joblane.worker.run import JobContext, run_job
+from joblane.worker.run import JobContext, job_context, run_job
 
 
 @dataclass(slots=True)
@@ -106,19 +111,36 @@ class Executor(Protocol):
 # -- the wire format between the worker and its slot processes ---------------
 
 _SEP = b"\x00"
+_TIME = struct.Struct("<d")
+"""The enqueue time, packed (NaN for none): text would cost a float repr per job."""
 
 
 def _encode_job(job: JobRecord) -> bytes:
-    head = _SEP.join(
-        (job.id.encode(), job.queue.encode(), job.func_name.encode(), str(job.attempts).encode())
-    )
-    return head + _SEP + job.payload
+    """``id, queue, func_name, attempt, extra`` NUL-separated, a NUL, then the
+    enqueue time (8 bytes) and the payload. *extra* is empty for a job without
+    meta or identity (the usual one), else the JSON ``[meta, enqueued_by]``
+    (JSON never holds a raw NUL)."""
+    meta, by, enqueued = job.meta, job.enqueued_by, job.enqueued
+    extra = b"" if not meta and by is None else orjson.dumps((meta, by and by.to_json()))
+    return b"%s\0%s\0%s\0%d\0%s\0%s%s" % (
+        job.id.encode(), job.queue.encode(), job.func_name.encode(), job.attempts, extra,
+        _TIME.pack(math.nan if enqueued is None else enqueued), job.payload,
+    )  # fmt: skip
 
 
 def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
-    job_id, queue_name, func_name, attempt, payload = frame.split(_SEP, 4)
-    context = JobContext(job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt))
-    return context, payload
+    job_id, queue_name, func_name, attempt, extra, rest = frame.split(_SEP, 5)
+    (enqueued,) = _TIME.unpack_from(rest)
+    if extra:
+        meta, by = orjson.loads(extra)
+        identity = None if by is None else identity_from_data(by)
+    else:
+        meta, identity = {}, None
+    context = JobContext(
+        job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt), meta,
+        None if enqueued != enqueued else enqueued, identity,  # NaN: none
+    )  # fmt: skip
+    return context, rest[_TIME.size :]
 
 
 def _encode_outcome(outcome: Outcome) -> bytes:
@@ -153,7 +175,7 @@ def _ignore(signum: int, frame: object) -> None:
     pass
 
 
-def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
+def _slot_main(conn: Connection, allow: AllowPolicy, parent: int, restore: Restore | None) -> None:
     # The parent decides when the slot stops: a terminal's Ctrl+C or a
     # service manager's SIGTERM to the whole group must not kill the job. A
     # handler that does nothing (rather than SIG_IGN) is reset to the default
@@ -171,7 +193,7 @@ def _slot_main(conn: Connection, allow: AllowPolicy, parent: int) -> None:
         except (EOFError, OSError):
             break
         context, payload = _decode_job(frame)
-        outcome = run_job(context.func_name, payload, allow, context)
+        outcome = run_job(context.func_name, payload, allow, context, restore=restore)
         try:
             conn.send_bytes(_encode_outcome(outcome))
         except OSError:
@@ -223,9 +245,11 @@ class ProcessExecutor:
 
     can_kill = True
 
-    def __init__(self, capacity: int, allow: AllowPolicy) -> None:
+    def __init__(self, capacity: int, allow: AllowPolicy, restore: Restore | None = None) -> None:
         self.capacity = capacity
         self.allow = allow
+        self.restore = restore
+        """Inherited by each slot at its fork (never pickled)."""
         self.depth = 1
         self._early: list[tuple[JobRecord, Outcome]] = []
         """Outcomes read while killing, handed over by the next wait()."""
@@ -251,7 +275,7 @@ class ProcessExecutor:
                 parent_sock.close()
                 for other in self._slots:
                     other.conn.close()
-                _slot_main(Connection(child_sock.detach()), self.allow, parent)
+                _slot_main(Connection(child_sock.detach()), self.allow, parent, self.restore)
             except BaseException:
                 code = 1
             finally:
@@ -454,10 +478,13 @@ class ThreadExecutor:
 
     can_kill = False
 
-    def __init__(self, capacity: int, allow: AllowPolicy | None) -> None:
+    def __init__(
+        self, capacity: int, allow: AllowPolicy | None, restore: Restore | None = None
+    ) -> None:
         self.capacity = capacity
         self.depth = 1  # a thread per job: nothing to pipeline
         self.allow = allow
+        self.restore = restore
         self._running: dict[str, Running] = {}
         self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
         self._early: list[tuple[JobRecord, Outcome]] = []
@@ -489,10 +516,12 @@ class ThreadExecutor:
         with self._lock:
             self._running[job.id] = Running(job, now, deadline)
         self._begun.append(job)
-        context = JobContext(job.id, job.queue, job.func_name, job.attempts)
+        context = job_context(job)
 
         def target() -> None:
-            self._done.put((job, run_job(job.func_name, job.payload, self.allow, context)))
+            outcome = run_job(job.func_name, job.payload, self.allow, context,
+                              restore=self.restore)  # fmt: skip
+            self._done.put((job, outcome))
 
         threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from joblane.backends.base import Backend, WorkerInfo
+from joblane.core.identity import Restore
 from joblane.core.job import JobRecord
 from joblane.core.outcome import (
     DEFAULT_MAX_LOST,
@@ -107,6 +108,7 @@ class Worker:
         prefetch: int = 0,
         max_lost: int = DEFAULT_MAX_LOST,
         monotonic: Callable[[], float] = time.monotonic,
+        identity: Restore | None = None,
     ) -> None:
         self.backend = backend
         self.queues = priority_order(queues)
@@ -114,6 +116,11 @@ class Worker:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {self.concurrency}")
         self.allow = allow if allow is not None else AllowPolicy()
+        if identity is not None and not callable(identity):
+            raise ValueError(f"identity must be a restore hook (a callable), not {identity!r}")
+        self.identity = identity
+        """Restores each job's enqueuer around its attempts (docs/how-to/identity.md);
+        without it, a job that has an identity fails."""
         if isinstance(executor, str):
             executor = self._make_executor(executor)
         self.executor = executor
@@ -161,9 +168,9 @@ class Worker:
 
     def _make_executor(self, kind: str) -> Executor:
         if kind == "process":
-            return ProcessExecutor(self.concurrency, self.allow)
+            return ProcessExecutor(self.concurrency, self.allow, self.identity)
         if kind == "thread":
-            return ThreadExecutor(self.concurrency, self.allow)
+            return ThreadExecutor(self.concurrency, self.allow, self.identity)
         raise ValueError(f"unknown executor {kind!r}: expected 'process' or 'thread'")
 
     # -- life cycle --------------------------------------------------------------

@@ -49,7 +49,11 @@ that is absent has the value in brackets::
     r   result [None]          lr  last_job_result [None] d   depends_on, "a,b" [()]
     af  at_front, "1" [False]  x   expires_at [None]      lt  lease_token [None]
     le  lease_expires [None]   cr  cancel_requested, "1" [False]
-    la  lost_attempts [0]
+    la  lost_attempts [0]      by  enqueued_by, JSON [None]
+
+``by`` came with no change of the layout version (layout.py): a job without it
+reads as before, and an older joblane ignores it (its jobs run without their
+enqueuer's identity, as they did then).
 
 Numbers are written as Python's ``repr`` (floats round-trip exactly); a number
 a script computes is written as ``%.17g``, which reads back exactly too.

@@ -26,6 +26,7 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.decoding import worker_info as decoded_worker
 from joblane.backends.encoding import joined_ids, split_ids, worker_fields
+from joblane.core.identity import identity_bytes, identity_from_json
 from joblane.core.job import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
@@ -45,11 +46,12 @@ def job_fields(job: JobRecord) -> list[Arg]:
         "q", job.queue, "f", job.func_name, "p", job.payload, "s", job.status.value,
         "c", job.created,
     ]  # fmt: skip
+    by = job.enqueued_by
     optional: tuple[tuple[str, Arg | None], ...] = (
         ("e", job.enqueued), ("st", job.started), ("en", job.ended), ("sc", job.scheduled),
         ("to", job.job_timeout), ("tt", job.ttl), ("w", job.worker_name), ("r", job.result),
         ("lr", job.last_job_result), ("x", job.expires_at), ("lt", job.lease_token),
-        ("le", job.lease_expires),
+        ("le", job.lease_expires), ("by", None if by is None else identity_bytes(by)),
     )  # fmt: skip
     for name, value in optional:
         if value is not None:
@@ -123,7 +125,7 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
     get = h.get
     timeout, ttl, worker = get(b"to"), get(b"tt"), get(b"w")
     last, lease, intervals = get(b"lr"), get(b"lt"), get(b"ri")
-    meta, deps = get(b"m"), get(b"d")
+    meta, deps, by = get(b"m"), get(b"d"), get(b"by")
     return JobRecord(
         id=job_id,
         queue=h[b"q"].decode(),
@@ -153,6 +155,7 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
         lease_expires=_opt_float(get(b"le")),
         cancel_requested=get(b"cr") == b"1",
         lost_attempts=int(get(b"la", b"0")),
+        enqueued_by=None if by is None else identity_from_json(by),
     )
 
 
@@ -242,6 +245,8 @@ _FIELDS: tuple[tuple[str, bytes, Reader], ...] = (
     ("lease_token", b"lt", _defaulted(_utf8, None)),
     ("lease_expires", b"le", _defaulted(_float, None)),
     ("cancel_requested", b"cr", lambda raw: raw == b"1"),
+    ("lost_attempts", b"la", _defaulted(_int, 0)),
+    ("enqueued_by", b"by", _defaulted(identity_from_json, None)),
 )  # fmt: skip
 """Each JobRecord field after the id: its hash field (keys.py) and reader."""
 

@@ -7,3 +7,7 @@
 -- name: to_2
 -- Attempts lost with their worker process are counted apart from the others.
 ALTER TABLE jobs ADD COLUMN lost_attempts INTEGER NOT NULL DEFAULT 0;
+
+-- name: to_3
+-- Who enqueued a job (joblane.identity): JSON {"user_id", "context"}, NULL for no one.
+ALTER TABLE jobs ADD COLUMN enqueued_by BLOB;

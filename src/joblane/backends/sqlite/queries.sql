@@ -10,7 +10,7 @@
 id, queue, func_name, payload, status, created, enqueued, started, ended, scheduled,
 job_timeout, result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta,
 worker_name, result, last_job_result, depends_on, at_front, expires_at, lease_token,
-lease_expires, cancel_requested, lost_attempts
+lease_expires, cancel_requested, lost_attempts, enqueued_by
 
 -- fragment: queue_position
 -- The position of the row being updated when it enters its queue: before every
@@ -24,13 +24,13 @@ CASE WHEN jobs.at_front
 END
 
 -- name: insert_job
--- Store one job (?1..?28: the job_columns in order), placed in its queue if queued.
+-- Store one job (?1..?29: the job_columns in order), placed in its queue if queued.
 -- The common path of enqueue: one statement per job, no SELECT before it; a
 -- duplicate id fails on the primary key and enqueue takes its careful path.
 INSERT INTO jobs ({job_columns}, position)
 VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28,
+    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29,
     CASE WHEN ?5 <> 'queued' THEN NULL
     WHEN ?23 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
                    WHERE queue = ?2 AND status = 'queued')

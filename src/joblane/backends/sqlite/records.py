@@ -2,8 +2,8 @@
 
 Kept plain for the hot path: one tuple per job each way, no per-field objects.
 Encodings: booleans as 0/1; ``retry_intervals`` and ``depends_on`` as JSON text
-(SQL reads ``depends_on`` with json_each), ``meta`` as JSON bytes; NULL when
-empty. JSON keeps an int an int, so every field round-trips exactly.
+(SQL reads ``depends_on`` with json_each), ``meta`` and ``enqueued_by`` as JSON
+bytes; NULL when empty. JSON keeps an int an int, so every field round-trips exactly.
 
 A row that no joblane wrote (a value of the wrong type, JSON that does not
 decode, an unknown status) is named by :func:`decode_job`'s
@@ -35,13 +35,14 @@ from joblane.backends.decoding import (
 from joblane.backends.decoding import status as status_of
 from joblane.backends.decoding import worker_info as decoded_worker
 from joblane.backends.encoding import json_ids, json_text, meta_json, worker_fields
+from joblane.core.identity import identity_bytes, identity_from_json
 from joblane.core.job import JobRecord
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError, CorruptRecordError
 
 Row = tuple[Any, ...]
 
-JOB_COLUMNS = 28
+JOB_COLUMNS = 29
 """How many columns ``job_columns`` has; a statement that returns a queue
 position returns it right after them (``row[JOB_COLUMNS]``)."""
 
@@ -67,6 +68,7 @@ def plain_batches(jobs: Sequence[JobRecord]) -> list[tuple[bytes, tuple[Any, ...
             or job.ended is not None or job.worker_name is not None
             or job.result is not None or job.last_job_result is not None
             or job.lease_token is not None or job.cancel_requested or job.lost_attempts
+            or job.enqueued_by is not None
         ):  # fmt: skip
             return None
         key = (queue, job.func_name, job.created, job.job_timeout, job.result_ttl,
@@ -102,6 +104,7 @@ def plain_job_params(job: JobRecord) -> tuple[object, ...] | None:
         or job.lease_expires is not None
         or job.cancel_requested
         or job.lost_attempts
+        or job.enqueued_by is not None
     ):
         return None
     return (
@@ -112,7 +115,7 @@ def plain_job_params(job: JobRecord) -> tuple[object, ...] | None:
 
 
 def job_params(job: JobRecord) -> tuple[object, ...]:
-    """The parameters of ``insert_job`` (?1..?28) for *job*."""
+    """The parameters of ``insert_job`` (?1..?29) for *job*."""
     return (
         job.id, job.queue, job.func_name, job.payload, _STATUS_TEXT[job.status], job.created,
         job.enqueued, job.started, job.ended, job.scheduled, job.job_timeout, job.result_ttl,
@@ -121,6 +124,7 @@ def job_params(job: JobRecord) -> tuple[object, ...]:
         job.worker_name, job.result, job.last_job_result, json_text(job.depends_on),
         1 if job.at_front else 0, job.expires_at, job.lease_token, job.lease_expires,
         1 if job.cancel_requested else 0, job.lost_attempts,
+        None if job.enqueued_by is None else identity_bytes(job.enqueued_by),
     )  # fmt: skip
 
 
@@ -162,7 +166,7 @@ _JSON = (str, bytes, type(None))
 _COLUMN_TYPES = (
     str, str, str, bytes, str, _NUMBER, _OPT_NUMBER, _OPT_NUMBER, _OPT_NUMBER, _OPT_NUMBER,
     _OPT_NUMBER, int, _OPT_INT, int, int, _JSON, int, _JSON, _OPT_TEXT, _OPT_BLOB, _OPT_TEXT,
-    _JSON, object, _OPT_NUMBER, _OPT_TEXT, _OPT_NUMBER, object, int,
+    _JSON, object, _OPT_NUMBER, _OPT_TEXT, _OPT_NUMBER, object, int, _JSON,
 )  # fmt: skip
 """What each column must hold; checked at C speed before the record is built."""
 
@@ -185,6 +189,7 @@ def _sound_record(row: Row) -> JobRecord | None:
             row[18], row[19], row[20],
             json_strings(row[21]) if row[21] else (),
             bool(row[22]), row[23], row[24], row[25], bool(row[26]), row[27],
+            identity_from_json(row[28]) if row[28] else None,
         )  # fmt: skip
     except ValueError:
         return None
@@ -201,7 +206,7 @@ _READERS: tuple[tuple[str, Reader], ...] = (
     ("last_job_result", optional(text)), ("depends_on", json_strings), ("at_front", bool),
     ("expires_at", optional(number)), ("lease_token", optional(text)),
     ("lease_expires", optional(number)), ("cancel_requested", bool),
-    ("lost_attempts", integer),
+    ("lost_attempts", integer), ("enqueued_by", optional(identity_from_json)),
 )  # fmt: skip
 """Each column's reader, in job_columns order (= JobRecord's field order)."""
 

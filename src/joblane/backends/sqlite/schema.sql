@@ -1,4 +1,4 @@
--- The SQLite backend's schema, version 2 (PRAGMA user_version = 2; migrations.sql
+-- The SQLite backend's schema, version 3 (PRAGMA user_version = 3; migrations.sql
 -- brings a file of an earlier version to it).
 --
 -- One row per job in `jobs`. Each index below is partial, so that a row is in
@@ -17,7 +17,7 @@
 
 -- name: create_jobs
 -- Every JobRecord field, in its order, plus the queue position. Booleans are 0/1;
--- retry_intervals, meta and depends_on are JSON (NULL when empty): SQL reads
+-- retry_intervals, meta, depends_on and enqueued_by are JSON (NULL when empty): SQL reads
 -- depends_on with json_each.
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY NOT NULL,
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL,
     position INTEGER,
     lost_attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_by BLOB,
     -- The registry a status belongs to (joblane.core.states.STATUS_REGISTRY,
     -- by its first status); queued jobs are in none.
     registry TEXT GENERATED ALWAYS AS (
