@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "pending": {"backends", "core", "errors", "types"},
     "spool": {"backends", "config", "core", "errors", "types"},
     "worker": {"worker", "backends", "config", "core", "errors", "spool", "tasks", "types"},
+    # contrib/transaction, contrib/django, contrib/sqlalchemy: over pending.py, never the client.
     "contrib": {"contrib", "backends", "core", "errors", "identity", "pending", "spool", "types"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }

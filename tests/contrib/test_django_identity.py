@@ -18,25 +18,16 @@ from joblane.backends.memory import MemoryBackend
 from joblane.identity import set_provider
 
 django = pytest.importorskip("django")
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
+
+from tests.contrib.django_setup import configure  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not settings.configured:
-        db = tmp_path_factory.mktemp("django") / "db.sqlite3"
-        settings.configure(
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(db)}},
-            INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
-            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
-            USE_TZ=True,
-        )
-        django.setup()
-        call_command("migrate", verbosity=0)
+    configure(tmp_path_factory.mktemp("django"))
     sys.path.insert(0, str(EXAMPLES))
     try:
         yield importlib.import_module("djangoapp.identity")

@@ -1,0 +1,27 @@
+"""``INSTALLED_APPS = [..., "joblane.contrib.django"]`` installs the adapter at start-up."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from joblane.contrib.django.adapter import DjangoJobs
+
+
+class JoblaneConfig(AppConfig):
+    name = "joblane.contrib.django"
+    label = "joblane"
+    verbose_name = "joblane"
+    adapter: DjangoJobs | None = None
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from joblane.contrib.django.adapter import install
+
+        self.adapter = install(
+            using=getattr(settings, "JOBLANE_DATABASE", "default"),
+            robust=getattr(settings, "JOBLANE_ON_COMMIT_ROBUST", True),
+        )
