@@ -1,6 +1,8 @@
 """Django configured once per test process, for every module of tests/contrib that
 needs it (settings.configure can run only once): two SQLite aliases, auth and
-contenttypes (migrated), and joblane's Django app."""
+contenttypes (migrated), and joblane's Django app; where PostgreSQL is installed,
+a third alias, ``pg``, on a database of its own on the session's throwaway server
+(tests/servers.py)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,31 @@ import django
 from django.conf import settings
 from django.core.management import call_command
 
+from tests.servers import postgres_bin_dir, postgres_database
+
+PG = "pg"  # the PostgreSQL alias, when there is one
+
 
 def configure(directory: Path) -> None:
     """Configure and set up Django with its databases in *directory*, unless done."""
     if settings.configured:
         return
     sqlite = "django.db.backends.sqlite3"
+    databases: dict[str, dict[str, str]] = {
+        "default": {"ENGINE": sqlite, "NAME": str(directory / "app.db")},
+        "other": {"ENGINE": sqlite, "NAME": str(directory / "other.db")},
+    }
+    if postgres_bin_dir() is not None:
+        server, name = postgres_database()
+        databases[PG] = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": "postgres",
+            "HOST": "127.0.0.1",
+            "PORT": str(server.port),
+        }
     settings.configure(
-        DATABASES={
-            "default": {"ENGINE": sqlite, "NAME": str(directory / "app.db")},
-            "other": {"ENGINE": sqlite, "NAME": str(directory / "other.db")},
-        },
+        DATABASES=databases,
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",

@@ -1,6 +1,8 @@
-"""joblane.contrib.sqlalchemy with real SQLite files (a Session, and an
-AsyncSession over aiosqlite) and a real ``joblane worker`` process: jobs are
-stored after the session commits, never when it or a savepoint rolls back."""
+"""joblane.contrib.sqlalchemy with the app's data in a real SQLite file (a
+Session, and an AsyncSession over aiosqlite) or on the throwaway PostgreSQL
+server (``postgresql+psycopg``, ``postgresql+psycopg_async``), and a real
+``joblane worker`` process: jobs are stored after the session commits, never
+when it or a savepoint rolls back. The job store stays a SQLite file."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from joblane import Job, JobNotStoredError, NoSuchJobError, Queue
 from joblane.contrib.sqlalchemy import bind
 from joblane.pending import current_pending
 from tests.jobs.ledger import tags
+from tests.servers import postgres_database
 from tests.worker.conftest import WorkerProcesses, wait_until
 
 ADD = "tests.jobs.sample.add"
@@ -28,16 +31,22 @@ RECORD = "tests.jobs.ledger.record"
 INSERT = text("INSERT INTO orders (tag) VALUES (:tag)")
 
 
-@pytest.fixture
-def app_db(tmp_path: Path) -> str:
-    return str(tmp_path / "app.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """The app's database, new for the test: its (sync URL, asyncio URL)."""
+    if request.param == "sqlite":
+        path = tmp_path / "app.db"
+        return f"sqlite:///{path}", f"sqlite+aiosqlite:///{path}"
+    server, name = postgres_database()
+    return server.url(name), server.url(name, driver="psycopg_async")
 
 
 @pytest.fixture
-def engine(app_db: str) -> Iterator[Engine]:
-    e = create_engine(f"sqlite:///{app_db}")
+def engine(app_db: tuple[str, str]) -> Iterator[Engine]:
+    e = create_engine(app_db[0])
+    key = "SERIAL" if e.dialect.name == "postgresql" else "INTEGER"
     with e.begin() as conn:
-        conn.execute(text("CREATE TABLE orders (id INTEGER PRIMARY KEY, tag TEXT)"))
+        conn.execute(text(f"CREATE TABLE orders (id {key} PRIMARY KEY, tag TEXT)"))
     yield e
     e.dispose()
 
@@ -132,9 +141,9 @@ def test_a_failed_store_after_the_commit(
     assert any("were not stored" in r.getMessage() for r in caplog.records)
 
 
-def test_an_async_session(app_db: str, engine: Engine, queue: Queue) -> None:
+def test_an_async_session(app_db: tuple[str, str], engine: Engine, queue: Queue) -> None:
     async def run() -> list[str]:
-        aengine = create_async_engine(f"sqlite+aiosqlite:///{app_db}")
+        aengine = create_async_engine(app_db[1])
         ids = []
         try:
             async with AsyncSession(aengine) as session:
@@ -162,7 +171,7 @@ def test_an_async_session(app_db: str, engine: Engine, queue: Queue) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_real_worker_runs_committed_jobs_once_and_never_rolled_back_ones(
-    engine: Engine, app_db: str, queue: Queue, db_path: Path, tmp_path: Path, kind: str
+    engine: Engine, app_db: tuple[str, str], queue: Queue, db_path: Path, tmp_path: Path, kind: str
 ) -> None:
     ledger = str(tmp_path / "ledger")
     workers = WorkerProcesses(f"sqlite:///{db_path}", tmp_path)
@@ -171,7 +180,7 @@ def test_a_real_worker_runs_committed_jobs_once_and_never_rolled_back_ones(
         if kind == "sync":
             committed = produce(engine, queue, ledger)
         else:
-            committed = asyncio.run(produce_async(app_db, queue, ledger))
+            committed = asyncio.run(produce_async(app_db[1], queue, ledger))
         wait_until(lambda: len(tags(ledger)) >= len(committed), what="the committed jobs")
         wait_until(lambda: len(queue) == 0, what="the queue drained")
     finally:
@@ -198,9 +207,9 @@ def produce(engine: Engine, queue: Queue, ledger: str) -> list[str]:
     return committed
 
 
-async def produce_async(app_db: str, queue: Queue, ledger: str) -> list[str]:
+async def produce_async(url: str, queue: Queue, ledger: str) -> list[str]:
     committed = []
-    aengine = create_async_engine(f"sqlite+aiosqlite:///{app_db}")
+    aengine = create_async_engine(url)
     try:
         async with AsyncSession(aengine) as session:
             with bind(session):
