@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from joblane.cli.check import check
 from joblane.cli.common import cli
 from joblane.cli.demo import demo
 from joblane.cli.inspect import info, job_command
@@ -20,14 +21,14 @@ from joblane.cli.serve import serve
 from joblane.cli.worker import worker
 from joblane.errors import InvalidJobError, JoblaneError, SerializationError
 
-for command in (worker, enqueue, info, job_command, requeue, empty, serve, demo, migrate):
+for command in (worker, enqueue, info, job_command, requeue, empty, serve, demo, migrate, check):
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected error into one line."""
     try:
-        cli.main(args=argv, prog_name="joblane", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="joblane", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     except (JoblaneError, ValueError, TypeError, OSError, ArithmeticError, RecursionError) as error:
         click.echo(f"Error: {error}", err=True)
         return 1
-    return 0
+    # ctx.exit(n) in a command (joblane check): click returns n without raising
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
