@@ -41,6 +41,23 @@ _NAMES: dict[Callable[..., Any], str] = {}
 """Dotted names already computed (enqueue's hot path)."""
 
 
+@dataclass(frozen=True, slots=True)
+class JobHooks:
+    """A ``@job`` function's callbacks, each ``(job, outcome)`` or None."""
+
+    on_success: Callable[..., Any] | None = None
+    on_failure: Callable[..., Any] | None = None
+
+
+_NO_HOOKS = JobHooks()
+_HOOKS: dict[str, JobHooks] = {}
+
+
+def hooks_for(name: str) -> JobHooks:
+    """The callbacks ``@job`` registered for *name* in this process (none: empty)."""
+    return _HOOKS.get(name, _NO_HOOKS)
+
+
 @overload
 def job(func: F, /) -> F: ...
 @overload
@@ -50,8 +67,16 @@ def job(func: Any = None, /, **options: Any) -> Any:
 
     ``@job`` or ``@job(retry=Retry(max=3), job_timeout=60)``:
     the options become the defaults of every enqueue of this function
-    (an enqueue's own options win). The function itself is returned unchanged.
+    (an enqueue's own options win). ``on_success`` and ``on_failure`` are
+    callbacks ``(job, outcome)`` the worker calls when an attempt of this
+    function ends (:mod:`joblane.worker.hooks`); they are not stored with the
+    job, so the worker must import the function's module. The function itself
+    is returned unchanged.
     """
+    hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
+    for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
+        if callback is not None and not callable(callback):
+            raise InvalidJobError(f"@job({which}=...) must be a callable, not {callback!r}")
 
     def mark(fn: F) -> F:
         name = function_name(fn)
@@ -59,6 +84,10 @@ def job(func: Any = None, /, **options: Any) -> Any:
             raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
         defaults = JobOptions(**options) if options else None
         _REGISTRY[name] = defaults
+        if hooks != _NO_HOOKS:
+            _HOOKS[name] = hooks
+        else:
+            _HOOKS.pop(name, None)
         return fn
 
     return mark(func) if func is not None else mark

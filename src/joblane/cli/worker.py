@@ -35,19 +35,19 @@ def import_modules(modules: list[str]) -> None:
             ) from None
 
 
-def load_hook(spec: str) -> Callable[..., Any]:
+def load_hook(spec: str, option: str = "--identity") -> Callable[..., Any]:
     """The callable named ``package.module:name`` (after the --import modules)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise click.BadParameter(f"{spec!r} is not of the form package.module:name",
-                                 param_hint="--identity")  # fmt: skip
+                                 param_hint=option)  # fmt: skip
     try:
         hook = getattr(importlib.import_module(module_name), attr)
     except Exception as error:
         raise click.BadParameter(f"cannot load {spec!r}: {type(error).__name__}: {error}",
-                                 param_hint="--identity") from None  # fmt: skip
+                                 param_hint=option) from None  # fmt: skip
     if not callable(hook):
-        raise click.BadParameter(f"{spec!r} is not callable", param_hint="--identity")
+        raise click.BadParameter(f"{spec!r} is not callable", param_hint=option)
     return hook  # type: ignore[no-any-return]
 
 
@@ -135,6 +135,19 @@ def configure_logging(level: str) -> None:
     "fails; joblane.identity:ignore runs such jobs without their user. Env JOBLANE_IDENTITY.",
 )
 @click.option(
+    "--on-success",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(job, outcome) in the worker process when a job succeeds.",
+)
+@click.option(
+    "--on-failure",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(job, outcome) in the worker process when an attempt fails "
+    "(job.status says whether it is retried). A callback that raises is logged.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -145,7 +158,7 @@ def worker(
     ctx: click.Context, queues: str, concurrency: int | None, imports: tuple[str, ...],
     allow: tuple[str, ...], burst: bool, without_scheduler: bool, name: str | None,
     lease: float, grace: float, prefetch: int, max_lost: int, identity_hook: str | None,
-    log_level: str,
+    on_success: str | None, on_failure: str | None, log_level: str,
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
@@ -156,9 +169,12 @@ def worker(
     spec = identity_hook or os.environ.get("JOBLANE_IDENTITY")
     # Loaded here, before the slots are forked: each slot inherits it.
     restore = load_hook(spec) if spec else None
+    succeeded = load_hook(on_success, "--on-success") if on_success else None
+    failed = load_hook(on_failure, "--on-failure") if on_failure else None
     backend = open_backend(ctx)
     Worker(
         backend, queue_names, concurrency=concurrency, allow=policy, name=name,
         burst=burst, with_scheduler=not without_scheduler, lease_seconds=lease,
         grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
+        on_success=succeeded, on_failure=failed,
     ).run()  # fmt: skip

@@ -50,6 +50,7 @@ from joblane.errors import BackendError
 from joblane.spool import REPLAY_INTERVAL, replay, spool_directory
 from joblane.tasks import AllowPolicy
 from joblane.worker.batching import plan_batch
+from joblane.worker.hooks import Callback, Hooks
 from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
 from joblane.worker.slots import Executor, ProcessExecutor, ThreadExecutor
 
@@ -109,6 +110,8 @@ class Worker:
         max_lost: int = DEFAULT_MAX_LOST,
         monotonic: Callable[[], float] = time.monotonic,
         identity: Restore | None = None,
+        on_success: Callback | None = None,
+        on_failure: Callback | None = None,
     ) -> None:
         self.backend = backend
         self.queues = priority_order(queues)
@@ -119,6 +122,8 @@ class Worker:
         if identity is not None and not callable(identity):
             raise ValueError(f"identity must be a restore hook (a callable), not {identity!r}")
         self.identity = identity
+        self.hooks = Hooks(on_success, on_failure)
+        """Callbacks ``(job, outcome)`` when an attempt ends (worker/hooks.py)."""
         """Restores each job's enqueuer around its attempts (docs/how-to/identity.md);
         without it, a job that has an identity fails."""
         if isinstance(executor, str):
@@ -233,6 +238,7 @@ class Worker:
             self._settle_one(self._ready.popleft(), INTERRUPTED, now)
         self._flush(now)
         self.executor.close()
+        self.hooks.close()
         self.backend.unregister_worker(self.name)
         log.info("worker %s stopped: %s", self.name, self.stats)
 
@@ -422,6 +428,7 @@ class Worker:
         if decided.status is JobStatus.QUEUED:
             self._maybe_work = True  # a retry with no interval is work again
         self._log_end(job, outcome, decided, now)
+        self.hooks.ended(job, outcome, decided)
 
     def _log_end(self, job: JobRecord, outcome: Outcome, decided: Settlement, now: float) -> None:
         took = (now - job.started) * 1000 if job.started is not None else 0.0
