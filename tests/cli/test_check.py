@@ -12,7 +12,14 @@ import orjson
 import pytest
 
 from joblane.cli.check import BACKEND_DOWN, HEALTHY, JOBS_WAITING, NO_WORKER
-from tests.cli.conftest import Cli, Processes, assert_one_error_line, free_port, wait_until
+from tests.cli.conftest import (
+    Cli,
+    Processes,
+    assert_one_error_line,
+    free_port,
+    run_joblane,
+    wait_until,
+)
 
 SAMPLE = "tests.jobs.sample"
 
@@ -41,6 +48,13 @@ def test_backend_down_redis_stopped(capsys: pytest.CaptureFixture[str]) -> None:
     result = Cli(url, capsys)("check")
     assert_one_error_line(result, BACKEND_DOWN, "backend down")
     assert time.monotonic() - started < 30
+
+
+def test_backend_down_is_one_line_from_a_real_process() -> None:
+    done = run_joblane("--url", f"redis://:pw@127.0.0.1:{free_port()}/0?retry_for=1", "check")
+    assert done.returncode == BACKEND_DOWN, done
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: backend down"), done
+    assert "pw" not in done.stderr and done.stdout == ""
 
 
 def test_json_output(cli: Cli) -> None:

@@ -11,6 +11,7 @@ it. Read-only: it uses only the backend's read API.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,7 +119,15 @@ def check(ctx: click.Context, queues: str, max_wait: float, as_json: bool) -> No
     """Exit 0 if the backend answers, a live worker serves each queue and no
     ready job waited past --max-wait; else 3 (backend down), 4 (no live worker
     for a queue) or 5 (jobs waiting past the bound), with one line naming why."""
-    health = probe(ctx.find_root().obj, parse_queue_list(queues), max_wait)
+    names = parse_queue_list(queues)
+    # The backend's own retry warnings would be more lines: the result says it all.
+    quiet = logging.NullHandler()
+    logger = logging.getLogger("joblane")
+    logger.addHandler(quiet)
+    try:
+        health = probe(ctx.find_root().obj, names, max_wait)
+    finally:
+        logger.removeHandler(quiet)
     if as_json:
         fields = {
             "healthy": health.code == HEALTHY, "code": health.code, "reason": health.reason,
