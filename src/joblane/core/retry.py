@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from joblane.core.limits import MAX_DURATION, MAX_RETRIES, MAX_RETRY_INTERVALS, seconds
-from joblane.errors import InvalidJobError
+from joblane.errors import InvalidJobError, JoblaneError
 
 ExceptionSpec = type[BaseException] | str
 """An exception class, or its dotted name (``"requests.ConnectionError"``)."""
@@ -129,13 +129,14 @@ def _backoff(base: float, factor: float, cap: float, count: int) -> tuple[float,
     return tuple(waits)
 
 
-class RetryJob(Exception):
+class RetryJob(JoblaneError):
     """Raised by a running job: end this attempt as a retry *defer* seconds
     from now (as arq's ``Retry(defer=...)``).
 
     The retry counts against the job's ``retries_left`` like any other (a job
     without retries left fails, with a reason that says so) and is made
-    whatever the policy's *on*. Named apart from :class:`Retry`, the policy.
+    whatever the policy's *on*. Named apart from :class:`Retry`, the policy
+    (RQ's name, kept). A JoblaneError, as every class joblane exports.
     """
 
     def __init__(self, defer: int | float = 0) -> None:
