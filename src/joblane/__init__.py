@@ -4,7 +4,7 @@ from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, Worker
 from joblane.client import EnqueueData, Job, JobRegistry, PreparedJob, Queue
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions
-from joblane.core.retry import Retry
+from joblane.core.retry import Retry, RetryJob
 from joblane.core.states import JobStatus, Registry
 from joblane.errors import (
     BackendError,
@@ -64,6 +64,7 @@ __all__ = [
     "ReadOnlyBackend",
     "Registry",
     "Retry",
+    "RetryJob",
     "SchemaVersionError",
     "SerializationError",
     "WaitTimeoutError",

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from joblane.core.clock import to_timestamp
 from joblane.core.job import DEFAULT_MAX_PAYLOAD, JobOptions, JobRecord, new_job
+from joblane.core.retry import Retry
 from joblane.errors import InvalidJobError
 from joblane.identity import capture
 from joblane.tasks import defaults_for, function_name
@@ -73,7 +74,24 @@ def resolve_options(func_name: str, given: dict[str, Any]) -> JobOptions:
         given = {**given, "depends_on": _dependency_ids(given["depends_on"])}
     if base.job_id is not None and "job_id" not in given:
         given = {**given, "job_id": None}
-    return replace(base, **given)
+    resolved = replace(base, **given)
+    _check_retry_on(func_name, base, resolved)
+    return resolved
+
+
+def _check_retry_on(func_name: str, base: JobOptions, resolved: JobOptions) -> None:
+    """The worker classifies a failure by the function's own ``Retry.on``
+    (see :class:`~joblane.core.retry.Retry`): an enqueue may not name others."""
+    retry = resolved.retry
+    if not isinstance(retry, Retry) or not retry.on:
+        return
+    own = base.retry.on if isinstance(base.retry, Retry) else ()
+    if retry.on != own:
+        raise InvalidJobError(
+            f"retry=Retry(on={list(retry.on)!r}) differs from {func_name}'s own "
+            f"@job(retry=Retry(on=...)) {list(own)!r}: the worker retries on the "
+            "function's exceptions, so set on= in its @job"
+        )
 
 
 def _dependency_ids(depends: object) -> tuple[str, ...]:

@@ -19,7 +19,8 @@
     │   ├── CorruptRecordError        a stored job that cannot be decoded (names the field)
     │   ├── EnqueueOutcomeUnknownError  no reply: the jobs may or may not be stored
     │   └── SchemaVersionError        stored data of another version: run `joblane migrate`
-    └── WaitTimeoutError (TimeoutError) Job.wait() gave up
+    ├── WaitTimeoutError (TimeoutError) Job.wait() gave up
+    └── RetryJob                      raised by a job: retry me (joblane.core.retry)
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
 are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,

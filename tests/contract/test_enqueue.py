@@ -256,3 +256,15 @@ def test_the_largest_accepted_durations_round_trip_and_stay_readable(
     due = backend.get("scheduled")  # promoted: its ttl counts from then
     assert due is not None and due.status is JobStatus.QUEUED
     assert due.expires_at == clock.now() + MAX_DURATION
+
+
+def test_backoff_with_jitter_round_trips_exactly(backend: Backend, clock: ManualClock) -> None:
+    # The waits are expanded and jittered when the job is built: up to 100
+    # arbitrary floats in the existing interval list, nothing new stored.
+    retry = Retry(max=MAX_RETRIES, interval=0.001, factor=1.5, cap=MAX_DURATION, jitter=1)
+    job = make_job(clock, retry=retry)
+    assert len(job.retry_intervals) == 67  # 0.001 * 1.5 ** 66 > 10 years: capped
+    backend.enqueue([job])
+    stored = backend.get(job.id)
+    assert stored is not None
+    assert stored.retry_intervals == job.retry_intervals

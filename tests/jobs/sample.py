@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from joblane import current_job, job
+from joblane import Retry, RetryJob, current_job, job
 
 
 @job
@@ -193,3 +193,30 @@ def deep_result(depth: int) -> list[Any]:
     for _ in range(depth):
         value = [value]
     return value
+
+
+@job
+def retry_later(path: str, defer: float, times: int = 1) -> int:
+    """Log each run's time.time() to *path*; ask for a retry in *defer* seconds
+    (RetryJob) the first *times* runs."""
+    p = Path(path)
+    with p.open("a") as log:
+        log.write(f"{time.time()}\n")
+    runs = len(p.read_text().split())
+    if runs <= times:
+        raise RetryJob(defer=defer)
+    return runs
+
+
+@job(retry=Retry(max=3, on=(TimeoutError, "tests.jobs.sample.Transient")))
+def fail_as(path: str, kind: str) -> None:
+    """Log a run to *path*, then raise *kind*: ``TimeoutError``, ``Transient``
+    (both retried by its policy) or anything else (``KeyError``: not)."""
+    with Path(path).open("a") as log:
+        log.write("run\n")
+    errors = {"TimeoutError": TimeoutError, "Transient": Transient}
+    raise errors.get(kind, KeyError)(kind)
+
+
+class Transient(Exception):
+    """A failure :func:`fail_as`'s policy names by its dotted name."""

@@ -246,3 +246,59 @@ def test_every_settlement_carries_the_start_and_lost_count() -> None:
     for outcome in (Outcome.success(b"1"), Outcome.failure("e"), STOPPED):
         s = decide(job, TOKEN, outcome, NOW)
         assert (s.started, s.lost_attempts, s.front) == (STARTED, 1, False)
+
+
+# -- back-off, jitter, RetryJob (issue 10) -----------------------------------
+
+
+def test_exponential_backoff_waits_grow_by_the_factor_up_to_the_cap() -> None:
+    job = started_job(retry=Retry(max=8, interval=2, factor=3, cap=100))
+    waits = []
+    for attempt in range(1, 8):
+        s = decide(job.copy(attempts=attempt), TOKEN, Outcome.failure("boom"), NOW)
+        assert s.status is JobStatus.SCHEDULED and s.scheduled is not None
+        waits.append(s.scheduled - NOW)
+    assert waits == [2, 6, 18, 54, 100, 100, 100]
+
+
+def test_jitter_takes_up_to_its_fraction_off_each_wait_seeded() -> None:
+    import random
+
+    retry = Retry(max=5, interval=10, factor=2, cap=1000, jitter=0.5)
+    first = new_job("q", "pkg.mod.f", [], {}, JobOptions(retry=retry), now=0,
+                    rng=random.Random(7))  # fmt: skip
+    again = new_job("q", "pkg.mod.f", [], {}, JobOptions(retry=retry), now=0,
+                    rng=random.Random(7))  # fmt: skip
+    assert first.retry_intervals == again.retry_intervals  # the RNG decides, nothing else
+    for wait, full in zip(first.retry_intervals, (10, 20, 40, 80, 160), strict=True):
+        assert full / 2 <= wait <= full
+    assert first.retry_intervals != (10, 20, 40, 80, 160)
+
+
+def test_retry_job_is_scheduled_after_its_defer_whatever_the_interval() -> None:
+    job = started_job(retry=Retry(max=2, interval=600))
+    s = decide(job, TOKEN, Outcome.retry_in(1.5, "RetryJob: later"), NOW)
+    assert s.status is JobStatus.SCHEDULED
+    assert s.scheduled == NOW + 1.5
+    assert s.retries_left == 1
+    assert s.last_job_result == "RetryJob: later"
+
+
+def test_retry_job_with_defer_zero_is_queued_again_at_once() -> None:
+    s = decide(started_job(retry=Retry(max=1)), TOKEN, Outcome.retry_in(0, "RetryJob"), NOW)
+    assert s.status is JobStatus.QUEUED
+    assert s.enqueued == NOW and s.scheduled is None
+
+
+def test_retry_job_counts_against_retries_and_fails_without_any_left() -> None:
+    s = decide(started_job(), TOKEN, Outcome.retry_in(5, "RetryJob: later"), NOW)
+    assert s.status is JobStatus.FAILED
+    assert s.last_job_result is not None
+    assert "no retries left" in s.last_job_result
+
+
+def test_a_failure_not_retryable_by_on_fails_with_retries_left() -> None:
+    job = started_job(retry=Retry(max=3, on=(TimeoutError,)))
+    s = decide(job, TOKEN, Outcome.failure("KeyError", retryable=False), NOW)
+    assert s.status is JobStatus.FAILED
+    assert s.retries_left == 3

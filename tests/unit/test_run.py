@@ -320,3 +320,32 @@ def test_a_too_deep_result_fails_the_job_not_the_process() -> None:
     assert outcome.kind is OutcomeKind.FAILED
     assert outcome.retryable is False
     assert (outcome.error or "").endswith("it is nested deeper than 254 levels or contains itself")
+
+
+# -- Retry(on=...) and RetryJob (issue 10) -------------------------------------
+
+
+def test_retry_job_ends_the_attempt_as_a_retry_after_its_defer(tmp_path: Any) -> None:
+    outcome = run_job("tests.jobs.sample.retry_later", call(str(tmp_path / "log"), 2.5),
+                      ONLY_REGISTERED)  # fmt: skip
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.defer == 2.5
+    assert outcome.error == "RetryJob: the job asked to be retried in 2.5 s"
+
+
+@pytest.mark.parametrize(
+    ("kind", "retryable"), [("TimeoutError", True), ("Transient", True), ("KeyError", False)]
+)
+def test_an_exception_not_in_retry_on_is_not_retryable(
+    tmp_path: Any, kind: str, retryable: bool
+) -> None:
+    outcome = run_job("tests.jobs.sample.fail_as", call(str(tmp_path / "log"), kind),
+                      ONLY_REGISTERED)  # fmt: skip
+    assert outcome.kind is OutcomeKind.FAILED
+    assert outcome.retryable is retryable
+    assert kind in (outcome.error or "")
+
+
+def test_a_function_without_retry_on_retries_every_exception() -> None:
+    outcome = run_job("tests.jobs.sample.fail", call("x"), ONLY_REGISTERED)
+    assert outcome.retryable is True

@@ -8,6 +8,7 @@ once, in :func:`new_job`, at enqueue time.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,6 +28,9 @@ DEFAULT_MAX_PAYLOAD = 512 * 1024
 """Bytes of encoded arguments and meta accepted per job (``JOBLANE_MAX_PAYLOAD``)."""
 
 KEEP_FOREVER = -1
+
+_RNG = random.Random()
+"""Draws each job's retry jitter (:meth:`Retry.delays`) unless given one."""
 
 RESULT_TTL_ZERO_GRACE = 10
 """Seconds a finished job with ``result_ttl=0`` is kept all the same, so that
@@ -169,10 +173,12 @@ def new_job(
     scheduled: float | None = None,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
     enqueued_by: Identity | None = None,
+    rng: random.Random | None = None,
 ) -> JobRecord:
     """Validate one enqueue and build its record (status queued, or scheduled if
-    *scheduled* is later than *now*). The backend may turn a queued job with
-    dependencies into deferred or canceled, atomically with their state."""
+    *scheduled* is later than *now*; a retry's jitter drawn from *rng*). The
+    backend may turn a queued job with dependencies into deferred or canceled,
+    atomically with their state."""
     validate_queue_name(queue)
     if scheduled is not None and not scheduled - now <= MAX_DURATION:
         raise InvalidJobError(
@@ -207,7 +213,7 @@ def new_job(
         ttl,
         options.failure_ttl,
         retry.max if retry else 0,  # retries_left
-        retry.intervals if retry else (),
+        (retry.delays(rng or _RNG) if retry.jitter else retry.intervals) if retry else (),
         0,  # attempts
         dict(meta) if meta else {},
         None,  # worker_name

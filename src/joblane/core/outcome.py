@@ -61,7 +61,10 @@ class Outcome:
     error: str | None = None
     """Traceback or reason text, recorded as last_job_result."""
     retryable: bool = True
-    """False for errors that a retry cannot fix (function not allowed, bad payload)."""
+    """False for errors that a retry cannot fix (function not allowed, bad payload),
+    or an exception that the job's ``Retry.on`` does not list."""
+    defer: float | None = None
+    """Seconds to the retry the job asked for (:class:`~joblane.core.retry.RetryJob`)."""
 
     @classmethod
     def success(cls, result: bytes) -> Outcome:
@@ -70,6 +73,11 @@ class Outcome:
     @classmethod
     def failure(cls, error: str, *, retryable: bool = True) -> Outcome:
         return cls(OutcomeKind.FAILED, error=error, retryable=retryable)
+
+    @classmethod
+    def retry_in(cls, defer: float, error: str) -> Outcome:
+        """The job raised RetryJob(defer): a retry *defer* seconds from now."""
+        return cls(OutcomeKind.FAILED, error=error, defer=defer)
 
     @classmethod
     def lost(cls, error: str) -> Outcome:
@@ -170,18 +178,28 @@ def decide(
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:
         return _ended(job, token, JobStatus.STOPPED, now, error=outcome.error)
+    if outcome.defer is not None:
+        if job.retries_left > 0:
+            return _retry(job, token, now, outcome.defer, outcome.error)
+        reason = f"{outcome.error}; but the job has no retries left, so it fails"
+        return _ended(job, token, JobStatus.FAILED, now, error=reason)
     if outcome.retryable and job.retries_left > 0:
         # The n-th attempt failed: wait the n-th interval before the next one.
         delay = retry_delay(job.retry_intervals, max(job.attempts, 1))
-        return Settlement(
-            job.id, token, JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED,
-            ended=now, result=None, last_job_result=outcome.error,
-            retries_left=job.retries_left - 1, attempts=job.attempts,
-            scheduled=now + delay if delay > 0 else None,
-            enqueued=job.enqueued if delay > 0 else now, expires_at=None,
-            started=job.started, lost_attempts=job.lost_attempts,
-        )  # fmt: skip
+        return _retry(job, token, now, delay, outcome.error)
     return _ended(job, token, JobStatus.FAILED, now, error=outcome.error)
+
+
+def _retry(job: JobRecord, token: str, now: float, delay: float, error: str | None) -> Settlement:
+    """Run again after *delay* seconds (scheduled), or at once (queued, last in line)."""
+    return Settlement(
+        job.id, token, JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED,
+        ended=now, result=None, last_job_result=error,
+        retries_left=job.retries_left - 1, attempts=job.attempts,
+        scheduled=now + delay if delay > 0 else None,
+        enqueued=job.enqueued if delay > 0 else now, expires_at=None,
+        started=job.started, lost_attempts=job.lost_attempts,
+    )  # fmt: skip
 
 
 def _requeue(

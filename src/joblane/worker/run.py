@@ -33,9 +33,10 @@ from joblane.core.outcome import (
     RESULT_NOT_SERIALIZABLE,
     Outcome,
 )
+from joblane.core.retry import Retry, RetryJob, exception_names, retries_on
 from joblane.core.serialization import decode_call, dumps
 from joblane.errors import ConfigurationError, IdentityError, SerializationError
-from joblane.tasks import AllowPolicy, FunctionNotAllowed, resolve
+from joblane.tasks import AllowPolicy, FunctionNotAllowed, defaults_for, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ def run_job(
     except _NotRestored as not_restored:
         return not_restored.outcome
     except BaseException as error:  # a job's SystemExit is its failure, not the worker's
-        return Outcome.failure(_format_job_error(error))
+        return _failed(func_name, error)
     finally:
         _current.reset(token)
     try:
@@ -184,6 +185,18 @@ def _restored(
             f"{type(error).__name__}: {error}"
         )
     return None
+
+
+def _failed(func_name: str, error: BaseException) -> Outcome:
+    """The outcome of a job that raised *error*: the retry it asked for
+    (RetryJob), or a failure, retryable unless the function's
+    ``@job(retry=Retry(on=...))`` does not list the error."""
+    if isinstance(error, RetryJob):
+        return Outcome.retry_in(error.defer, f"RetryJob: {error}")
+    options = defaults_for(func_name)
+    retry = None if options is None else options.retry
+    retryable = not isinstance(retry, Retry) or retries_on(exception_names(retry.on), error)
+    return Outcome.failure(_format_job_error(error), retryable=retryable)
 
 
 def dropped(result: bytes, limit: int) -> bytes:

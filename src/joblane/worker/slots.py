@@ -146,6 +146,8 @@ def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
 def _encode_outcome(outcome: Outcome) -> bytes:
     if outcome.kind is OutcomeKind.SUCCEEDED:
         return b"S" + (outcome.result or b"null")
+    if outcome.defer is not None:  # R, the delay (a double), the reason
+        return b"R" + _TIME.pack(outcome.defer) + (outcome.error or "").encode("utf-8", "replace")
     return (b"F1" if outcome.retryable else b"F0") + (outcome.error or "").encode(
         "utf-8", "replace"
     )
@@ -154,6 +156,9 @@ def _encode_outcome(outcome: Outcome) -> bytes:
 def _decode_outcome(frame: bytes) -> Outcome:
     if frame[:1] == b"S":
         return Outcome.success(frame[1:])
+    if frame[:1] == b"R":
+        (defer,) = _TIME.unpack_from(frame, 1)
+        return Outcome.retry_in(defer, frame[1 + _TIME.size :].decode("utf-8", "replace"))
     return Outcome.failure(frame[2:].decode("utf-8", "replace"), retryable=frame[1:2] == b"1")
 
 
