@@ -28,9 +28,12 @@ ALLOWED: dict[str, set[str]] = {
         "identity",
         "pending",
         "tasks",
+        "threads",
         "types",
     },
     "pending": {"backends", "core", "errors", "types"},
+    "threads": set(),
+    "shortcuts": {"client", "core", "errors", "tasks"},
     "spool": {"backends", "config", "core", "errors", "types"},
     "worker": {"worker", "backends", "config", "core", "errors", "spool", "tasks", "types"},
     # contrib/transaction, contrib/django, contrib/sqlalchemy: over pending.py, never the client.

@@ -28,6 +28,7 @@ from joblane.errors import (
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
+from joblane.shortcuts import aenqueue, configure, enqueue
 from joblane.tasks import job
 from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
@@ -73,8 +74,11 @@ __all__ = [
     "WorkerThread",
     "__version__",
     "acting_as",
+    "aenqueue",
     "atomic",
     "backend_from_url",
+    "configure",
     "current_job",
+    "enqueue",
     "job",
 ]

@@ -13,6 +13,15 @@ and so cannot clash.
 Inside a transaction (:func:`joblane.atomic`, or an installed adapter's) every
 enqueue returns its Job at once, built, and the job is stored when the
 transaction commits (:mod:`joblane.pending`).
+
+Async code
+----------
+Each enqueue method has an ``a``-prefixed twin to await (``aenqueue``,
+``aenqueue_call``, ``aenqueue_at``, ``aenqueue_in``, ``aenqueue_many``,
+``astore``; ``Job.afetch``, ``Job.arefresh``, ``Job.await_result``). It builds
+the job in the caller, as the plain method does (validation, no I/O), asks for
+the open transaction in the caller's context, and awaits only the backend's
+write, on a thread (:mod:`joblane.threads`): the event loop never blocks.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, WaitTimeoutError
 from joblane.pending import current_pending, not_found
+from joblane.threads import run_sync
 
 __all__ = ["RESERVED_OPTIONS", "EnqueueData", "Job", "JobRegistry", "PreparedJob", "Queue"]
 
@@ -99,9 +109,14 @@ class Queue:
         reads it: ``datetime.now() + timedelta(minutes=5)`` is in 5 minutes in any
         time zone); it waits in the scheduled registry until then, at most 10 years
         (:data:`~joblane.core.limits.MAX_DURATION`) from now."""
+        return self.store([self._build_at(when, func, args, kwargs)])[0]
+
+    def _build_at(
+        self, when: datetime, func: Callable[..., Any] | str, args: Any, kwargs: dict[str, Any]
+    ) -> PreparedJob:
         scheduled_time(when)  # a datetime, checked before anything else
         options = {k: kwargs.pop(k) for k in list(kwargs) if k in RESERVED_OPTIONS}
-        return self.enqueue_call(func, args, kwargs, at=when, **options)
+        return self.build_call(func, args, kwargs, at=when, **options)
 
     def enqueue_in(
         self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
@@ -138,14 +153,17 @@ class Queue:
 
         With *unique*, an item whose ``job_id`` a live job has returns that job.
         Items may not ask for ``unique`` one by one: it holds for the whole batch."""
+        records = self._build_many(items)
+        return self._store(records, unique=unique) if records else []
+
+    def _build_many(self, items: Iterable[EnqueueData]) -> list[JobRecord]:
         items = list(items)
-        if not items:
-            return []
         if any("unique" in i.options for i in items):
             raise InvalidJobError("enqueue_many takes unique= for the whole batch, not per item")
-        records = build_many(self.name, items, now=self.backend.now(),
-                             allow_main=self._allow_main, max_payload=self.max_payload)  # fmt: skip
-        return self._store(records, unique=unique)
+        if not items:
+            return []
+        return build_many(self.name, items, now=self.backend.now(),
+                          allow_main=self._allow_main, max_payload=self.max_payload)  # fmt: skip
 
     def build(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> PreparedJob:
         """What :meth:`enqueue` would store, validated, without storing it (no I/O):
@@ -172,13 +190,8 @@ class Queue:
     def store(self, prepared: Iterable[PreparedJob]) -> list[Job]:
         """Store built jobs in one atomic step (all or none), in order, and return
         them as stored. They must agree on ``unique``: it holds for one store."""
-        prepared = list(prepared)
-        if not prepared:
-            return []
-        unique = prepared[0].unique
-        if any(p.unique is not unique for p in prepared):
-            raise InvalidJobError("store takes jobs that all ask for unique, or none that does")
-        return self._store([p.record for p in prepared], unique=unique)
+        records, unique = _unpack(prepared)
+        return self._store(records, unique=unique) if records else []
 
     def _store(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
         """The one place an enqueue writes: one backend call for the batch, or
@@ -187,9 +200,67 @@ class Queue:
         pending = current_pending()
         stored = (backend.enqueue(records, unique=unique) if pending is None
                   else pending.add(backend, records, unique))  # fmt: skip
+        return self._jobs(stored)
+
+    def _jobs(self, stored: list[JobRecord]) -> list[Job]:
+        backend = self.backend
         if len(stored) == 1:  # enqueue's hot path: no comprehension frame (Python 3.11)
             return [Job(stored[0], backend)]
         return [Job(record, backend) for record in stored]
+
+    # -- enqueueing from async code: build here, await the write on a thread -------
+
+    async def aenqueue(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
+        """:meth:`enqueue` for async code: the event loop never waits on the backend."""
+        return (await self.astore([self.build(func, *args, **kwargs)]))[0]
+
+    async def aenqueue_call(
+        self,
+        func: Callable[..., Any] | str,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        **options: Any,
+    ) -> Job:
+        """:meth:`enqueue_call` for async code."""
+        return (await self.astore([self.build_call(func, args, kwargs, at=at, **options)]))[0]
+
+    async def aenqueue_at(
+        self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """:meth:`enqueue_at` for async code."""
+        return (await self.astore([self._build_at(when, func, args, kwargs)]))[0]
+
+    async def aenqueue_in(
+        self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Job:
+        """:meth:`enqueue_in` for async code."""
+        return await self.aenqueue_at(self._delayed(delay), func, *args, **kwargs)
+
+    async def aenqueue_many(
+        self, items: Iterable[EnqueueData], *, unique: bool = False
+    ) -> list[Job]:
+        """:meth:`enqueue_many` for async code."""
+        records = self._build_many(items)
+        return await self._astore(records, unique=unique) if records else []
+
+    async def astore(self, prepared: Iterable[PreparedJob]) -> list[Job]:
+        """:meth:`store` for async code."""
+        records, unique = _unpack(prepared)
+        return await self._astore(records, unique=unique) if records else []
+
+    async def _astore(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
+        """:meth:`_store`, the backend's write awaited on a thread. The transaction
+        is looked up here, in the caller's context and thread (an adapter's may
+        be thread-local); adding to its buffer is in memory."""
+        backend = self.backend
+        pending = current_pending()
+        if pending is None:
+            stored = await run_sync(backend.enqueue, records, unique=unique)
+        else:
+            stored = pending.add(backend, records, unique)
+        return self._jobs(stored)
 
     # -- inspecting --------------------------------------------------------------
 
@@ -243,6 +314,24 @@ class Queue:
         return Job(record, self.backend) if record and record.queue == self.name else None
 
 
+def _deadline(timeout: float | None) -> tuple[float | None, float | None]:
+    """*timeout* checked (a number of seconds up to 10 years; NaN waited forever)
+    and the monotonic time it ends at (None: no limit)."""
+    if timeout is None:
+        return None, None
+    timeout = seconds("timeout", timeout, whole=False)
+    return timeout, time.monotonic() + timeout
+
+
+def _unpack(prepared: Iterable[PreparedJob]) -> tuple[list[JobRecord], bool]:
+    """The records of built jobs and their one ``unique`` (they must agree)."""
+    prepared = list(prepared)
+    unique = bool(prepared) and prepared[0].unique
+    if any(p.unique is not unique for p in prepared):
+        raise InvalidJobError("store takes jobs that all ask for unique, or none that does")
+    return [p.record for p in prepared], unique
+
+
 class JobRegistry:
     """One registry of a queue: a view over the jobs in some statuses."""
 
@@ -287,12 +376,23 @@ class Job:
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.func_name} {self.status}>"
 
+    @classmethod
+    async def afetch(
+        cls, job_id: str, *, url: str | None = None, backend: Backend | None = None
+    ) -> Job:
+        """:meth:`fetch` for async code (the lookup runs on a thread)."""
+        return await run_sync(cls.fetch, job_id, url=url, backend=backend)
+
     def refresh(self) -> Job:
         record = self.backend.get(self.id)
         if record is None:
             raise not_found(self.id)
         self._record = record
         return self
+
+    async def arefresh(self) -> Job:
+        """:meth:`refresh` for async code."""
+        return await run_sync(self.refresh)
 
     # -- fields ------------------------------------------------------------------
 
@@ -409,19 +509,32 @@ class Job:
         (with ``result_ttl=0`` too, kept :data:`~joblane.core.job.RESULT_TTL_ZERO_GRACE`
         seconds for its waiters); raises WaitTimeoutError after *timeout* seconds (None: no limit; a
         number of seconds up to 10 years, else InvalidJobError)."""
-        if timeout is not None:
-            timeout = seconds("timeout", timeout, whole=False)  # NaN waited forever
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            self.refresh()
-            if self._record.status in ENDED_STATUSES:
-                return self
-            remaining = 1.0 if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeoutError(
-                    f"job {self.id} is still {self._record.status} after {timeout:g} s"
-                )
-            self.backend.wait_for_change(min(remaining, 1.0))
+        timeout, deadline = _deadline(timeout)
+        while (wait := self._left(timeout, deadline, self.refresh())) is not None:
+            self.backend.wait_for_change(wait)
+        return self
+
+    async def await_result(self, timeout: float | None = None) -> Job:
+        """:meth:`wait` for async code (``await`` is a keyword, hence the name):
+        the job, ended, with its outcome; WaitTimeoutError after *timeout*
+        seconds. Each wait on a thread lasts at most a second, so a cancelled
+        await leaves no thread waiting longer than that."""
+        timeout, deadline = _deadline(timeout)
+        while (wait := self._left(timeout, deadline, await self.arefresh())) is not None:
+            await run_sync(self.backend.wait_for_change, wait)
+        return self
+
+    def _left(self, timeout: float | None, deadline: float | None, _: Job) -> float | None:
+        """None once the job ended, else how long to wait for a change (at most a
+        second); WaitTimeoutError past *deadline*."""
+        if self._record.status in ENDED_STATUSES:
+            return None
+        remaining = 1.0 if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeoutError(
+                f"job {self.id} is still {self._record.status} after {timeout:g} s"
+            )
+        return min(remaining, 1.0)
 
     def cancel(self) -> Job:
         """Queued, scheduled or deferred: canceled now. Started: its worker stops it."""
