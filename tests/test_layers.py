@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "pending": {"backends", "core", "errors", "types"},
     "threads": set(),
-    "shortcuts": {"client", "core", "errors", "tasks"},
+    "shortcuts": {"client", "core", "errors", "settings", "tasks"},
+    "settings": {"core", "errors", "tasks"},
     "spool": {"backends", "config", "core", "errors", "types"},
     "worker": {"worker", "backends", "config", "core", "errors", "spool", "tasks", "types"},
     # contrib/transaction, contrib/django, contrib/sqlalchemy: over pending.py, never the client.

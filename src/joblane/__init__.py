@@ -24,12 +24,14 @@ from joblane.errors import (
     PayloadTooLargeError,
     SchemaVersionError,
     SerializationError,
+    SettingsError,
     WaitTimeoutError,
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
 from joblane.shortcuts import aenqueue, configure, enqueue
-from joblane.tasks import job
+from joblane.settings import func
+from joblane.tasks import job, register
 from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
 
@@ -68,6 +70,7 @@ __all__ = [
     "RetryJob",
     "SchemaVersionError",
     "SerializationError",
+    "SettingsError",
     "WaitTimeoutError",
     "Worker",
     "WorkerInfo",
@@ -80,5 +83,7 @@ __all__ = [
     "configure",
     "current_job",
     "enqueue",
+    "func",
     "job",
+    "register",
 ]

@@ -4,6 +4,7 @@
 
     JoblaneError
     ├── ConfigurationError            a bad URL, setting or option
+    │   └── SettingsError             a worker settings object (--settings) that cannot be used
     ├── InvalidJobError (ValueError)  bad input at enqueue time
     │   ├── InvalidJobIdError         a job id outside the safe charset or length
     │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
@@ -24,7 +25,8 @@
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
 are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,
-``WorkerLostError``, ``FunctionNotAllowedError``, ``PayloadDecodeError``,
+``WorkerLostError``, ``FunctionNotAllowedError``, ``UnknownTaskError`` (a short
+task name the worker has no function for), ``PayloadDecodeError``,
 ``IdentityError`` (the enqueuer's identity could not be restored); a
 job that a worker claimed but could not decode ends failed with the text of its
 ``CorruptRecordError``.
@@ -42,6 +44,11 @@ class JoblaneError(Exception):
 
 class ConfigurationError(JoblaneError):
     """A URL, setting or option is invalid."""
+
+
+class SettingsError(ConfigurationError):
+    """Worker settings (``--settings``, :mod:`joblane.settings`) that cannot be
+    loaded or used: the message names the setting and the source."""
 
 
 class InvalidJobError(JoblaneError, ValueError):

@@ -1,21 +1,22 @@
 """One queue for the whole app: ``joblane.configure(...)`` once, then
 ``joblane.enqueue(...)`` / ``await joblane.aenqueue(...)`` anywhere.
 
-Functions go by reference, by dotted path, or by the short name of a function
-marked with ``@job`` in this process (``"send_email"``), when exactly one such
-function has that name.
+Functions go by reference, by dotted path, or by a short name: a task the
+worker's settings list (``joblane.configure(settings=...)`` loads them here too,
+so a misspelt name fails at enqueue), or the one ``@job`` function of this
+process with that name (see :mod:`joblane.tasks`, "Task names").
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from joblane.client import Job, Queue
 from joblane.core.queues import DEFAULT_QUEUE
-from joblane.errors import InvalidFunctionError
-from joblane.tasks import registered
+from joblane.settings import load, load_object
+from joblane.tasks import register
 
 __all__ = ["aenqueue", "configure", "default_queue", "enqueue"]
 
@@ -23,11 +24,26 @@ _lock = threading.Lock()
 _queue: Queue | None = None
 
 
-def configure(url: str | None = None, *, queue: str = DEFAULT_QUEUE) -> Queue:
+def configure(
+    url: str | None = None,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    settings: str | object | None = None,
+    tasks: Sequence[Callable[..., Any]] = (),
+) -> Queue:
     """Set the queue :func:`enqueue` uses: *queue* on *url* (None: ``JOBLANE_URL``,
     default ``sqlite:///joblane.db``), opened now so that a bad URL or name fails
-    here. Called again, it replaces it. Returns the queue."""
+    here. Called again, it replaces it. Returns the queue.
+
+    *settings* (the worker's settings object, or its ``package.module:Name``)
+    and *tasks* (functions) register the worker's task names in this process:
+    enqueue by a short name then fails at once for a name not among them, and
+    jobs carry the settings' defaults (``job_timeout``, ``max_tries``...)."""
     global _queue
+    if settings is not None:
+        load(settings) if isinstance(settings, str) else load_object(settings)
+    for function in tasks:
+        register(function)
     configured = Queue(queue, url=url)
     with _lock:
         _queue = configured
@@ -46,28 +62,9 @@ def default_queue() -> Queue:
 
 def enqueue(func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
     """:meth:`Queue.enqueue` on :func:`default_queue`; *func* may be a short name."""
-    return default_queue().enqueue(job_name(func), *args, **kwargs)
+    return default_queue().enqueue(func, *args, **kwargs)
 
 
 async def aenqueue(func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
     """:meth:`Queue.aenqueue` on :func:`default_queue`; *func* may be a short name."""
-    return await default_queue().aenqueue(job_name(func), *args, **kwargs)
-
-
-def job_name(func: Callable[..., Any] | str) -> Callable[..., Any] | str:
-    """*func*, with a short name (no dot) replaced by the dotted name of the one
-    ``@job`` function of this process that has it; InvalidFunctionError naming
-    the candidates if none or several have it."""
-    if not isinstance(func, str) or "." in func or not func.isidentifier():
-        return func
-    found = sorted(name for name in registered() if name.rpartition(".")[2] == func)
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise InvalidFunctionError(
-            f"{func!r} names several @job functions ({', '.join(found)}): give the dotted path"
-        )
-    raise InvalidFunctionError(
-        f"no @job function named {func!r} in this process: import the module that "
-        "defines it, or give the dotted path such as 'package.module.function'"
-    )
+    return await default_queue().aenqueue(func, *args, **kwargs)

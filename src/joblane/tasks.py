@@ -9,6 +9,19 @@ A worker runs only functions it is allowed to:
 Any other name fails its job with a ``FunctionNotAllowedError`` reason, and
 nothing is imported for it.
 
+Task names
+----------
+A function may also be *registered* under a short name without dots (arq's
+style: ``enqueue("send_invoice_email", ...)``), by :func:`register` or by the
+``functions`` / ``tasks`` list of a worker's settings (:mod:`joblane.settings`).
+A job stores the short name as given; each process maps it to its function
+through its own registry, so the producer and the worker may import the module
+under different paths. A producer that has registered task names refuses an
+unknown one at enqueue; one that has none cannot know the worker's and stores
+it, and the worker fails the job with an ``UnknownTaskError`` reason naming the
+tasks it has. A short name that is no registered task but the name of exactly
+one ``@job`` function of the process stands for that function's dotted path.
+
 A prefix is checked twice. Before any import, the name must start with it
 (``myapp.tasks`` allows ``myapp.tasks.send``, not ``myapp.tasksx.send``).
 After the import, what the name resolves to must belong to the module that
@@ -37,6 +50,10 @@ from joblane.errors import InvalidFunctionError, InvalidJobError
 F = TypeVar("F", bound=Callable[..., Any])
 
 _REGISTRY: dict[str, JobOptions | None] = {}
+_GIVEN: dict[str, dict[str, Any]] = {}
+"""The options each ``@job`` was given (what :func:`register`'s defaults do not override)."""
+_TASKS: dict[str, Callable[..., Any]] = {}
+"""Task names (no dot) registered in this process, each to its function."""
 _NAMES: dict[Callable[..., Any], str] = {}
 """Dotted names already computed (enqueue's hot path)."""
 
@@ -55,7 +72,7 @@ _HOOKS: dict[str, JobHooks] = {}
 
 def hooks_for(name: str) -> JobHooks:
     """The callbacks ``@job`` registered for *name* in this process (none: empty)."""
-    return _HOOKS.get(name, _NO_HOOKS)
+    return _HOOKS.get(name if "." in name else canonical(name), _NO_HOOKS)
 
 
 @overload
@@ -84,6 +101,7 @@ def job(func: Any = None, /, **options: Any) -> Any:
             raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
         defaults = JobOptions(**options) if options else None
         _REGISTRY[name] = defaults
+        _GIVEN[name] = dict(options)
         if hooks != _NO_HOOKS:
             _HOOKS[name] = hooks
         else:
@@ -98,6 +116,94 @@ def registered() -> frozenset[str]:
     return frozenset(_REGISTRY)
 
 
+def register(func: Callable[..., Any], /, *, name: str | None = None, **defaults: Any) -> str:
+    """Register *func* as a task: allowed in a worker of this process and
+    enqueueable by the short *name* (default: its ``__name__``). *defaults* are
+    job options (``job_timeout``, ``retry``, ``result_ttl``...) for its enqueues
+    where its own ``@job`` options, if any, say nothing. Registering the same
+    function again replaces its defaults; a name taken by another function is
+    refused (InvalidJobError). Returns the name."""
+    dotted = function_name(func)
+    short = func.__name__ if name is None else name
+    if not isinstance(short, str) or not short.isidentifier():
+        raise InvalidFunctionError(
+            f"task name {short!r} for {dotted} must be an identifier (letters, digits, _)"
+        )
+    taken = _TASKS.get(short)
+    if taken is not None and taken is not func and function_name(taken) != dotted:
+        raise InvalidJobError(
+            f"task name {short!r} is already registered for {function_name(taken)}; "
+            f"register {dotted} under another name"
+        )
+    own = _GIVEN.get(dotted, {})
+    merged = {**defaults, **own}
+    if "job_id" in merged:
+        raise InvalidJobError(f"task {short!r} cannot fix a job_id: each enqueue has its own")
+    _REGISTRY[dotted] = JobOptions(**merged) if merged else None
+    _GIVEN[dotted] = own
+    _TASKS[short] = func
+    return short
+
+
+def unregister(name: str) -> None:
+    """Forget the task name *name* (its function stays allowed); for tests and reloads."""
+    _TASKS.pop(name, None)
+
+
+def task_names() -> dict[str, str]:
+    """Every task name registered in this process, with its function's dotted name."""
+    return {short: function_name(func) for short, func in sorted(_TASKS.items())}
+
+
+def is_short(name: str) -> bool:
+    """*name* has no dot: a task name, or the short name of a ``@job`` function."""
+    return "." not in name
+
+
+def canonical(name: str) -> str:
+    """The dotted name *name* stands for in this process: a task name's
+    function, a short ``@job`` name's function, else *name* itself."""
+    if "." in name:
+        return name
+    func = _TASKS.get(name)
+    if func is not None:
+        return function_name(func)
+    found = _short_job_names(name)
+    return found[0] if len(found) == 1 else name
+
+
+def _short_job_names(short: str) -> list[str]:
+    suffix = "." + short
+    return sorted(n for n in _REGISTRY if n.endswith(suffix))
+
+
+def _producer_name(name: str) -> str:
+    """What an enqueue of the short *name* stores (see the module docstring)."""
+    if name in _TASKS:
+        return name
+    found = _short_job_names(name)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise InvalidFunctionError(
+            f"{name!r} names several @job functions ({', '.join(found)}): give the dotted path"
+        )
+    if _TASKS:
+        raise InvalidFunctionError(
+            f"no task named {name!r} in this process (its tasks: {_list_tasks()}); "
+            "check the spelling, or give the dotted path such as 'package.module.function'"
+        )
+    return name  # no registry here: the worker's decides (UnknownTaskError if it lacks it)
+
+
+def _list_tasks(limit: int = 20) -> str:
+    names = sorted(_TASKS)
+    if not names:
+        return "none"
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def function_name(func: Callable[..., Any] | str, *, allow_main: bool = False) -> str:
     """The dotted path a worker imports *func* by.
 
@@ -107,10 +213,12 @@ def function_name(func: Callable[..., Any] | str, *, allow_main: bool = False) -
     """
     if isinstance(func, str):
         name = func
+        if name.isidentifier():
+            return _producer_name(name)
         if not name or "." not in name or any(not part.isidentifier() for part in name.split(".")):
             raise InvalidFunctionError(
                 f"invalid function name {name[:100]!r}: expected a dotted path "
-                "such as 'package.module.function'"
+                "such as 'package.module.function', or a task name"
             )
         return name
     cached = _NAMES.get(func)
@@ -144,6 +252,25 @@ class FunctionNotAllowed(Exception):
     fails with this message as its ``FunctionNotAllowedError`` reason."""
 
 
+class UnknownTask(FunctionNotAllowed):
+    """A short name this process has no task (nor ``@job`` function) for: the
+    job fails with this message as its ``UnknownTaskError`` reason."""
+
+
+def _unknown(name: str) -> UnknownTask:
+    found = _short_job_names(name)
+    if len(found) > 1:
+        return UnknownTask(
+            f"{name!r} names several @job functions in this worker ({', '.join(found)}); "
+            "enqueue the dotted path"
+        )
+    return UnknownTask(
+        f"no task named {name!r} in this worker (its tasks: {_list_tasks()}); list the "
+        "function in the worker's settings (--settings) or register it, or enqueue its "
+        "dotted path"
+    )
+
+
 def resolve(name: str, allow: AllowPolicy | None = None) -> Callable[..., Any]:
     """Import the function *name* (``package.module.func`` or ``module.Class.func``).
 
@@ -151,6 +278,11 @@ def resolve(name: str, allow: AllowPolicy | None = None) -> Callable[..., Any]:
     before importing anything if the name alone rules it out, else as soon as
     the walk leaves the imported module (see the module docstring).
     """
+    if "." not in name:
+        dotted = canonical(name)
+        if dotted == name:
+            raise _unknown(name)
+        name = dotted
     if allow is not None:
         allow.check_name(name)
     confined = allow is not None and not allow.trusts(name)
@@ -225,8 +357,10 @@ def _describe(value: Any) -> str:
 
 
 def defaults_for(name: str) -> JobOptions | None:
-    """The ``@job`` options registered for *name*, if any."""
-    return _REGISTRY.get(name)
+    """The ``@job`` (or :func:`register`) options of *name*, if any."""
+    if name in _REGISTRY or "." in name:
+        return _REGISTRY.get(name)
+    return _REGISTRY.get(canonical(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +388,13 @@ class AllowPolicy:
         return self.trusts(name) or name in self.prefixes or name.startswith(self._dotted)
 
     def check_name(self, name: str) -> None:
-        """Raise FunctionNotAllowed if :meth:`permits` refuses *name*."""
+        """Raise FunctionNotAllowed if :meth:`permits` refuses *name* (UnknownTask
+        for a short name this process has no function for)."""
+        if "." not in name:
+            dotted = canonical(name)
+            if dotted == name:
+                raise _unknown(name)
+            name = dotted
         if not self.permits(name):
             raise FunctionNotAllowed(
                 f"{name!r} is not allowed in this worker (allowed: {self.describe()}); "
@@ -264,6 +404,8 @@ class AllowPolicy:
 
     def describe(self) -> str:
         parts = [f"{len(_REGISTRY)} @job functions"]
+        if _TASKS:
+            parts.append(f"tasks {_list_tasks()}")
         if self.prefixes:
             parts.append("prefixes " + ", ".join(self.prefixes))
         return "; ".join(parts)

@@ -221,7 +221,7 @@ def test_a_stored_time_out_of_range_is_one_line(cli: Cli, db_url: str) -> None:
     assert_one_error_line(cli("job", job_id), 1, "out of range")
 
 
-@pytest.mark.parametrize("name", ["not a name", "tests.jobs.sample.<lambda>", "os", "x.", ".x"])
+@pytest.mark.parametrize("name", ["not a name", "tests.jobs.sample.<lambda>", "x.", ".x"])
 def test_invalid_function_name(cli: Cli, name: str) -> None:
     assert_one_error_line(cli("enqueue", name), 2, "invalid function name", repr(name))
     assert_nothing_enqueued(cli)

@@ -100,7 +100,7 @@ def test_valid_dotted_strings_are_kept(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "func", ".func", "pkg.", "pkg..func", "pkg.1func", "pkg.my-func", "pkg.f()", "a b.c"],
+    ["", "fu nc", ".func", "pkg.", "pkg..func", "pkg.1func", "pkg.my-func", "pkg.f()", "a b.c"],
 )
 def test_invalid_strings(name: str) -> None:
     with pytest.raises(InvalidFunctionError, match="expected a dotted path") as info:

@@ -15,6 +15,7 @@ from joblane.cli.common import finite, open_backend, seconds
 from joblane.config import env_list, max_result
 from joblane.core.outcome import DEFAULT_MAX_LOST
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.settings import load as load_settings
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
 
@@ -89,6 +90,15 @@ def configure_logging(level: str) -> None:
     metavar="PREFIX",
     help="Also allow every function under this module prefix. Repeatable; env JOBLANE_ALLOW.",
 )
+@click.option(
+    "--settings",
+    "settings_spec",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Worker settings in arq's style (a class or module listing functions, cron_jobs, "
+    "max_jobs, job_timeout, max_tries, on_startup...); options given here win. "
+    "Env JOBLANE_SETTINGS.",
+)
 @click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
 @click.option(
     "--without-scheduler", is_flag=True, help="Do not move due scheduled jobs to their queues."
@@ -156,7 +166,8 @@ def configure_logging(level: str) -> None:
 @click.pass_context
 def worker(
     ctx: click.Context, queues: str, concurrency: int | None, imports: tuple[str, ...],
-    allow: tuple[str, ...], burst: bool, without_scheduler: bool, name: str | None,
+    allow: tuple[str, ...], settings_spec: str | None, burst: bool, without_scheduler: bool,
+    name: str | None,
     lease: float, grace: float, prefetch: int, max_lost: int, identity_hook: str | None,
     on_success: str | None, on_failure: str | None, log_level: str,
 ) -> None:  # fmt: skip
@@ -165,16 +176,37 @@ def worker(
     max_result()  # a bad JOBLANE_MAX_RESULT stops the worker now, not each job later
     configure_logging(log_level)
     import_modules(list(imports) + env_list("JOBLANE_IMPORTS"))
+    spec = settings_spec or os.environ.get("JOBLANE_SETTINGS")
+    options: dict[str, Any] = {}
+    if spec:
+        loaded = load_settings(spec)
+        options = loaded.worker_options()
+        if loaded.queues and _default(ctx, "queues"):
+            queue_names = loaded.queues
+        allow = allow + loaded.allow
+        logging.getLogger("joblane.worker").info(
+            "settings %s: tasks %s", loaded.source, ", ".join(loaded.tasks) or "none"
+        )
+    if not _default(ctx, "concurrency"):
+        options["concurrency"] = concurrency
+    if not _default(ctx, "burst") or "burst" not in options:
+        options["burst"] = burst
     policy = AllowPolicy.from_prefixes(list(allow) + env_list("JOBLANE_ALLOW"))
-    spec = identity_hook or os.environ.get("JOBLANE_IDENTITY")
+    identity_spec = identity_hook or os.environ.get("JOBLANE_IDENTITY")
     # Loaded here, before the slots are forked: each slot inherits it.
-    restore = load_hook(spec) if spec else None
+    restore = load_hook(identity_spec) if identity_spec else None
     succeeded = load_hook(on_success, "--on-success") if on_success else None
     failed = load_hook(on_failure, "--on-failure") if on_failure else None
     backend = open_backend(ctx)
     Worker(
-        backend, queue_names, concurrency=concurrency, allow=policy, name=name,
-        burst=burst, with_scheduler=not without_scheduler, lease_seconds=lease,
+        backend, queue_names, allow=policy, name=name,
+        with_scheduler=not without_scheduler, lease_seconds=lease,
         grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
-        on_success=succeeded, on_failure=failed,
+        on_success=succeeded, on_failure=failed, **options,
     ).run()  # fmt: skip
+
+
+def _default(ctx: click.Context, param: str) -> bool:
+    """*param* was not given on the command line (nor by its environment variable)."""
+    source = ctx.get_parameter_source(param)
+    return source is None or source == click.core.ParameterSource.DEFAULT

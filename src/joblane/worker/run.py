@@ -31,12 +31,13 @@ from joblane.core.outcome import (
     IDENTITY_NOT_RESTORED,
     PAYLOAD_DECODE,
     RESULT_NOT_SERIALIZABLE,
+    UNKNOWN_TASK,
     Outcome,
 )
 from joblane.core.retry import Retry, RetryJob, exception_names, retries_on
 from joblane.core.serialization import decode_call, dumps
 from joblane.errors import ConfigurationError, IdentityError, SerializationError
-from joblane.tasks import AllowPolicy, FunctionNotAllowed, defaults_for, resolve
+from joblane.tasks import AllowPolicy, FunctionNotAllowed, UnknownTask, defaults_for, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +213,8 @@ def dropped(result: bytes, limit: int) -> bytes:
 
 
 def _not_allowed(refused: FunctionNotAllowed) -> Outcome:
-    return Outcome.failure(f"{FUNCTION_NOT_ALLOWED}: {refused}", retryable=False)
+    reason = UNKNOWN_TASK if isinstance(refused, UnknownTask) else FUNCTION_NOT_ALLOWED
+    return Outcome.failure(f"{reason}: {refused}", retryable=False)
 
 
 def _format_job_error(error: BaseException) -> str:
