@@ -4,6 +4,7 @@
 
     JoblaneError
     ├── ConfigurationError            a bad URL, setting or option
+    │   └── InvalidScheduleError (ValueError)  a cron schedule that cannot be read
     ├── InvalidJobError (ValueError)  bad input at enqueue time
     │   ├── InvalidJobIdError         a job id outside the safe charset or length
     │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
@@ -42,6 +43,11 @@ class JoblaneError(Exception):
 
 class ConfigurationError(JoblaneError):
     """A URL, setting or option is invalid."""
+
+
+class InvalidScheduleError(ConfigurationError, ValueError):
+    """A cron schedule (``joblane.cron``) is invalid: the message names the
+    field or expression, and why."""
 
 
 class InvalidJobError(JoblaneError, ValueError):
