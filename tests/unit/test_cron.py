@@ -120,7 +120,10 @@ def test_frequent_and_six_field_schedules_follow_the_real_clock() -> None:
 def test_ticks_landing_on_one_instant_are_one_tick() -> None:
     spec = CronSpec("0,30 2 * * *", NY)
     ticks = first(spec, at("2026-03-08T00:00:00", NY), 2)
-    assert [local(t, NY) for t in ticks] == ["2026-03-08T03:00:00-04:00", "2026-03-09T02:00:00-04:00"]
+    assert [local(t, NY) for t in ticks] == [
+        "2026-03-08T03:00:00-04:00",
+        "2026-03-09T02:00:00-04:00",
+    ]
 
 
 def test_next_tick_is_strictly_after() -> None:

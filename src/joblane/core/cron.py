@@ -121,7 +121,9 @@ def _values(field: str, value: object) -> list[int] | None:
     elif isinstance(value, Collection) and value:
         items = list(value)
     else:
-        raise InvalidScheduleError(f"{field} must be an int or a non-empty set of ints, not {value!r}")
+        raise InvalidScheduleError(
+            f"{field} must be an int or a non-empty set of ints, not {value!r}"
+        )
     out = []
     for item in items:
         if field == "weekday" and isinstance(item, str) and item.lower() in ARQ_WEEKDAYS:
@@ -169,7 +171,8 @@ def spec_from_fields(
     ]
     if seconds != [0]:
         fields.insert(0, _field(seconds))
-    return CronSpec(" ".join(fields), timezone, frozenset(cron_days) if both else None)
+    condition = frozenset(cron_days) if both and cron_days is not None else None
+    return CronSpec(" ".join(fields), timezone, condition)
 
 
 def ticks_after(spec: CronSpec, after: float) -> Iterator[float]:
@@ -232,7 +235,7 @@ def due_ticks(
     nothing). At most *limit* ticks, the oldest."""
     start = now - grace
     # Ticks are whole seconds: T >= start  <=>  T > ceil(start) - 1.
-    after = math.ceil(start) - 1
+    after: float = math.ceil(start) - 1
     ticks: list[float] = []
     if missed is Missed.RUN_ONCE and last is not None and last < after:
         late = _latest_before(spec, math.ceil(start), last)
