@@ -1,6 +1,12 @@
 """joblane: background jobs for web applications and CMSs."""
 
-from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, WorkerInfo
+from joblane.backends.base import (
+    Backend,
+    Capabilities,
+    ReadOnlyBackend,
+    ScheduleInfo,
+    WorkerInfo,
+)
 from joblane.client import EnqueueData, Job, JobRegistry, PreparedJob, Queue
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions
@@ -17,6 +23,7 @@ from joblane.errors import (
     InvalidJobError,
     InvalidJobIdError,
     InvalidQueueNameError,
+    InvalidScheduleError,
     InvalidStateError,
     JoblaneError,
     JobNotStoredError,
@@ -28,6 +35,7 @@ from joblane.errors import (
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
+from joblane.schedules import Schedule, cron
 from joblane.shortcuts import aenqueue, configure, enqueue
 from joblane.tasks import job
 from joblane.worker.run import JobContext, current_job
@@ -50,6 +58,7 @@ __all__ = [
     "InvalidJobError",
     "InvalidJobIdError",
     "InvalidQueueNameError",
+    "InvalidScheduleError",
     "InvalidStateError",
     "Job",
     "JobContext",
@@ -66,6 +75,8 @@ __all__ = [
     "Registry",
     "Retry",
     "RetryJob",
+    "Schedule",
+    "ScheduleInfo",
     "SchemaVersionError",
     "SerializationError",
     "WaitTimeoutError",
@@ -78,6 +89,7 @@ __all__ = [
     "atomic",
     "backend_from_url",
     "configure",
+    "cron",
     "current_job",
     "enqueue",
     "job",

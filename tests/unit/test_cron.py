@@ -156,7 +156,7 @@ def test_run_once_runs_the_latest_missed_tick_late() -> None:
     assert due == [t]
     due = due_ticks(minutely, last=t - 3600, now=t + 0.5, grace=10, missed=Missed.RUN_ONCE)
     assert due == [t - 60, t]
-    # A schedule never claimed has missed nothing.
+    # A schedule that has not started has nothing due.
     assert due_ticks(minutely, last=None, now=t + 30, grace=10, missed=Missed.RUN_ONCE) == []
 
 
@@ -181,12 +181,14 @@ AROUND = [at("2026-03-08T06:00:00"), at("2026-11-01T05:00:00"), at("2026-10-04T1
 def brute_force(spec: CronSpec, last: float | None, now: float, missed: Missed,
                 grace: float) -> list[float]:  # fmt: skip
     """due_ticks, spelled out over a plain forward walk."""
+    if last is None:
+        return []
     origin = (last if last is not None else now - grace - 1) - 1
     span = [t for t in itertools.takewhile(lambda t: t <= now, ticks_after(spec, origin))]
     span = [t for t in span if last is None or t > last]
     on_time = [t for t in span if t >= now - grace]
     late = [t for t in span if t < now - grace]
-    if missed is Missed.RUN_ONCE and last is not None and late:
+    if missed is Missed.RUN_ONCE and late:
         return [late[-1], *on_time]
     return on_time
 
@@ -199,14 +201,17 @@ def brute_force(spec: CronSpec, last: float | None, now: float, missed: Missed,
     gap=st.one_of(st.none(), st.floats(0, 6 * 3600)),
     grace=st.floats(0, 3600),
     missed=st.sampled_from(list(Missed)),
+    on_a_tick=st.booleans(),
 )
 def test_due_ticks_matches_the_forward_walk(
-    spec: CronSpec, around: float, offset: float, gap: float | None, grace: float, missed: Missed
-) -> None:
+    spec: CronSpec, around: float, offset: float, gap: float | None, grace: float,
+    missed: Missed, on_a_tick: bool,
+) -> None:  # fmt: skip
     now = around + offset
     last = None
     if gap is not None:
-        last = next_tick(spec, now - gap - 1)
+        # The latest claimed tick, or the time the schedule started (any time).
+        last = next_tick(spec, now - gap - 1) if on_a_tick else now - gap
         if last is None or last > now:
             last = None
     got = due_ticks(spec, last=last, now=now, missed=missed, grace=grace)

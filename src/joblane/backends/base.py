@@ -78,7 +78,8 @@ class ScheduleInfo:
     expires: float
     """Listed until this time unless a worker registers it again."""
     last_tick: float | None = None
-    """The latest tick claimed for it (filled in by :meth:`ReadOnlyBackend.schedules`)."""
+    """The latest tick claimed for it, or when it was first registered if no
+    tick was claimed since (filled in by :meth:`ReadOnlyBackend.schedules`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,11 +287,13 @@ class Backend(ReadOnlyBackend, Protocol):
         """Remove a worker's registration."""
         ...
 
-    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float | None]:
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
         """Create or refresh the registration of each schedule (by name: the
-        latest registration wins); returns the latest tick claimed for each
-        (None: never). A registration lapses at its ``expires``; the claimed
-        tick never does."""
+        latest registration wins); returns the latest tick claimed for each.
+        A schedule registered for the first time starts at its ``heartbeat``:
+        that time is stored as its latest tick (so it fires from its next tick
+        on, and a tick before it counts as claimed). A registration lapses at
+        its ``expires``; the latest tick never does."""
         ...
 
     def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:

@@ -451,11 +451,12 @@ class MemoryBackend:
         with self._lock:
             self._workers.pop(name, None)
 
-    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float | None]:
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
         with self._lock:
             for info in infos:
                 self._schedules[info.name] = replace(info, last_tick=None)
-            return {info.name: self._ticks.get(info.name) for info in infos}
+                self._ticks.setdefault(info.name, info.heartbeat)
+            return {info.name: self._ticks[info.name] for info in infos}
 
     def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
         with self._lock:

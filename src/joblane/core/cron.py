@@ -226,24 +226,24 @@ def due_ticks(
     limit: int = MAX_TICKS_PER_RUN,
 ) -> list[float]:
     """The ticks to enqueue at *now*, oldest first, given *last*, the latest
-    tick claimed so far (None: never).
+    tick claimed so far (or when the schedule started; None: it has not
+    started, nothing is due).
 
     A tick after *last* and at or before *now* is due when it is at most
     *grace* seconds old. Older ones were missed: with :attr:`Missed.SKIP`
     they are forgotten; with :attr:`Missed.RUN_ONCE` the latest of them is due
-    too (first), if a tick was ever claimed (a new schedule has missed
-    nothing). At most *limit* ticks, the oldest."""
+    too (first). At most *limit* ticks, the oldest."""
+    if last is None:
+        return []
     start = now - grace
     # Ticks are whole seconds: T >= start  <=>  T > ceil(start) - 1.
     after: float = math.ceil(start) - 1
     ticks: list[float] = []
-    if missed is Missed.RUN_ONCE and last is not None and last < after:
+    if missed is Missed.RUN_ONCE and last < after:
         late = _latest_before(spec, math.ceil(start), last)
         if late is not None:
             ticks.append(late)
-    if last is not None:
-        after = max(after, last)
-    for tick in ticks_after(spec, after):
+    for tick in ticks_after(spec, max(after, last)):
         if tick > now or len(ticks) >= limit:
             break
         ticks.append(tick)

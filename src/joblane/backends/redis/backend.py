@@ -403,20 +403,22 @@ class RedisBackend:
         with self._lost_lock:
             self._lost_claims.pop(name, None)
 
-    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float | None]:
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
         if not infos:
             return {}
         mapping = {info.name: orjson.dumps(schedule_fields(info)) for info in infos}
         names = list(mapping)
 
         def register(client: redis.Redis, attempt: int) -> list[Any]:
-            pipe = client.pipeline(transaction=False)
+            pipe = client.pipeline(transaction=True)
             pipe.hset(self.keys.schedules, mapping=mapping)  # type: ignore[arg-type]
+            for info in infos:  # a new schedule starts at its registration
+                pipe.hsetnx(self.keys.ticks, info.name, repr(float(info.heartbeat)))
             pipe.hmget(self.keys.ticks, names)
             return pipe.execute()
 
-        _, ticks = self._conn.call(register, "register_schedules")
-        return {name: None if t is None else float(t) for name, t in zip(names, ticks, strict=True)}
+        ticks = self._conn.call(register, "register_schedules")[-1]
+        return {name: float(t) for name, t in zip(names, ticks, strict=True)}
 
     def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
         if not claims:

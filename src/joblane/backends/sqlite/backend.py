@@ -317,11 +317,11 @@ class SQLiteBackend:
             notify=False,
         )
 
-    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float | None]:
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
         if not infos:
             return {}
 
-        def run(sqlite: sqlite3.Connection) -> dict[str, float | None]:
+        def run(sqlite: sqlite3.Connection) -> dict[str, float]:
             sqlite.executemany(QUERIES.register_schedule, [schedule_fields(i) for i in infos])
             return {
                 info.name: sqlite.execute(QUERIES.last_tick, {"name": info.name}).fetchall()[0][0]

@@ -313,16 +313,19 @@ SELECT name, hostname, pid, queues, concurrency, started, heartbeat, expires, cu
 FROM workers WHERE expires > :now ORDER BY name;
 
 -- name: register_schedule
--- Create or refresh a schedule's registration; its claimed tick stays.
+-- Create or refresh a schedule's registration; its latest tick stays (a new
+-- schedule starts at its registration: the heartbeat).
 INSERT INTO schedules
-    (name, func_name, spec, timezone, queue, missed, next_run, worker, heartbeat, expires)
+    (name, last_tick, func_name, spec, timezone, queue, missed, next_run, worker, heartbeat,
+     expires)
 VALUES
-    (:name, :func_name, :spec, :timezone, :queue, :missed, :next_run, :worker, :heartbeat,
-     :expires)
+    (:name, :heartbeat, :func_name, :spec, :timezone, :queue, :missed, :next_run, :worker,
+     :heartbeat, :expires)
 ON CONFLICT (name) DO UPDATE SET
     func_name = excluded.func_name, spec = excluded.spec, timezone = excluded.timezone,
     queue = excluded.queue, missed = excluded.missed, next_run = excluded.next_run,
-    worker = excluded.worker, heartbeat = excluded.heartbeat, expires = excluded.expires;
+    worker = excluded.worker, heartbeat = excluded.heartbeat, expires = excluded.expires,
+    last_tick = coalesce(schedules.last_tick, excluded.last_tick);
 
 -- name: last_tick
 -- The latest tick claimed for a schedule (no row, or NULL: never).
