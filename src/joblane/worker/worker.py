@@ -4,7 +4,7 @@ One orchestrating thread owns the backend connection and every decision;
 jobs run in an :class:`~joblane.worker.slots.Executor` (slot processes by
 default). Each loop turn:
 
-1. runs the side tasks that are due (lease renewal, scheduler, reaper,
+1. runs the side tasks that are due (lease renewal, scheduler, cron, reaper,
    housekeeping, registration, spool replay);
 2. stops jobs past their deadline, canceled, or whose lease was lost;
 3. settles finished attempts and claims new jobs in ONE backend call;
