@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from joblane import InvalidScheduleError, Queue, Worker, cron
+from joblane.backends.immediate import ImmediateBackend
 from joblane.backends.memory import MemoryBackend
 from joblane.core.clock import isoformat
 from joblane.schedules import META_KEY
@@ -114,3 +115,15 @@ def test_a_worker_refuses_two_schedules_of_one_name() -> None:
                schedules=[cron(sample.add, hour=1), cron(sample.add, hour=2)])  # fmt: skip
     with pytest.raises(InvalidScheduleError, match=r"made by joblane\.cron"):
         Worker(backend, executor="thread", schedules=["0 3 * * *"])  # type: ignore[list-item]
+
+
+def test_the_immediate_backend_runs_a_tick_s_job_inline() -> None:
+    clock = ManualClock(T0 - 1)
+    backend = ImmediateBackend(clock=clock)
+    worker = Worker(backend, ["normal"], executor="thread", monotonic=ManualClock(0.0).now,
+                    schedules=[cron(sample.add, "* * * * *", args=(20, 22))])  # fmt: skip
+    worker.side_tasks.run("cron", clock.now())
+    clock.advance(1)
+    worker.side_tasks.run("cron", clock.now())
+    [job] = Queue("normal", backend=backend).finished_job_registry.get_jobs()
+    assert (job.return_value, job.meta[META_KEY]["tick"]) == (42, T0)
