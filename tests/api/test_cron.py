@@ -52,7 +52,7 @@ def test_a_tick_s_job_carries_the_call_options_and_its_tick() -> None:
     ("call", "error", "message"),
     [
         (lambda: cron(sample.add, "0 3 * * *", hour=3), InvalidScheduleError, "not both"),
-        (lambda: cron(sample.add, 5), InvalidScheduleError, "a crontab line such as"),
+        (lambda: cron(sample.add, 5), InvalidScheduleError, "a crontab line such as"),  # type: ignore[arg-type]
         (lambda: cron(sample.add, "0 3 * *"), InvalidScheduleError, "invalid cron expression"),
         (lambda: cron(sample.add, hour=3, job_id="x"), InvalidScheduleError, "cannot take job_id"),
         (lambda: cron(sample.add, hour=3, unique=True), InvalidScheduleError, "cannot take unique"),
