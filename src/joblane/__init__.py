@@ -1,6 +1,12 @@
 """joblane: background jobs for web applications and CMSs."""
 
-from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, WorkerInfo
+from joblane.backends.base import (
+    Backend,
+    Capabilities,
+    ReadOnlyBackend,
+    ScheduleInfo,
+    WorkerInfo,
+)
 from joblane.client import EnqueueData, Job, JobRegistry, PreparedJob, Queue
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions
@@ -17,6 +23,7 @@ from joblane.errors import (
     InvalidJobError,
     InvalidJobIdError,
     InvalidQueueNameError,
+    InvalidScheduleError,
     InvalidStateError,
     JoblaneError,
     JobNotStoredError,
@@ -29,8 +36,9 @@ from joblane.errors import (
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
-from joblane.shortcuts import aenqueue, configure, enqueue
+from joblane.schedules import Schedule, cron
 from joblane.settings import func
+from joblane.shortcuts import aenqueue, configure, enqueue
 from joblane.tasks import job, register
 from joblane.worker.run import JobContext, current_job
 from joblane.worker.worker import Worker, WorkerThread
@@ -52,6 +60,7 @@ __all__ = [
     "InvalidJobError",
     "InvalidJobIdError",
     "InvalidQueueNameError",
+    "InvalidScheduleError",
     "InvalidStateError",
     "Job",
     "JobContext",
@@ -68,6 +77,8 @@ __all__ = [
     "Registry",
     "Retry",
     "RetryJob",
+    "Schedule",
+    "ScheduleInfo",
     "SchemaVersionError",
     "SerializationError",
     "SettingsError",
@@ -81,6 +92,7 @@ __all__ = [
     "atomic",
     "backend_from_url",
     "configure",
+    "cron",
     "current_job",
     "enqueue",
     "func",

@@ -6,6 +6,7 @@ import hashlib
 import time
 
 from joblane.core.retry import Retry
+from joblane.schedules import cron
 from joblane.tasks import job
 from joblane.worker.run import current_job
 
@@ -52,3 +53,14 @@ def send_digest(recipients: list[str]) -> int:
 def import_feed(url: str) -> None:
     """Import a feed that is always broken: ends in the failed registry."""
     raise ValueError(f"feed {url} is not valid RSS")
+
+
+@job
+def refresh_sitemap(site: str) -> int:
+    """Rebuild a site's sitemap (the demo's cron job, every minute)."""
+    time.sleep(0.1)
+    return len(site)
+
+
+SCHEDULES = [cron(refresh_sitemap, "* * * * *", args=("example.com",), queue="cron")]
+"""The demo worker's schedules (``joblane worker --schedules joblane.demo:SCHEDULES``)."""

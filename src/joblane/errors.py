@@ -4,7 +4,8 @@
 
     JoblaneError
     ├── ConfigurationError            a bad URL, setting or option
-    │   └── SettingsError             a worker settings object (--settings) that cannot be used
+    │   ├── SettingsError             a worker settings object (--settings) that cannot be used
+    │   └── InvalidScheduleError (ValueError)  a cron schedule that cannot be read
     ├── InvalidJobError (ValueError)  bad input at enqueue time
     │   ├── InvalidJobIdError         a job id outside the safe charset or length
     │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
@@ -49,6 +50,11 @@ class ConfigurationError(JoblaneError):
 class SettingsError(ConfigurationError):
     """Worker settings (``--settings``, :mod:`joblane.settings`) that cannot be
     loaded or used: the message names the setting and the source."""
+
+
+class InvalidScheduleError(ConfigurationError, ValueError):
+    """A cron schedule (``joblane.cron``) is invalid: the message names the
+    field or expression, and why."""
 
 
 class InvalidJobError(JoblaneError, ValueError):

@@ -49,6 +49,7 @@ from joblane.core.job import KEEP_FOREVER
 from joblane.core.queues import parse_queue_list
 from joblane.core.retry import Retry
 from joblane.errors import ConfigurationError, InvalidJobError, SettingsError
+from joblane.schedules import Schedule
 from joblane.tasks import function_name, register
 
 __all__ = ["DEFAULT_MAX_TRIES", "LoadedSettings", "TaskSpec", "func", "load", "load_object"]
@@ -74,7 +75,7 @@ UNSUPPORTED: dict[str, str] = {
     "retry_jobs": "set max_tries = 1 for no retries",
     "expires_extra_ms": "give the job a ttl at enqueue",
     "max_burst_jobs": "use `joblane worker --burst`",
-    "timezone": "give each cron() its own tz=",
+    "timezone": "give each cron() its own timezone=",
 }
 """arq settings joblane cannot honour as written, with what to do instead."""
 IGNORED: dict[str, str] = {
@@ -145,7 +146,7 @@ class LoadedSettings:
     source: str
     tasks: dict[str, str]
     """Each registered task name, with its function's dotted name."""
-    schedules: tuple[Any, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
     jobs_per_slot: int | None = None
     queues: tuple[str, ...] | None = None
     concurrency: int | None = None
@@ -195,6 +196,9 @@ def load_object(obj: object, *, source: str | None = None) -> LoadedSettings:
     schedules = values.get("cron_jobs") or ()
     if not isinstance(schedules, list | tuple):
         raise SettingsError(f"{where}: cron_jobs must be a list of cron(...), not {schedules!r}")
+    for schedule in schedules:
+        if not isinstance(schedule, Schedule):
+            raise SettingsError(f"{where}: {schedule!r} in cron_jobs is not a joblane.cron(...)")
     return LoadedSettings(
         source=where,
         tasks=tasks,

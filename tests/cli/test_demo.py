@@ -140,6 +140,27 @@ def test_demo_with_the_api(cli: Cli, tmp_path: Path, processes: Processes) -> No
     assert {"important", "normal", "low"} <= {q["name"] for q in response.json()["items"]}
     assert httpx.get(api, timeout=5).status_code == 401  # the API wants the credentials
 
+    # The demo's worker runs a cron schedule: listed by the API and by info, with its next run.
+    schedules_url = api.replace("@rq-queues", "@rq-schedules")
+
+    def schedules() -> list[dict[str, object]]:
+        headers = {"Authorization": f"Bearer {bearer}"}
+        items: list[dict[str, object]] = httpx.get(schedules_url, headers=headers,
+                                                   timeout=5).json()["items"]  # fmt: skip
+        return items
+
+    wait_until(lambda: schedules() != [], 30, "the demo's schedule")
+    [schedule] = schedules()
+    assert (schedule["name"], schedule["spec"], schedule["queue"]) == (
+        "joblane.demo.refresh_sitemap",
+        "* * * * *",
+        "cron",
+    )
+    assert schedule["next_run"]
+    cli.url = f"sqlite:///{tmp_path / 'joblane.db'}"
+    info = cli.info()
+    assert "Schedules (times UTC)" in info and "joblane.demo.refresh_sitem" in info
+
     assert proc.wait(90) == 0, (tmp_path / "demo.err").read_text()
     reader.join(10)
     out = "".join(lines)

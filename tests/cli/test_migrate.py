@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from joblane.backends.base import ScheduleInfo, TickClaim
 from joblane.backends.sqlite.migrate import migrate_file
 from joblane.backends.sqlite.queries import MIGRATIONS, SCHEMA_VERSION
 from joblane.client import Queue
 from joblane.config import backend_from_url
+from joblane.core.job import JobOptions, new_job
 from joblane.core.outcome import Outcome, decide
 from joblane.core.serialization import dumps
 from joblane.errors import BackendError, SchemaVersionError
@@ -59,6 +61,7 @@ def test_migrate_keeps_every_job_result_and_registry_entry(old_url: str) -> None
     check = run_joblane("--url", old_url, "migrate", "--check")
     assert check.returncode == 1, check
     assert "schema version 1 -> 2" in check.stdout and "schema version 2 -> 3" in check.stdout
+    assert "schema version 3 -> 4" in check.stdout
     assert user_version(old_url) == 1
 
     done = run_joblane("--url", old_url, "migrate")
@@ -85,8 +88,21 @@ def test_migrate_keeps_every_job_result_and_registry_entry(old_url: str) -> None
             assert found[key] == expected[key], key
         assert found["jobs"].keys() == expected["jobs"].keys()
         finish_the_parent(backend)
+        cron_ticks_are_claimed_once(backend)
     finally:
         backend.close()
+
+
+def cron_ticks_are_claimed_once(backend: Any) -> None:
+    """The migrated file has the schedules table of version 4."""
+    now = backend.now()
+    info = ScheduleInfo("nightly", "tests.jobs.sample.add", "0 3 * * *", "UTC", "normal",
+                        "skip", None, "w-1", now, now + 15)  # fmt: skip
+    assert backend.register_schedules([info]) == {"nightly": now}
+    job = new_job("normal", "tests.jobs.sample.add", [1, 2], {}, JobOptions(), now=now)
+    claims = [TickClaim("nightly", now + 1, job)] * 2
+    assert backend.claim_ticks(claims) == [True, False]
+    assert [s.last_tick for s in backend.schedules()] == [now + 1]
 
 
 def finish_the_parent(backend: Any) -> None:

@@ -144,7 +144,8 @@ def test_a_file_of_a_newer_schema_is_refused(path: Path) -> None:
 def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     path: Path, clock: ManualClock
 ) -> None:
-    # Version 1 (joblane 0.1.0) had no lost_attempts column, version 2 no enqueued_by.
+    # Version 1 (joblane 0.1.0) had no lost_attempts column, version 2 no enqueued_by,
+    # version 3 no schedules table.
     old = SQLiteBackend(path, clock=clock)
     enqueue(old, clock)
     queued = enqueue(old, clock)
@@ -153,6 +154,7 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     conn = raw(path)
     conn.execute("ALTER TABLE jobs DROP COLUMN lost_attempts")
     conn.execute("ALTER TABLE jobs DROP COLUMN enqueued_by")
+    conn.execute("DROP TABLE schedules")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with pytest.raises(SchemaVersionError, match="joblane migrate"):
@@ -160,6 +162,7 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     assert migrate_file(str(path)) == [
         f"SQLite database {path}: schema version 1 -> 2",
         f"SQLite database {path}: schema version 2 -> 3",
+        f"SQLite database {path}: schema version 3 -> 4",
     ]
     migrated = SQLiteBackend(path, clock=clock)
     assert migrated.get(started.id) == started

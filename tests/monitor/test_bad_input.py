@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from joblane.backends.base import Capabilities, ReadOnlyBackend, WorkerInfo
+from joblane.backends.base import Capabilities, ReadOnlyBackend, ScheduleInfo, WorkerInfo
 from joblane.core.job import JobRecord
 from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.states import Registry
@@ -168,6 +168,9 @@ class FailingReader:
         raise self.error
 
     def workers(self) -> list[WorkerInfo]:
+        raise self.error
+
+    def schedules(self) -> list[ScheduleInfo]:
         raise self.error
 
     def wait_for_change(self, timeout: float) -> bool:

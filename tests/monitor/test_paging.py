@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from joblane import Queue
-from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, WorkerInfo
+from joblane.backends.base import Backend, Capabilities, ReadOnlyBackend, ScheduleInfo, WorkerInfo
 from joblane.config import backend_from_url
 from joblane.core.job import JobOptions, JobRecord, new_job
 from joblane.core.states import Registry
@@ -84,6 +84,9 @@ class CountingReader:
 
     def workers(self) -> list[WorkerInfo]:
         return self.reader.workers()
+
+    def schedules(self) -> list[ScheduleInfo]:
+        return self.reader.schedules()
 
     def wait_for_change(self, timeout: float) -> bool:
         return self.reader.wait_for_change(timeout)

@@ -24,9 +24,8 @@ from joblane.worker.run import run_job
 @pytest.fixture(autouse=True)
 def fresh_tasks() -> Iterator[None]:
     """Each test starts with no task names registered, and leaves the registries as found."""
-    saved = [
-        (registry, dict(registry)) for registry in (tasks._TASKS, tasks._REGISTRY, tasks._GIVEN)
-    ]
+    registries: tuple[dict[str, Any], ...] = (tasks._TASKS, tasks._REGISTRY, tasks._GIVEN)
+    saved = [(registry, dict(registry)) for registry in registries]
     tasks._TASKS.clear()
     yield
     for registry, before in saved:

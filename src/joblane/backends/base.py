@@ -57,6 +57,40 @@ class RenewResult:
     """Job ids (still leased) whose cancellation was asked for: stop them."""
 
 
+@dataclass(slots=True)
+class ScheduleInfo:
+    """A cron schedule (:func:`joblane.cron`) as a worker that runs it registers
+    it, refreshed each time its scheduler runs; with the last tick claimed."""
+
+    name: str
+    func_name: str
+    spec: str
+    """The cron expression (and weekday condition), as ``str(CronSpec)``."""
+    timezone: str
+    queue: str
+    missed: str
+    """The missed-tick policy: ``"skip"`` or ``"run_once"``."""
+    next_run: float | None
+    """The next tick after the registration (POSIX seconds), None if none."""
+    worker: str
+    """The worker that registered it last."""
+    heartbeat: float
+    expires: float
+    """Listed until this time unless a worker registers it again."""
+    last_tick: float | None = None
+    """The latest tick claimed for it, or when it was first registered if no
+    tick was claimed since (filled in by :meth:`ReadOnlyBackend.schedules`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickClaim:
+    """Claim tick *tick* (POSIX seconds) of schedule *schedule* and enqueue *job* for it."""
+
+    schedule: str
+    tick: float
+    job: JobRecord
+
+
 @runtime_checkable
 class ReadOnlyBackend(Protocol):
     """What a reader (the monitoring API, the CLI's info) may use."""
@@ -103,6 +137,11 @@ class ReadOnlyBackend(Protocol):
 
     def workers(self) -> list[WorkerInfo]:
         """Workers whose registration has not expired, sorted by name."""
+        ...
+
+    def schedules(self) -> list[ScheduleInfo]:
+        """Cron schedules whose registration has not expired, sorted by name,
+        each with the latest tick claimed for it."""
         ...
 
     def wait_for_change(self, timeout: float) -> bool:
@@ -246,4 +285,25 @@ class Backend(ReadOnlyBackend, Protocol):
 
     def unregister_worker(self, name: str) -> None:
         """Remove a worker's registration."""
+        ...
+
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
+        """Create or refresh the registration of each schedule (by name: the
+        latest registration wins); returns the latest tick claimed for each.
+        A schedule registered for the first time starts at its ``heartbeat``:
+        that time is stored as its latest tick (so it fires from its next tick
+        on, and a tick before it counts as claimed). A registration lapses at
+        its ``expires``; the latest tick never does."""
+        ...
+
+    def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
+        """Claim cron ticks and enqueue their jobs, in one atomic step.
+
+        Claims apply in order. One applies only if its tick is later than the
+        latest tick claimed for its schedule (any tick, if none was): the tick
+        becomes the latest, and its job is stored as :meth:`enqueue` stores it
+        with ``unique=True``. Otherwise nothing of it is stored and its flag is
+        False. The latest claimed tick is kept for good (past the job's end and
+        its TTLs), so that however many workers race, and whenever they start
+        or stop, a tick is enqueued at most once. Returns a flag per claim."""
         ...

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from joblane.backends.base import WorkerInfo
+from joblane.backends.base import ScheduleInfo, WorkerInfo
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Outcome, Settlement, decide
 from joblane.core.states import JobStatus
@@ -228,3 +228,34 @@ def live_workers(rows: Iterable[T], decode: Callable[[T], WorkerInfo]) -> list[W
             log.warning("worker registration %s skipped: it cannot be decoded (%s)",
                         shown(row), exc)  # fmt: skip
     return infos
+
+
+_SCHEDULE_FIELDS: dict[str, Reader] = {
+    "name": text, "func_name": text, "spec": text, "timezone": text, "queue": text,
+    "missed": text, "next_run": optional(number), "worker": text, "heartbeat": number,
+    "expires": number, "last_tick": optional(number),
+}  # fmt: skip
+
+
+def schedule_info(data: Mapping[str, Any]) -> ScheduleInfo:
+    """A ScheduleInfo of its stored fields; ValueError naming a missing or bad one."""
+    values = {}
+    for name, read in _SCHEDULE_FIELDS.items():
+        try:
+            values[name] = read(data.get(name))
+        except ValueError as exc:
+            raise ValueError(f"field {name!r}: {shown(data.get(name))} is {exc}") from None
+    return ScheduleInfo(**values)
+
+
+def live_schedules(rows: Iterable[T], decode: Callable[[T], ScheduleInfo]) -> list[ScheduleInfo]:
+    """The ScheduleInfo of each row that decodes; one that does not is left out
+    with a logged warning (a registration is refreshed or expires by itself)."""
+    infos = []
+    for row in rows:
+        try:
+            infos.append(decode(row))
+        except (ValueError, TypeError) as exc:
+            log.warning("schedule registration %s skipped: it cannot be decoded (%s)",
+                        shown(row), exc)  # fmt: skip
+    return sorted(infos, key=lambda info: info.name)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from joblane.backends.base import WorkerInfo
+from joblane.backends.base import ScheduleInfo, WorkerInfo
 from joblane.core.serialization import dumps
 
 
@@ -60,4 +60,21 @@ def worker_fields(info: WorkerInfo) -> dict[str, Any]:
         "expires": info.expires,
         "current_jobs": list(info.current_jobs),
         "state": info.state,
+    }
+
+
+def schedule_fields(info: ScheduleInfo) -> dict[str, Any]:
+    """A schedule registration's stored fields, without its claimed tick
+    (decoding.schedule_info reads them)."""
+    return {
+        "name": info.name,
+        "func_name": info.func_name,
+        "spec": info.spec,
+        "timezone": info.timezone,
+        "queue": info.queue,
+        "missed": info.missed,
+        "next_run": info.next_run,
+        "worker": info.worker,
+        "heartbeat": info.heartbeat,
+        "expires": info.expires,
     }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from joblane.backends.base import Capabilities
+from joblane.backends.base import Capabilities, TickClaim
 from joblane.backends.memory import MemoryBackend
 from joblane.core.identity import ignore
 from joblane.core.job import JobRecord
@@ -35,6 +35,12 @@ class ImmediateBackend(MemoryBackend):
         stored = super().enqueue(jobs, unique=unique)
         self.run_pending()
         return [self.get(job.id) or job for job in stored]
+
+    def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
+        flags = super().claim_ticks(claims)
+        if any(flags):
+            self.run_pending()
+        return flags
 
     def run_pending(self) -> int:
         """Run every queued and due job now, highest tier first; returns how many ran."""

@@ -12,8 +12,9 @@ import secrets
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
 from joblane.core import rules
 from joblane.core.clock import Clock, SystemClock
 from joblane.core.job import JobRecord
@@ -44,6 +45,9 @@ class MemoryBackend:
         self._push_count = 0
         self._dependents: dict[str, set[str]] = defaultdict(set)
         self._workers: dict[str, WorkerInfo] = {}
+        self._schedules: dict[str, ScheduleInfo] = {}
+        self._ticks: dict[str, float] = {}
+        """The latest tick claimed per schedule (kept for good)."""
 
     # -- reading ---------------------------------------------------------------
 
@@ -95,6 +99,18 @@ class MemoryBackend:
                 (w for w in self._workers.values() if w.expires > now), key=lambda w: w.name
             )
 
+    def schedules(self) -> list[ScheduleInfo]:
+        now = self.now()
+        with self._lock:
+            return sorted(
+                (
+                    replace(info, last_tick=self._ticks.get(info.name))
+                    for info in self._schedules.values()
+                    if info.expires > now
+                ),
+                key=lambda info: info.name,
+            )
+
     def wait_for_change(self, timeout: float) -> bool:
         with self._changed:
             # "Since the previous call" is per thread: each waiter keeps the
@@ -135,24 +151,27 @@ class MemoryBackend:
 
     def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
         with self._lock:
-            stored: list[JobRecord] = []
-            batch: dict[str, JobRecord] = {}
-            for job in jobs:
-                existing = batch.get(job.id) or self._jobs.get(job.id)
-                if existing is not None and existing.status in LIVE_STATUSES:
-                    if unique:
-                        stored.append(existing.copy())
-                        continue
-                    raise DuplicateJobError(job.id)
-                for dep in job.depends_on:
-                    if dep not in batch and dep not in self._jobs:
-                        raise NoSuchJobError(dep)
-                batch[job.id] = job
-                stored.append(job)
-            for job in batch.values():
-                self._store_new(job.copy())
-            self._bump()
-            return [self._jobs[j.id].copy() if j.id in batch else j for j in stored]
+            return self._enqueue_locked(jobs, unique)
+
+    def _enqueue_locked(self, jobs: Sequence[JobRecord], unique: bool) -> list[JobRecord]:
+        stored: list[JobRecord] = []
+        batch: dict[str, JobRecord] = {}
+        for job in jobs:
+            existing = batch.get(job.id) or self._jobs.get(job.id)
+            if existing is not None and existing.status in LIVE_STATUSES:
+                if unique:
+                    stored.append(existing.copy())
+                    continue
+                raise DuplicateJobError(job.id)
+            for dep in job.depends_on:
+                if dep not in batch and dep not in self._jobs:
+                    raise NoSuchJobError(dep)
+            batch[job.id] = job
+            stored.append(job)
+        for job in batch.values():
+            self._store_new(job.copy())
+        self._bump()
+        return [self._jobs[j.id].copy() if j.id in batch else j for j in stored]
 
     def _store_new(self, job: JobRecord) -> None:
         old = self._jobs.get(job.id)
@@ -431,6 +450,29 @@ class MemoryBackend:
     def unregister_worker(self, name: str) -> None:
         with self._lock:
             self._workers.pop(name, None)
+
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
+        with self._lock:
+            for info in infos:
+                self._schedules[info.name] = replace(info, last_tick=None)
+                self._ticks.setdefault(info.name, info.heartbeat)
+            return {info.name: self._ticks[info.name] for info in infos}
+
+    def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
+        with self._lock:
+            flags = []
+            jobs = []
+            for claim in claims:
+                last = self._ticks.get(claim.schedule)
+                if last is not None and claim.tick <= last:
+                    flags.append(False)
+                    continue
+                self._ticks[claim.schedule] = claim.tick
+                jobs.append(claim.job)
+                flags.append(True)
+            if jobs:
+                self._enqueue_locked(jobs, unique=True)
+            return flags
 
     def _require(self, job_id: str) -> JobRecord:
         job = self._jobs.get(job_id)

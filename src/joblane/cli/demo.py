@@ -54,15 +54,18 @@ def enqueue_demo_jobs(ctx: click.Context) -> list[Job]:
 @click.pass_context
 def demo(ctx: click.Context, port: int, no_api: bool, exit_when_done: bool, timeout: float) -> None:
     """Enqueue demo jobs on every tier (one scheduled, one that fails and
-    retries, one that fails for good), run a worker on them and serve the
-    monitoring API with a token made for this run."""
+    retries, one that fails for good), run a worker on them, with a cron
+    schedule (every minute), and serve the monitoring API with a token made
+    for this run."""
     url = ctx.find_root().obj
     enqueued = enqueue_demo_jobs(ctx)
     click.echo(f"Enqueued {len(enqueued)} demo jobs on {redact_url(url)}:")
     for job in enqueued:
         click.echo(f"  {job.queue:<10} {job.status:<10} {job.id}  {job.description}")
     env = dict(os.environ, JOBLANE_URL=url)
-    children = [_start(["worker", "--import", "joblane.demo", "--concurrency", "2"], env)]
+    worker = ["worker", "--import", "joblane.demo", "--concurrency", "2", "--queues",
+              "important,normal,low,cron", "--schedules", "joblane.demo:SCHEDULES"]  # fmt: skip
+    children = [_start(worker, env)]
     if not no_api:
         children.append(
             _start(["serve", "--port", str(port), "--generate-credentials",
@@ -153,3 +156,4 @@ def _where_to_look(url: str, enqueued: list[Job], api: str | None) -> None:
     click.echo(f"  joblane --url {url} requeue --all --queue normal")
     if api:
         click.echo(f"  {api}  (with the token or user printed above)")
+        click.echo(f"  {api.removesuffix('/@rq-queues')}/@rq-schedules  (the cron schedule)")

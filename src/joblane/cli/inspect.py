@@ -11,6 +11,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from joblane.backends.base import ScheduleInfo
 from joblane.cli.common import all_queues, open_backend
 from joblane.client import Job
 from joblane.config import redact_url
@@ -31,7 +32,8 @@ _COLUMNS = (
 @click.command()
 @click.pass_context
 def info(ctx: click.Context) -> None:
-    """Queues with their counts and registries, and live workers."""
+    """Queues with their counts and registries, live workers, and the cron
+    schedules they run (with their next run, UTC)."""
     backend = open_backend(ctx)
     queues = Table(title=f"Queues ({redact_url(backend.url)})")
     queues.add_column("queue")
@@ -57,6 +59,23 @@ def info(ctx: click.Context) -> None:
         console.print(workers)
     else:
         console.print("No live workers.")
+    with _warnings_on_stderr():
+        schedules = backend.schedules()
+    if schedules:
+        console.print(_schedule_table(schedules))
+
+
+def _schedule_table(schedules: list[ScheduleInfo]) -> Table:
+    table = Table(title="Schedules (times UTC)")
+    for column in ("name", "spec", "timezone", "queue", "next run", "last tick", "missed",
+                   "worker"):  # fmt: skip
+        table.add_column(column)
+    for s in schedules:
+        table.add_row(
+            s.name, s.spec, s.timezone, s.queue, isoformat(s.next_run) or "-",
+            isoformat(s.last_tick) or "-", s.missed, s.worker,
+        )  # fmt: skip
+    return table
 
 
 class _EchoHandler(logging.Handler):

@@ -15,6 +15,7 @@ from joblane.cli.common import finite, open_backend, seconds
 from joblane.config import env_list, max_result
 from joblane.core.outcome import DEFAULT_MAX_LOST
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.schedules import Schedule
 from joblane.settings import load as load_settings
 from joblane.tasks import AllowPolicy
 from joblane.worker.worker import DEFAULT_GRACE, DEFAULT_LEASE_SECONDS, Worker
@@ -50,6 +51,26 @@ def load_hook(spec: str, option: str = "--identity") -> Callable[..., Any]:
     if not callable(hook):
         raise click.BadParameter(f"{spec!r} is not callable", param_hint=option)
     return hook  # type: ignore[no-any-return]
+
+
+def load_schedules(spec: str) -> list[Schedule]:
+    """The schedules named ``package.module:name`` (a Schedule or a list of them)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter(f"{spec!r} is not of the form package.module:name",
+                                 param_hint="--schedules")  # fmt: skip
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except Exception as error:
+        raise click.BadParameter(f"cannot load {spec!r}: {type(error).__name__}: {error}",
+                                 param_hint="--schedules") from None  # fmt: skip
+    found = [value] if isinstance(value, Schedule) else value
+    if not isinstance(found, list | tuple) or not all(isinstance(s, Schedule) for s in found):
+        raise click.BadParameter(
+            f"{spec!r} is not a Schedule or a list of them (made by joblane.cron(...))",
+            param_hint="--schedules",
+        )
+    return list(found)
 
 
 def configure_logging(level: str) -> None:
@@ -158,6 +179,14 @@ def configure_logging(level: str) -> None:
     "(job.status says whether it is retried). A callback that raises is logged.",
 )
 @click.option(
+    "--schedules",
+    "schedule_specs",
+    multiple=True,
+    metavar="MODULE:NAME",
+    help="A list of cron schedules (joblane.cron(...)) whose ticks this worker enqueues, each "
+    "once however many workers run it. Repeatable.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -169,7 +198,8 @@ def worker(
     allow: tuple[str, ...], settings_spec: str | None, burst: bool, without_scheduler: bool,
     name: str | None,
     lease: float, grace: float, prefetch: int, max_lost: int, identity_hook: str | None,
-    on_success: str | None, on_failure: str | None, log_level: str,
+    on_success: str | None, on_failure: str | None, schedule_specs: tuple[str, ...],
+    log_level: str,
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
@@ -197,12 +227,14 @@ def worker(
     restore = load_hook(identity_spec) if identity_spec else None
     succeeded = load_hook(on_success, "--on-success") if on_success else None
     failed = load_hook(on_failure, "--on-failure") if on_failure else None
+    schedules = list(options.pop("schedules", ()))
+    schedules += [s for spec in schedule_specs for s in load_schedules(spec)]
     backend = open_backend(ctx)
     Worker(
         backend, queue_names, allow=policy, name=name,
         with_scheduler=not without_scheduler, lease_seconds=lease,
         grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
-        on_success=succeeded, on_failure=failed, **options,
+        on_success=succeeded, on_failure=failed, schedules=schedules, **options,
     ).run()  # fmt: skip
 
 

@@ -6,6 +6,7 @@
     GET {prefix}/@rq-queues/{queue}                  one queue
     GET {prefix}/@rq-queues/{queue}/{registry}       one page of a registry (?start=&limit=)
     GET {prefix}/@rq-job/{queue}/{job_id}            one job, or {} (404)
+    GET {prefix}/@rq-schedules                       the cron schedules live workers run
     GET {prefix}/@rq-openapi.json                    the OpenAPI document (no credentials)
 
 It reads through a :class:`~joblane.backends.base.ReadOnlyBackend` only, so it
@@ -206,6 +207,9 @@ class Endpoints:
             return JSONResponse({}, 404)  # the seed: "A missing job returns an empty object"
         return JSONResponse(schemas.job_json(record))
 
+    def list_schedules(self, request: Request) -> Response:
+        return JSONResponse(schemas.schedule_list_json(self.reader.schedules()))
+
     def openapi(self, request: Request) -> Response:
         doc = copy.deepcopy(self.openapi_doc)
         doc["servers"] = [{"url": (request.scope.get("root_path", "") + self.prefix) or "/"}]
@@ -259,6 +263,7 @@ def create_api(
             f"{prefix}/@rq-queues/{{queue}}/{{registry}}", endpoints.get_registry, methods=["GET"]
         ),
         Route(f"{prefix}/@rq-job/{{queue}}/{{job_id}}", endpoints.get_job, methods=["GET"]),
+        Route(f"{prefix}/@rq-schedules", endpoints.list_schedules, methods=["GET"]),
         Route(f"{prefix}{OPENAPI_PATH}", endpoints.openapi, methods=["GET"]),
     ]
     app = Starlette(

@@ -6,6 +6,7 @@
     @rq-queues/{queue}                queue = {"@id", "name", "count", "registries": [summary x 6]}
     @rq-queues/{queue}/{registry}     {"@id", "name", "count", "items": [job, ...]}
     @rq-job/{queue}/{job_id}          job, or {} when the queue holds no such job
+    @rq-schedules                     {"@id", "items": [schedule, ...]}
 
 The ``@id`` values are relative, exactly as the seed shows them. A job has the
 seed's thirteen keys, in the seed's order (:data:`JOB_FIELDS`); timestamps
@@ -27,7 +28,9 @@ from typing import Any
 
 import orjson
 
+from joblane.backends.base import ScheduleInfo
 from joblane.core import jobjson
+from joblane.core.clock import isoformat
 from joblane.core.job import JobRecord
 from joblane.core.states import Registry
 
@@ -115,3 +118,26 @@ def registry_page_bytes(
             break
         items.append(item)
     return head + b",".join(items) + tail, len(items)
+
+
+SCHEDULES_ID = "@rq-schedules"
+
+
+def schedule_list_json(schedules: Iterable[ScheduleInfo]) -> dict[str, Any]:
+    """The cron schedules registered by live workers, as ``GET @rq-schedules``."""
+    return {"@id": SCHEDULES_ID, "items": [schedule_json(s) for s in schedules]}
+
+
+def schedule_json(s: ScheduleInfo) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "func_name": s.func_name,
+        "spec": s.spec,
+        "timezone": s.timezone,
+        "queue": s.queue,
+        "missed": s.missed,
+        "next_run": isoformat(s.next_run),
+        "last_tick": isoformat(s.last_tick),
+        "worker": s.worker,
+        "heartbeat": isoformat(s.heartbeat),
+    }

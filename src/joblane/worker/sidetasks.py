@@ -8,7 +8,8 @@
 
 A worker keeps them, with lease renewal and registration, in one
 :class:`SideTasks` table: a name, an interval (or a next due time the task
-asks for), a function. Adding one (a cron scheduler, say) is one more entry.
+asks for), a function. Adding one is one more entry, as the cron schedules'
+task (:mod:`joblane.worker.cron`) is.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One orchestrating thread owns the backend connection and every decision;
 jobs run in an :class:`~joblane.worker.slots.Executor` (slot processes by
 default). Each loop turn:
 
-1. runs the side tasks that are due (lease renewal, scheduler, reaper,
+1. runs the side tasks that are due (lease renewal, scheduler, cron, reaper,
    housekeeping, registration, spool replay);
 2. stops jobs past their deadline, canceled, or whose lease was lost;
 3. settles finished attempts and claims new jobs in ONE backend call;
@@ -47,9 +47,11 @@ from joblane.core.outcome import (
 from joblane.core.queues import DEFAULT_QUEUES, priority_order
 from joblane.core.states import JobStatus
 from joblane.errors import BackendError
+from joblane.schedules import Schedule, check_schedules
 from joblane.spool import REPLAY_INTERVAL, replay, spool_directory
 from joblane.tasks import AllowPolicy
 from joblane.worker.batching import plan_batch
+from joblane.worker.cron import CRON_INTERVAL, CronScheduler
 from joblane.worker.hooks import Callback, Hooks
 from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
 from joblane.worker.slots import Executor, ProcessExecutor, ThreadExecutor
@@ -112,8 +114,11 @@ class Worker:
         identity: Restore | None = None,
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
+        schedules: Sequence[Schedule] = (),
     ) -> None:
         self.backend = backend
+        self.schedules = check_schedules(schedules)
+        """Cron schedules this worker enqueues the ticks of (worker/cron.py)."""
         self.queues = priority_order(queues)
         self.concurrency = concurrency or default_concurrency()
         if self.concurrency < 1:
@@ -164,6 +169,9 @@ class Worker:
         table.add("renew", self.lease_seconds / 5, self._renew_leases)
         if self.with_scheduler:
             table.add("scheduler", SCHEDULER_INTERVAL, self._schedule)
+        if self.schedules:
+            self.cron = CronScheduler(self.backend, self.schedules, self.name, self._monotonic)
+            table.add("cron", CRON_INTERVAL, self._cron)
         table.add("reaper", RECOVERY_INTERVAL, self._reap)
         table.add("housekeeping", HOUSEKEEPING_INTERVAL, self._housekeeping)
         table.add("registration", REGISTRATION_INTERVAL, self._heartbeat)
@@ -288,6 +296,13 @@ class Worker:
             self._maybe_work = True
         due = self.backend.next_due()
         return None if due is None else self.side_tasks.clock() + max(due - now, 0.0)
+
+    def _cron(self, now: float) -> float | None:
+        """The cron scheduler: enqueue the due ticks; wake again at the next one."""
+        enqueued = self.cron.enqueued
+        wake = self.cron.run(now)
+        self._maybe_work = self._maybe_work or self.cron.enqueued > enqueued
+        return wake
 
     def _reap(self, now: float) -> None:
         """The reaper: settle started jobs whose worker stopped renewing them."""

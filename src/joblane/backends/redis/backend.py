@@ -11,18 +11,22 @@ import logging
 import secrets
 import threading
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
+import orjson
 import redis
 
-from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
+from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
 from joblane.backends.decoding import (
     failed_settlement,
+    live_schedules,
     live_workers,
     recoverable,
     report_failed,
+    schedule_info,
 )
-from joblane.backends.encoding import meta_json
+from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.layout import check_layout
@@ -165,6 +169,18 @@ class RedisBackend:
         now = self.now()
         infos = live_workers(raw, worker_info)
         return sorted((w for w in infos if w.expires > now), key=lambda w: w.name)
+
+    def schedules(self) -> list[ScheduleInfo]:
+        def read(client: redis.Redis, attempt: int) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            pipe.hvals(self.keys.schedules)
+            pipe.hgetall(self.keys.ticks)
+            return pipe.execute()
+
+        raw, ticks = self._conn.call(read, "schedules")
+        now = self.now()
+        infos = live_schedules(raw, partial(_schedule_info, ticks=ticks))
+        return [info for info in infos if info.expires > now]
 
     def wait_for_change(self, timeout: float) -> bool:
         return self._changes.wait(timeout)
@@ -386,6 +402,44 @@ class RedisBackend:
         self._run("unregister_worker", [name])
         with self._lost_lock:
             self._lost_claims.pop(name, None)
+
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
+        if not infos:
+            return {}
+        mapping = {info.name: orjson.dumps(schedule_fields(info)) for info in infos}
+        names = list(mapping)
+
+        def register(client: redis.Redis, attempt: int) -> list[Any]:
+            pipe = client.pipeline(transaction=True)
+            pipe.hset(self.keys.schedules, mapping=mapping)  # type: ignore[arg-type]
+            for info in infos:  # a new schedule starts at its registration
+                pipe.hsetnx(self.keys.ticks, info.name, repr(float(info.heartbeat)))
+            pipe.hmget(self.keys.ticks, names)
+            return pipe.execute()
+
+        ticks = self._conn.call(register, "register_schedules")[-1]
+        return {name: float(t) for name, t in zip(names, ticks, strict=True)}
+
+    def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
+        if not claims:
+            return []
+        body: list[Arg] = [len(claims)]
+        for claim in claims:
+            fields = job_fields(claim.job)
+            body += (claim.schedule, repr(float(claim.tick)), claim.job.id, len(fields), *fields)
+        flags = [bool(flag) for flag in self._run("claim_ticks", body, "the claim of cron ticks")]
+        if any(flags):
+            self._changes.notify()
+        return flags
+
+
+def _schedule_info(raw: bytes, *, ticks: dict[bytes, bytes]) -> ScheduleInfo:
+    """A ScheduleInfo of its JSON and the latest tick claimed for it."""
+    data = orjson.loads(raw)
+    if type(data) is not dict:
+        raise ValueError("not the JSON of an object")
+    tick = ticks.get(str(data.get("name")).encode())
+    return schedule_info({**data, "last_tick": None if tick is None else float(tick)})
 
 
 def _hashes(client: redis.Redis, keys: Sequence[str]) -> list[list[bytes] | None]:

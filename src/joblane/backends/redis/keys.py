@@ -26,6 +26,10 @@ With the prefix ``p:``::
     p:seq                      string   the counter of queue positions
     p:workers                  hash     worker name -> its WorkerInfo as JSON
     p:workers:expiry           zset     worker name, score = registration expiry
+    p:schedules                hash     cron schedule name -> its ScheduleInfo as JSON (the
+                                        latest registration; listed until its expires)
+    p:ticks                    hash     cron schedule name -> the latest tick claimed for
+                                        it (claim_ticks.lua; kept for good)
     p:claim:<worker>           string   the worker's latest claim, "<claim id>:<id>,<id>,..."
                                         (claim.lua: replaying a claim whose reply was lost)
     p:changes                  channel  pub/sub: one message per change of jobs, whose
@@ -55,6 +59,10 @@ that is absent has the value in brackets::
 reads as before, and an older joblane ignores it (its jobs run without their
 enqueuer's identity, as they did then).
 
+``schedules`` and ``ticks`` came with no change of the layout version either:
+an older joblane runs no schedule and never reads them, and a prefix without
+them has no schedule yet.
+
 Numbers are written as Python's ``repr`` (floats round-trip exactly); a number
 a script computes is written as ``%.17g``, which reads back exactly too.
 """
@@ -81,6 +89,8 @@ class Keys:
         self.expiry = prefix + "expiry"
         self.queues = prefix + "queues"
         self.workers = prefix + "workers"
+        self.schedules = prefix + "schedules"
+        self.ticks = prefix + "ticks"
         self.changes = prefix + "changes"
         self.version = prefix + "version"
 

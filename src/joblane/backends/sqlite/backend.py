@@ -5,18 +5,25 @@ See the package docstring for durability, locking and the URL form.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
-from joblane.backends.base import Capabilities, RenewResult, WorkerInfo
-from joblane.backends.decoding import live_workers, recoverable, report_failed
-from joblane.backends.encoding import json_ids, meta_json
+from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
+from joblane.backends.decoding import (
+    live_schedules,
+    live_workers,
+    recoverable,
+    report_failed,
+    schedule_info,
+)
+from joblane.backends.encoding import json_ids, meta_json, schedule_fields
 from joblane.backends.sqlite import transitions
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
-from joblane.backends.sqlite.enqueue import store_jobs
+from joblane.backends.sqlite.enqueue import claim_ticks, store_jobs
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
     JOB_COLUMNS,
@@ -149,6 +156,13 @@ class SQLiteBackend:
         params = {"now": self.now()}
         rows = self._db.read(lambda s: s.execute(QUERIES.live_workers, params).fetchall())
         return live_workers(rows, worker_info)
+
+    def schedules(self) -> list[ScheduleInfo]:
+        params = {"now": self.now()}
+        rows = self._db.read(lambda s: s.execute(QUERIES.live_schedules, params).fetchall())
+        names = ("name", "func_name", "spec", "timezone", "queue", "missed", "next_run",
+                 "worker", "heartbeat", "expires", "last_tick")  # fmt: skip
+        return live_schedules(rows, lambda row: schedule_info(dict(zip(names, row, strict=True))))
 
     def wait_for_change(self, timeout: float) -> bool:
         if timeout > 0:
@@ -302,6 +316,27 @@ class SQLiteBackend:
             durable=False,
             notify=False,
         )
+
+    def register_schedules(self, infos: Sequence[ScheduleInfo]) -> dict[str, float]:
+        if not infos:
+            return {}
+
+        def run(sqlite: sqlite3.Connection) -> dict[str, float]:
+            sqlite.executemany(QUERIES.register_schedule, [schedule_fields(i) for i in infos])
+            return {
+                info.name: sqlite.execute(QUERIES.last_tick, {"name": info.name}).fetchall()[0][0]
+                for info in infos
+            }
+
+        return self._db.write(run, durable=False, notify=False)
+
+    def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
+        if not claims:
+            return []
+        flags = self._db.write(partial(claim_ticks, claims=claims), durable=True, notify=False)
+        if any(flags):
+            self._db.changes.notify()
+        return flags
 
 
 def _url(path: str, durability: str, busy_timeout: float, file_mode: int) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
 
+from joblane.backends.base import TickClaim
 from joblane.backends.encoding import json_ids
 from joblane.backends.sqlite.queries import QUERIES
 from joblane.backends.sqlite.records import (
@@ -43,7 +44,7 @@ def store_jobs(
             # far and decide job by job.
             sqlite.execute("ROLLBACK")
             sqlite.execute("BEGIN IMMEDIATE")
-    return _store_carefully(sqlite, jobs, unique)
+    return store_carefully(sqlite, jobs, unique)
 
 
 _BATCH_MIN = 16
@@ -67,7 +68,7 @@ def _insert(sqlite: sqlite3.Connection, jobs: Sequence[JobRecord]) -> None:
             sqlite.executemany(QUERIES.insert_job, [job_params(job) for job, _ in run])
 
 
-def _store_carefully(
+def store_carefully(
     sqlite: sqlite3.Connection, jobs: Sequence[JobRecord], unique: bool
 ) -> list[JobRecord]:
     ids = {job.id for job in jobs} | {dep for job in jobs for dep in job.depends_on}
@@ -115,3 +116,20 @@ def _insert_in_order(
 
 def _get(sqlite: sqlite3.Connection, job_id: str) -> JobRecord:
     return job_record(sqlite.execute(QUERIES.get_job, {"id": job_id}).fetchall()[0])
+
+
+def claim_ticks(sqlite: sqlite3.Connection, claims: Sequence[TickClaim]) -> list[bool]:
+    """Claim cron ticks (``Backend.claim_ticks``) and store the jobs of those
+    claimed, in the open transaction of *sqlite*."""
+    flags = []
+    jobs = []
+    for claim in claims:
+        params = {"name": claim.schedule, "tick": claim.tick}
+        claimed = sqlite.execute(QUERIES.claim_tick, params).rowcount == 1
+        flags.append(claimed)
+        if claimed:
+            jobs.append(claim.job)
+    if jobs:
+        # The careful path: it never rolls back, which would undo the claims.
+        store_carefully(sqlite, jobs, unique=True)
+    return flags

@@ -11,3 +11,20 @@ ALTER TABLE jobs ADD COLUMN lost_attempts INTEGER NOT NULL DEFAULT 0;
 -- name: to_3
 -- Who enqueued a job (joblane.identity): JSON {"user_id", "context"}, NULL for no one.
 ALTER TABLE jobs ADD COLUMN enqueued_by BLOB;
+
+-- name: to_4
+-- Cron schedules: the latest tick claimed for each (kept for good, so that no
+-- tick is enqueued twice) and the registration of the workers that run it.
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY NOT NULL,
+    last_tick REAL,
+    func_name TEXT,
+    spec TEXT,
+    timezone TEXT,
+    queue TEXT,
+    missed TEXT,
+    next_run REAL,
+    worker TEXT,
+    heartbeat REAL,
+    expires REAL
+);

@@ -63,6 +63,10 @@ class Queries:
     register_worker: LiteralString
     unregister_worker: LiteralString
     live_workers: LiteralString
+    register_schedule: LiteralString
+    last_tick: LiteralString
+    claim_tick: LiteralString
+    live_schedules: LiteralString
 
 
 def load_queries() -> Queries:

@@ -311,3 +311,35 @@ DELETE FROM workers WHERE name = :name;
 -- Workers whose registration has not expired at :now, by name.
 SELECT name, hostname, pid, queues, concurrency, started, heartbeat, expires, current_jobs, state
 FROM workers WHERE expires > :now ORDER BY name;
+
+-- name: register_schedule
+-- Create or refresh a schedule's registration; its latest tick stays (a new
+-- schedule starts at its registration: the heartbeat).
+INSERT INTO schedules
+    (name, last_tick, func_name, spec, timezone, queue, missed, next_run, worker, heartbeat,
+     expires)
+VALUES
+    (:name, :heartbeat, :func_name, :spec, :timezone, :queue, :missed, :next_run, :worker,
+     :heartbeat, :expires)
+ON CONFLICT (name) DO UPDATE SET
+    func_name = excluded.func_name, spec = excluded.spec, timezone = excluded.timezone,
+    queue = excluded.queue, missed = excluded.missed, next_run = excluded.next_run,
+    worker = excluded.worker, heartbeat = excluded.heartbeat, expires = excluded.expires,
+    last_tick = coalesce(schedules.last_tick, excluded.last_tick);
+
+-- name: last_tick
+-- The latest tick claimed for a schedule (no row, or NULL: never).
+SELECT last_tick FROM schedules WHERE name = :name;
+
+-- name: claim_tick
+-- Claim :tick of a schedule if it is later than the latest claimed (a row
+-- changed: claimed; none: an equal or later tick was claimed already).
+INSERT INTO schedules (name, last_tick) VALUES (:name, :tick)
+ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick
+WHERE schedules.last_tick IS NULL OR schedules.last_tick < excluded.last_tick;
+
+-- name: live_schedules
+-- Schedules whose registration has not expired at :now, by name.
+SELECT name, func_name, spec, timezone, queue, missed, next_run, worker, heartbeat, expires,
+       last_tick
+FROM schedules WHERE expires > :now ORDER BY name;

@@ -1,4 +1,4 @@
--- The SQLite backend's schema, version 3 (PRAGMA user_version = 3; migrations.sql
+-- The SQLite backend's schema, version 4 (PRAGMA user_version = 4; migrations.sql
 -- brings a file of an earlier version to it).
 --
 -- One row per job in `jobs`. Each index below is partial, so that a row is in
@@ -13,7 +13,8 @@
 --
 -- `position` orders a queue: at_front jobs take min - 1, the others max + 1
 -- of the queued positions of their queue when they enter it.
--- `job_deps` holds the links of deferred jobs to the jobs they wait for.
+-- `job_deps` holds the links of deferred jobs to the jobs they wait for;
+-- `schedules` the cron schedules (their latest claimed tick, their registration).
 
 -- name: create_jobs
 -- Every JobRecord field, in its order, plus the queue position. Booleans are 0/1;
@@ -113,4 +114,22 @@ CREATE TABLE IF NOT EXISTS workers (
     expires REAL NOT NULL,
     current_jobs TEXT NOT NULL,
     state TEXT NOT NULL
+);
+
+-- name: create_schedules
+-- One row per cron schedule, by name: `last_tick`, the latest tick claimed
+-- (kept for good: a tick at or before it is never enqueued again), and the
+-- latest registration by a worker that runs it (listed until `expires`).
+CREATE TABLE IF NOT EXISTS schedules (
+    name TEXT PRIMARY KEY NOT NULL,
+    last_tick REAL,
+    func_name TEXT,
+    spec TEXT,
+    timezone TEXT,
+    queue TEXT,
+    missed TEXT,
+    next_run REAL,
+    worker TEXT,
+    heartbeat REAL,
+    expires REAL
 );
