@@ -191,6 +191,8 @@ def test_the_loop_keeps_running_while_redis_is_frozen(
                 await backend.aget("lost")
         finally:
             server.process.send_signal(signal.SIGCONT)
+        # The same loop's client carries on once Redis is back.
+        assert (await queue.aenqueue("tests.jobs.sample.noop", job_id="after")).id == "after"
         beat.cancel()
         return ticks, lost.value, unread.value
 
@@ -205,7 +207,7 @@ def test_the_loop_keeps_running_while_redis_is_frozen(
         return await queue.aenqueue("tests.jobs.sample.add", 1, 2, job_id="lost")
 
     again = run(retry(), threads=False)  # recognised: no DuplicateJobError
-    assert again.id == "lost" and backend.count("normal") == 3
+    assert again.id == "lost" and backend.count("normal") == 4
     backend.close()
 
 
