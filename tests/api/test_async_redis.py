@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -209,6 +210,46 @@ def test_the_loop_keeps_running_while_redis_is_frozen(
     again = run(retry(), threads=False)  # recognised: no DuplicateJobError
     assert again.id == "lost" and backend.count("normal") == 4
     backend.close()
+
+
+def test_a_cancelled_enqueue_is_recognised_when_retried(server: RedisServer) -> None:
+    backend = redis_from_url(server.url())
+    queue = Queue("normal", backend=backend)
+
+    async def main() -> Job:
+        await queue.aenqueue("tests.jobs.sample.noop")  # connected
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            sent = asyncio.create_task(queue.aenqueue("tests.jobs.sample.add", 1, job_id="c"))
+            await asyncio.sleep(0.2)  # the script is in Redis's socket, unanswered
+            sent.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sent
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        # Stored by the cancelled call or by this one: either way once, no DuplicateJobError.
+        return await queue.aenqueue("tests.jobs.sample.add", 1, job_id="c")
+
+    assert run(main(), threads=False).id == "c"
+    assert backend.count("normal") == 2
+    backend.close()
+
+
+def test_two_loops_at_once_in_two_threads(backend: RedisBackend) -> None:
+    queue = Queue("normal", backend=backend)
+
+    async def fifty(tag: str) -> None:
+        await asyncio.gather(
+            *(queue.aenqueue("tests.jobs.sample.noop", job_id=f"{tag}{i}") for i in range(50))
+        )
+
+    threads = [threading.Thread(target=asyncio.run, args=(fifty(t),)) for t in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert queue.count == 100
 
 
 def test_a_stopped_redis_raises_backend_error_not_an_unknown_outcome(

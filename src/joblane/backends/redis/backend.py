@@ -245,7 +245,8 @@ class RedisBackend:
 
     async def aenqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
         """:meth:`enqueue` through ``redis.asyncio`` (see ``aio.py``): the same
-        script, retries, deadline and errors."""
+        script, retries, deadline and errors. A cancelled call counts as one
+        whose reply was lost: enqueued again, its jobs are recognised."""
         if not jobs:
             return []
         await self._aio.refresh_clock(self._redis_clock, self.clock)
@@ -257,7 +258,8 @@ class RedisBackend:
 
         try:
             reply = await self._aio.call(store, "the enqueue", unknown=_unknown(jobs))
-        except EnqueueOutcomeUnknownError:
+        except (EnqueueOutcomeUnknownError, asyncio.CancelledError):
+            # Cancelled, the script may have run as well: its retry is recognised.
             self._unanswered.remember(jobs)
             raise
         return self._enqueued(jobs, reply)
