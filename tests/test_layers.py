@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "identity": {"core", "errors", "types"},
     "building": {"core", "errors", "identity", "tasks", "types"},
     "client": {
+        "aclient",
         "backends",
         "building",
         "config",
@@ -28,6 +29,18 @@ ALLOWED: dict[str, set[str]] = {
         "identity",
         "pending",
         "tasks",
+        "threads",
+        "types",
+    },
+    # aclient.py: the async methods, mixins of client.py's Queue and Job (one layer).
+    "aclient": {
+        "backends",
+        "building",
+        "client",
+        "config",
+        "core",
+        "errors",
+        "pending",
         "threads",
         "types",
     },

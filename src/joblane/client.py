@@ -16,12 +16,13 @@ transaction commits (:mod:`joblane.pending`).
 
 Async code
 ----------
-Each enqueue method has an ``a``-prefixed twin to await (``aenqueue``,
+Each enqueue method has an ``a``-prefixed form to await (``aenqueue``,
 ``aenqueue_call``, ``aenqueue_at``, ``aenqueue_in``, ``aenqueue_many``,
-``astore``; ``Job.afetch``, ``Job.arefresh``, ``Job.await_result``). It builds
-the job in the caller, as the plain method does (validation, no I/O), asks for
-the open transaction in the caller's context, and awaits only the backend's
-write, on a thread (:mod:`joblane.threads`): the event loop never blocks.
+``astore``; ``Job.afetch``, ``Job.arefresh``, ``Job.await_result``), mixed in
+from :mod:`joblane.aclient`. It builds the job here, as the plain method does
+(validation, no I/O), asks for the open transaction in the caller's context,
+and awaits only the backend: natively where the backend implements
+:class:`~joblane.backends.base.AsyncBackendOps` (Redis), else on a thread.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from joblane.aclient import AsyncJobMethods, AsyncQueueMethods
 from joblane.backends.base import Backend
 from joblane.building import (
     RESERVED_OPTIONS,
@@ -51,12 +53,11 @@ from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, WaitTimeoutError
 from joblane.pending import current_pending, not_found
-from joblane.threads import run_sync
 
 __all__ = ["RESERVED_OPTIONS", "EnqueueData", "Job", "JobRegistry", "PreparedJob", "Queue"]
 
 
-class Queue:
+class Queue(AsyncQueueMethods):
     """A named queue on a backend.
 
     ``Queue("normal")`` uses ``JOBLANE_URL`` (default ``sqlite:///joblane.db``);
@@ -190,7 +191,7 @@ class Queue:
     def store(self, prepared: Iterable[PreparedJob]) -> list[Job]:
         """Store built jobs in one atomic step (all or none), in order, and return
         them as stored. They must agree on ``unique``: it holds for one store."""
-        records, unique = _unpack(prepared)
+        records, unique = unpack(prepared)
         return self._store(records, unique=unique) if records else []
 
     def _store(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
@@ -207,60 +208,6 @@ class Queue:
         if len(stored) == 1:  # enqueue's hot path: no comprehension frame (Python 3.11)
             return [Job(stored[0], backend)]
         return [Job(record, backend) for record in stored]
-
-    # -- enqueueing from async code: build here, await the write on a thread -------
-
-    async def aenqueue(self, func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> Job:
-        """:meth:`enqueue` for async code: the event loop never waits on the backend."""
-        return (await self.astore([self.build(func, *args, **kwargs)]))[0]
-
-    async def aenqueue_call(
-        self,
-        func: Callable[..., Any] | str,
-        args: Sequence[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        *,
-        at: datetime | None = None,
-        **options: Any,
-    ) -> Job:
-        """:meth:`enqueue_call` for async code."""
-        return (await self.astore([self.build_call(func, args, kwargs, at=at, **options)]))[0]
-
-    async def aenqueue_at(
-        self, when: datetime, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
-    ) -> Job:
-        """:meth:`enqueue_at` for async code."""
-        return (await self.astore([self._build_at(when, func, args, kwargs)]))[0]
-
-    async def aenqueue_in(
-        self, delay: timedelta, func: Callable[..., Any] | str, *args: Any, **kwargs: Any
-    ) -> Job:
-        """:meth:`enqueue_in` for async code."""
-        return await self.aenqueue_at(self._delayed(delay), func, *args, **kwargs)
-
-    async def aenqueue_many(
-        self, items: Iterable[EnqueueData], *, unique: bool = False
-    ) -> list[Job]:
-        """:meth:`enqueue_many` for async code."""
-        records = self._build_many(items)
-        return await self._astore(records, unique=unique) if records else []
-
-    async def astore(self, prepared: Iterable[PreparedJob]) -> list[Job]:
-        """:meth:`store` for async code."""
-        records, unique = _unpack(prepared)
-        return await self._astore(records, unique=unique) if records else []
-
-    async def _astore(self, records: list[JobRecord], *, unique: bool) -> list[Job]:
-        """:meth:`_store`, the backend's write awaited on a thread. The transaction
-        is looked up here, in the caller's context and thread (an adapter's may
-        be thread-local); adding to its buffer is in memory."""
-        backend = self.backend
-        pending = current_pending()
-        if pending is None:
-            stored = await run_sync(backend.enqueue, records, unique=unique)
-        else:
-            stored = pending.add(backend, records, unique)
-        return self._jobs(stored)
 
     # -- inspecting --------------------------------------------------------------
 
@@ -314,7 +261,7 @@ class Queue:
         return Job(record, self.backend) if record and record.queue == self.name else None
 
 
-def _deadline(timeout: float | None) -> tuple[float | None, float | None]:
+def deadline_for(timeout: float | None) -> tuple[float | None, float | None]:
     """*timeout* checked (a number of seconds up to 10 years; NaN waited forever)
     and the monotonic time it ends at (None: no limit)."""
     if timeout is None:
@@ -323,7 +270,7 @@ def _deadline(timeout: float | None) -> tuple[float | None, float | None]:
     return timeout, time.monotonic() + timeout
 
 
-def _unpack(prepared: Iterable[PreparedJob]) -> tuple[list[JobRecord], bool]:
+def unpack(prepared: Iterable[PreparedJob]) -> tuple[list[JobRecord], bool]:
     """The records of built jobs and their one ``unique`` (they must agree)."""
     prepared = list(prepared)
     unique = bool(prepared) and prepared[0].unique
@@ -355,7 +302,7 @@ class JobRegistry:
         return [job.id for job in self.get_jobs(start, limit)]
 
 
-class Job:
+class Job(AsyncJobMethods):
     """A job as last read from its backend; :meth:`refresh` reads it again."""
 
     def __init__(self, record: JobRecord, backend: Backend) -> None:
@@ -376,23 +323,12 @@ class Job:
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.func_name} {self.status}>"
 
-    @classmethod
-    async def afetch(
-        cls, job_id: str, *, url: str | None = None, backend: Backend | None = None
-    ) -> Job:
-        """:meth:`fetch` for async code (the lookup runs on a thread)."""
-        return await run_sync(cls.fetch, job_id, url=url, backend=backend)
-
     def refresh(self) -> Job:
         record = self.backend.get(self.id)
         if record is None:
             raise not_found(self.id)
         self._record = record
         return self
-
-    async def arefresh(self) -> Job:
-        """:meth:`refresh` for async code."""
-        return await run_sync(self.refresh)
 
     # -- fields ------------------------------------------------------------------
 
@@ -402,6 +338,11 @@ class Job:
 
     @property
     def id(self) -> str:
+        return self._record.id
+
+    @property
+    def job_id(self) -> str:
+        """:attr:`id`, by the name arq's ``Job`` gives it."""
         return self._record.id
 
     @property
@@ -509,19 +450,9 @@ class Job:
         (with ``result_ttl=0`` too, kept :data:`~joblane.core.job.RESULT_TTL_ZERO_GRACE`
         seconds for its waiters); raises WaitTimeoutError after *timeout* seconds (None: no limit; a
         number of seconds up to 10 years, else InvalidJobError)."""
-        timeout, deadline = _deadline(timeout)
+        timeout, deadline = deadline_for(timeout)
         while (wait := self._left(timeout, deadline, self.refresh())) is not None:
             self.backend.wait_for_change(wait)
-        return self
-
-    async def await_result(self, timeout: float | None = None) -> Job:
-        """:meth:`wait` for async code (``await`` is a keyword, hence the name):
-        the job, ended, with its outcome; WaitTimeoutError after *timeout*
-        seconds. Each wait on a thread lasts at most a second, so a cancelled
-        await leaves no thread waiting longer than that."""
-        timeout, deadline = _deadline(timeout)
-        while (wait := self._left(timeout, deadline, await self.arefresh())) is not None:
-            await run_sync(self.backend.wait_for_change, wait)
         return self
 
     def _left(self, timeout: float | None, deadline: float | None, _: Job) -> float | None:

@@ -29,6 +29,7 @@ from joblane import (
     job,
     shortcuts,
 )
+from joblane.aclient import async_ops
 from joblane.backends.base import Backend
 from joblane.backends.memory import MemoryBackend
 from joblane.backends.redis import from_url as redis_from_url
@@ -255,3 +256,21 @@ def test_a_short_name_must_name_exactly_one_job_function(
     # No task names in this process: it cannot know the worker's, so it stores the name.
     stored = run(joblane.aenqueue("not_marked"))
     assert stored.func_name == "not_marked"
+
+
+def test_async_ops_read_what_the_sync_calls_read(any_backend: Backend) -> None:
+    """Natively (Redis) or on a thread (memory, SQLite): the same records."""
+    queue = Queue("normal", backend=any_backend)
+    stored = queue.enqueue("tests.jobs.sample.add", 1, 2, job_id="here")
+    ops = async_ops(any_backend)
+
+    async def main() -> tuple[Any, ...]:
+        return (
+            await ops.aget("here"),
+            await ops.aget("gone"),
+            await ops.aget_many(["gone", "here"]),
+            await ops.await_end("here", 0),
+        )
+
+    one, missing, many, now = run(main())
+    assert one == stored.record == many[1] == now and missing is None and many[0] is None

@@ -3,6 +3,7 @@ runs a scheduled job early nor presumes a live worker dead."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -75,3 +76,36 @@ def test_a_worker_with_a_skewed_clock_keeps_to_redis_time(
     # Nor did it take the live worker's job for a dead one (its lease is 1 s).
     assert long.status is JobStatus.FINISHED and long.attempts == 1
     assert "WorkerLostError" not in (long.last_job_result or "")
+
+
+def test_on_an_event_loop_the_refresh_is_awaited_not_made_inline(
+    redis_backend: RedisBackend,
+) -> None:
+    """A due refresh of the offset is a TIME round trip: on an event loop's
+    thread ``now()`` leaves it to the async calls, which await it."""
+    server = redis_backend._conn.client
+
+    def time_calls() -> int:
+        return int(server.info("commandstats").get("cmdstat_time", {}).get("calls", 0))
+
+    clock = redis_backend._redis_clock
+    before = time_calls()
+    clock.postpone()
+    time.sleep(1.05)  # the refresh is due (postpone: at most a second)
+    assert clock.due()
+
+    async def main() -> bool:
+        redis_backend.now()  # no round trip from the loop's thread
+        still_due = clock.due()
+        await Queue("normal", backend=redis_backend).aenqueue(sample.add, 1, 2)
+        task = redis_backend._aio._states[asyncio.get_running_loop()].clock_task
+        assert task is not None
+        await task
+        return still_due
+
+    assert asyncio.run(main()) is True  # due until the awaited refresh
+    assert not clock.due() and time_calls() == before + 1
+    clock.postpone()
+    time.sleep(1.05)
+    redis_backend.now()  # off the loop: measured inline
+    assert not clock.due() and time_calls() == before + 2

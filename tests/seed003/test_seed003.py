@@ -73,8 +73,16 @@ def test_seed_003_end_to_end(redis_url: str, processes: Processes, tmp_path: Pat
     port = free_port()
     start_app(processes, env, port)
     workers = [
-        processes.start("worker", "--settings", SETTINGS, "-c", "1", env=env,
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        processes.start(
+            "worker",
+            "--settings",
+            SETTINGS,
+            "-c",
+            "1",
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(3)
     ]
     base = f"http://127.0.0.1:{port}"

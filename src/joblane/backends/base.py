@@ -6,7 +6,10 @@ happened at. Each method below states what is atomic and what happens on a
 conflict. All backends pass ``tests/contract``.
 
 The contract is synchronous (one I/O model): coroutine jobs and ASGI apps
-adapt at their edges.
+adapt at their edges. A backend that can also serve async code natively (its
+own event-loop I/O instead of a thread per call) implements the optional
+:class:`AsyncBackendOps` beside it; the client's async methods use it when
+present (``joblane.aclient``).
 """
 
 from __future__ import annotations
@@ -306,4 +309,46 @@ class Backend(ReadOnlyBackend, Protocol):
         False. The latest claimed tick is kept for good (past the job's end and
         its TTLs), so that however many workers race, and whenever they start
         or stop, a tick is enqueued at most once. Returns a flag per claim."""
+        ...
+
+
+@runtime_checkable
+class AsyncBackendOps(Protocol):
+    """The few calls async producers make, awaited on the caller's event loop.
+
+    Optional: a backend implements these when it can do their I/O without
+    blocking the loop (Redis, through ``redis.asyncio``); for any other,
+    ``joblane.aclient`` runs the sync method on a thread. Each one stores and
+    reads exactly what its sync counterpart does, with the same atomicity,
+    conflicts, errors and bounded waits: an enqueue done through one is
+    indistinguishable from one done through the other, and a caller may mix
+    them on one backend object (an enqueue whose outcome was unknown through
+    one is recognised when retried through the other). They may be awaited
+    from any number of event loops (in turn or at once, in threads) and after
+    ``os.fork()``; a backend keeps its loop-bound connections per loop and
+    per process. Cancelling the await leaves the backend usable; a cancelled
+    ``aenqueue`` is as one whose reply was lost (it may have stored the jobs).
+    """
+
+    async def aenqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        """:meth:`Backend.enqueue`: one atomic step, all or nothing, the same
+        DuplicateJobError / NoSuchJobError, and EnqueueOutcomeUnknownError (with
+        the same recognition of the retry) when the outcome is unknown."""
+        ...
+
+    async def aget(self, job_id: str) -> JobRecord | None:
+        """:meth:`ReadOnlyBackend.get`."""
+        ...
+
+    async def aget_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """:meth:`ReadOnlyBackend.get_many` (one round trip)."""
+        ...
+
+    async def await_end(self, job_id: str, timeout: float) -> JobRecord | None:
+        """The job once it has ended (its status in
+        :data:`~joblane.core.states.ENDED_STATUSES`), or as it is when
+        *timeout* seconds passed (0: read it once); None if there is no such
+        job. No change is missed: an end committed before the call, or during
+        it, is returned. Wakes on changes (no polling loop); a spurious
+        wake-up costs one read."""
         ...

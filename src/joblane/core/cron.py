@@ -197,8 +197,29 @@ def next_tick(spec: CronSpec, after: float) -> float | None:
     return next(ticks_after(spec, after), None)
 
 
+FORWARD_WALK_LIMIT = 20_000
+"""Ticks walked forward from the last claimed one to find the latest missed
+tick; past that (a frequent schedule missed for long), a backward walk."""
+
+
 def _latest_before(spec: CronSpec, before: float, floor: float) -> float | None:
-    """The latest tick in (*floor*, *before*), or None."""
+    """The latest tick in (*floor*, *before*), or None.
+
+    The forward walk from *floor* decides, as it does for on-time ticks: around
+    a fall-back, which pass of a repeated hour fires depends on where a walk
+    starts (cronsim's Debian rule), so a walk from elsewhere could disagree."""
+    latest = None
+    for count, tick in enumerate(ticks_after(spec, floor)):
+        if tick >= before:
+            return latest
+        latest = tick
+        if count >= FORWARD_WALK_LIMIT:
+            return _latest_before_backward(spec, before, floor)
+    return latest
+
+
+def _latest_before_backward(spec: CronSpec, before: float, floor: float) -> float | None:
+    """:func:`_latest_before` by a backward walk (for long gaps)."""
     tz = zone(spec.timezone)
     for moment in CronSim(spec.expression, datetime.fromtimestamp(math.ceil(before), tz),
                           reverse=True):  # fmt: skip

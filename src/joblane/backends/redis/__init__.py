@@ -21,8 +21,10 @@ Layout: ``keys.py`` documents every key; ``scripts/`` holds one Lua script per
 atomic operation (``loader.py`` registers them); ``connection.py`` owns the
 client, the deadlines and retries, the checks made at start and the clock;
 ``unanswered.py`` the enqueues whose reply was lost; ``watch.py`` the pub/sub
-that wakes waiters; ``records.py`` the job hash; ``backend.py`` is the
-:class:`RedisBackend` facade. Every contract method is one round trip.
+that wakes waiters; ``records.py`` the job hash; ``aio.py`` the async calls
+(:class:`~joblane.backends.base.AsyncBackendOps` through ``redis.asyncio``, a
+client per event loop); ``backend.py`` is the :class:`RedisBackend` facade.
+Every contract method is one round trip.
 
 Atomicity
 ---------

@@ -7,15 +7,19 @@ time, eviction and connection loss, and keys.py for the key layout.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 import orjson
 import redis
+import redis.asyncio as aredis
 
 from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
 from joblane.backends.decoding import (
@@ -27,6 +31,7 @@ from joblane.backends.decoding import (
     schedule_info,
 )
 from joblane.backends.encoding import meta_json, schedule_fields
+from joblane.backends.redis.aio import AsyncConnection
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.layout import check_layout
@@ -48,7 +53,7 @@ from joblane.core import rules
 from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
-from joblane.core.states import Registry
+from joblane.core.states import ENDED_STATUSES, Registry
 from joblane.errors import (
     BackendError,
     CorruptRecordError,
@@ -107,6 +112,7 @@ class RedisBackend:
             self._conn.close()  # a refused layout (SchemaVersionError) leaves no socket open
             raise
         self._changes = ChangeListener(lambda: self._conn.client, self.keys.changes, self._origin)
+        self._aio = AsyncConnection(self._conn, self.keys.changes)
         # Claims of each worker whose reply was lost (claim.lua replays them).
         self._lost_claims: dict[str, list[str]] = {}
         self._lost_lock = threading.Lock()
@@ -188,7 +194,49 @@ class RedisBackend:
     def close(self) -> None:
         self.closed = True
         self._changes.close()
+        self._aio.close()
         self._conn.close()
+
+    # -- reading and waiting from async code (aio.py) ----------------------------
+
+    async def aget(self, job_id: str) -> JobRecord | None:
+        """:meth:`get` through ``redis.asyncio``."""
+        (flat,) = await self._aio.call(lambda c, a: _ahashes(c, [self.keys.job(job_id)]), "get")
+        return job_record(job_id, flat) if flat != [] else None
+
+    async def aget_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """:meth:`get_many` through ``redis.asyncio``."""
+        if not job_ids:
+            return []
+        keys = [self.keys.job(job_id) for job_id in job_ids]
+        hashes = await self._aio.call(lambda c, a: _ahashes(c, keys), "get_many")
+        return [
+            job_record(job_id, h) if h != [] else None
+            for job_id, h in zip(job_ids, hashes, strict=True)
+        ]
+
+    async def await_end(self, job_id: str, timeout: float) -> JobRecord | None:
+        """The job once it ended, or as it is after *timeout* seconds (None if
+        there is none): woken by the change messages, never polling (aio.py)."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        changes = (await self._aio.state()).changes
+        while True:
+            change = await changes.watch(deadline - time.monotonic())
+            record = await self.aget(job_id)
+            left = deadline - time.monotonic()
+            if record is None or record.status in ENDED_STATUSES or left <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    if change is None:  # not subscribed: Redis is away, read again later
+                        await asyncio.sleep(min(left, 1.0))
+                    else:
+                        await asyncio.shield(change)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's ``redis.asyncio`` client now (else
+        it is closed when the loop shuts down; see aio.py)."""
+        await self._aio.aclose()
 
     # -- producing -------------------------------------------------------------
 
@@ -198,26 +246,55 @@ class RedisBackend:
         ids and payloads) through this object, they are not stored twice."""
         if not jobs:
             return []
-        jobs, retried = self._unanswered.as_retries(jobs)
-        body: list[Arg] = []
-        for job in jobs:
-            fields = job_fields(job)
-            body += (job.id, len(fields), *fields)
-        count = len(jobs)
-        flag = "1" if unique else "0"
+        jobs, args, retried = self._enqueue_args(jobs, unique)
 
         def store(client: redis.Redis, attempt: int) -> Any:
-            args = [*self._head, flag, "1" if attempt or retried else "0", count, *body]
+            args[3] = "1" if attempt or retried else "0"
             return self._scripts.run(client, "enqueue", args)
 
-        def unknown(detail: str) -> EnqueueOutcomeUnknownError:
-            return EnqueueOutcomeUnknownError([job.id for job in jobs], detail)
-
         try:
-            reply = self._conn.call(store, "the enqueue", unknown=unknown)
+            reply = self._conn.call(store, "the enqueue", unknown=_unknown(jobs))
         except EnqueueOutcomeUnknownError:
             self._unanswered.remember(jobs)
             raise
+        return self._enqueued(jobs, reply)
+
+    async def aenqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        """:meth:`enqueue` through ``redis.asyncio`` (see ``aio.py``): the same
+        script, retries, deadline and errors. A cancelled call counts as one
+        whose reply was lost: enqueued again, its jobs are recognised."""
+        if not jobs:
+            return []
+        await self._aio.refresh_clock(self._redis_clock, self.clock)
+        jobs, args, retried = self._enqueue_args(jobs, unique)
+
+        async def store(client: aredis.Redis, attempt: int) -> Any:
+            args[3] = "1" if attempt or retried else "0"
+            return await self._scripts.arun(client, "enqueue", args)
+
+        try:
+            reply = await self._aio.call(store, "the enqueue", unknown=_unknown(jobs))
+        except (EnqueueOutcomeUnknownError, asyncio.CancelledError):
+            # Cancelled, the script may have run as well: its retry is recognised.
+            self._unanswered.remember(jobs)
+            raise
+        return self._enqueued(jobs, reply)
+
+    def _enqueue_args(
+        self, jobs: Sequence[JobRecord], unique: bool
+    ) -> tuple[Sequence[JobRecord], list[Arg], bool]:
+        """The jobs as sent (a retry of an unanswered enqueue keeps its records'
+        created time), enqueue.lua's arguments (``[3]``: "retrying", set per
+        attempt), and whether they repeat an unanswered enqueue."""
+        jobs, retried = self._unanswered.as_retries(jobs)
+        args: list[Arg] = [*self._head, "1" if unique else "0", "0", len(jobs)]
+        for job in jobs:
+            fields = job_fields(job)
+            args += (job.id, len(fields), *fields)
+        return jobs, args, retried
+
+    def _enqueued(self, jobs: Sequence[JobRecord], reply: Any) -> list[JobRecord]:
+        """The jobs as stored, from enqueue.lua's *reply*; raises its refusals."""
         kind = reply[0]
         if kind == b"duplicate":
             raise DuplicateJobError(reply[1].decode())
@@ -448,8 +525,20 @@ def _hashes(client: redis.Redis, keys: Sequence[str]) -> list[list[bytes] | None
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.hgetall(key)
+    return _flat_hashes(pipe.execute(raise_on_error=False))
+
+
+async def _ahashes(client: aredis.Redis, keys: Sequence[str]) -> list[list[bytes] | None]:
+    """:func:`_hashes` on an asyncio client."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    return _flat_hashes(await pipe.execute(raise_on_error=False))
+
+
+def _flat_hashes(replies: list[Any]) -> list[list[bytes] | None]:
     out: list[list[bytes] | None] = []
-    for reply in pipe.execute(raise_on_error=False):
+    for reply in replies:
         if isinstance(reply, redis.exceptions.ResponseError):
             if not str(reply).startswith("WRONGTYPE"):
                 raise reply
@@ -457,3 +546,8 @@ def _hashes(client: redis.Redis, keys: Sequence[str]) -> list[list[bytes] | None
         else:
             out.append([item for pair in reply.items() for item in pair])
     return out
+
+
+def _unknown(jobs: Sequence[JobRecord]) -> Callable[[str], EnqueueOutcomeUnknownError]:
+    """The error of an enqueue of *jobs* whose outcome is unknown."""
+    return lambda detail: EnqueueOutcomeUnknownError([job.id for job in jobs], detail)

@@ -51,6 +51,7 @@ CLOCK_TIMEOUT at most (on a client of its own), then keeps the last offset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -76,6 +77,9 @@ DEFAULT_SOCKET_TIMEOUT = 5.0
 """Seconds one socket operation may block, unless the URL says otherwise."""
 CLOCK_REFRESH = 5.0
 """Seconds between two measurements of the offset to Redis time."""
+CLOCK_STALE = 60.0
+"""Seconds past a due refresh after which a call on an event loop's thread
+measures the offset itself (the async calls refresh it without blocking)."""
 CLOCK_TIMEOUT = 0.5
 """Seconds a refresh of that offset waits for Redis before it keeps the last one."""
 MIN_ATTEMPT = 0.05
@@ -139,13 +143,15 @@ class Connection:
         self.url = url
         self.display_url = redact_url(url)
         self.retry_for = retry_for
-        self._backoff = ExponentialBackoff(cap=1.0, base=0.02)
-        self._url, timeouts = take_timeouts(url, options)
-        self._options = options
+        self.backoff = ExponentialBackoff(cap=1.0, base=0.02)
+        self.plain_url, timeouts = take_timeouts(url, options)
+        """*url* without the timeouts (joblane sets them on each client)."""
+        self.options = options
+        """redis-py's own options, passed to every client."""
         self.socket_timeout = timeouts.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
         self.connect_timeout = timeouts.get("socket_connect_timeout", self.socket_timeout)
         first = retry_for if retry_for > 0 else math.inf
-        self._longest_wait = min(max(self.socket_timeout, self.connect_timeout), first)
+        self.longest_wait = min(max(self.socket_timeout, self.connect_timeout), first)
         self.client = self._client(first)
         self.clock_client = self._client(CLOCK_TIMEOUT)
 
@@ -153,11 +159,11 @@ class Connection:
         """A client whose socket operations block for *limit* seconds at most."""
         try:
             return redis.Redis.from_url(
-                self._url,
+                self.plain_url,
                 retry=Retry(ExponentialBackoff(), 0),
                 socket_timeout=min(self.socket_timeout, limit),
                 socket_connect_timeout=min(self.connect_timeout, limit),
-                **self._options,
+                **self.options,
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"invalid Redis URL {self.display_url!r}: {exc}") from exc
@@ -173,42 +179,23 @@ class Connection:
         (attempt 0, 1, 2, ...), returning or raising within *retry_for* seconds.
         *unknown* makes the error raised on giving up when an attempt may have
         run (see the module)."""
-        deadline = time.monotonic() + self.retry_for
-        attempt, maybe_ran = 0, False
+        tries = Tries(self, what, unknown)
         client = self.client
         while True:
             try:
-                return operation(client, attempt)
+                return operation(client, tries.attempt)
             except redis.exceptions.RedisError as exc:
-                error = exc
-                try:
-                    maybe_ran = self._may_have_run(exc, what) or maybe_ran
-                except BackendError as final:
-                    if unknown and maybe_ran:  # an earlier attempt may have run
-                        raise unknown(str(final)) from exc
-                    raise
+                pause = tries.failed(exc)
             finally:
                 if client is not self.client:
                     client.close()
                     client = self.client
-            left = deadline - time.monotonic()
-            if left < MIN_ATTEMPT:
-                message = (
-                    f"Redis at {self.display_url} did not answer for {self.retry_for:g} s "
-                    f"(retry_for){': ' + what if what else ''}: {error}"
-                )
-                raise (unknown if unknown and maybe_ran else BackendError)(message) from error
-            if attempt == 0:
-                log.warning("Redis at %s: %s; retrying for up to %g s",
-                            self.display_url, error, self.retry_for)  # fmt: skip
-            time.sleep(min(self._backoff.compute(attempt), left - MIN_ATTEMPT))
-            attempt += 1
-            left = deadline - time.monotonic()
-            # A retry never waits past the deadline (see the module).
-            if left < self._longest_wait:
-                client = self._client(max(left, MIN_ATTEMPT))
+            time.sleep(pause)
+            limit = tries.next()
+            if limit is not None:
+                client = self._client(limit)
 
-    def _may_have_run(self, exc: redis.exceptions.RedisError, what: str) -> bool:
+    def may_have_run(self, exc: redis.exceptions.RedisError, what: str) -> bool:
         """Whether the failed attempt may have run its command (see the module);
         raises BackendError for an error not worth a retry."""
         if isinstance(exc, _FATAL_CONNECTION_ERRORS):
@@ -273,6 +260,59 @@ class Connection:
         self.clock_client.close()
 
 
+class Tries:
+    """The attempts of one call against its deadline: the rule of
+    :meth:`Connection.call`, shared with the async calls (``aio.py``)."""
+
+    __slots__ = ("attempt", "connection", "deadline", "maybe_ran", "unknown", "what")
+
+    def __init__(
+        self,
+        connection: Connection,
+        what: str,
+        unknown: Callable[[str], BackendError] | None,
+    ) -> None:
+        self.connection = connection
+        self.what = what
+        self.unknown = unknown
+        self.deadline = time.monotonic() + connection.retry_for
+        self.attempt = 0
+        self.maybe_ran = False
+
+    def failed(self, exc: redis.exceptions.RedisError) -> float:
+        """Attempt :attr:`attempt` failed with *exc*: the seconds to pause
+        before the next one; raises the final error when none is left."""
+        conn = self.connection
+        try:
+            self.maybe_ran = conn.may_have_run(exc, self.what) or self.maybe_ran
+        except BackendError as final:
+            if self.unknown and self.maybe_ran:  # an earlier attempt may have run
+                raise self.unknown(str(final)) from exc
+            raise
+        left = self.deadline - time.monotonic()
+        if left < MIN_ATTEMPT:
+            what = self.what
+            message = (
+                f"Redis at {conn.display_url} did not answer for {conn.retry_for:g} s "
+                f"(retry_for){': ' + what if what else ''}: {exc}"
+            )
+            raise (self.unknown if self.unknown and self.maybe_ran else BackendError)(
+                message
+            ) from exc
+        if self.attempt == 0:
+            log.warning("Redis at %s: %s; retrying for up to %g s",
+                        conn.display_url, exc, conn.retry_for)  # fmt: skip
+        return min(conn.backoff.compute(self.attempt), left - MIN_ATTEMPT)
+
+    def next(self) -> float | None:
+        """Count the next attempt. Returns the socket limit of a client of its
+        own when less time is left than the usual client may block (a retry
+        never waits past the deadline, see the module), else None."""
+        self.attempt += 1
+        left = self.deadline - time.monotonic()
+        return max(left, MIN_ATTEMPT) if left < self.connection.longest_wait else None
+
+
 class RedisClock:
     """Redis time (TIME) read through the local monotonic clock; see the module."""
 
@@ -288,14 +328,32 @@ class RedisClock:
         """Measure the offset (raises redis errors; see :meth:`now` for the quiet path)."""
         before = time.monotonic()
         seconds, micros = client.time()
-        after = time.monotonic()
-        self._offset = seconds + micros / 1e6 - (before + after) / 2
+        self.measured(before, seconds + micros / 1e6, time.monotonic())
+
+    def measured(self, before: float, redis_time: float, after: float) -> None:
+        """Take *redis_time*, read between the monotonic times *before* and *after*."""
+        self._offset = redis_time - (before + after) / 2
         self._synced = True
         self._next_sync = after + self._refresh
 
+    def due(self) -> bool:
+        """True when the offset should be measured again."""
+        return time.monotonic() >= self._next_sync
+
+    def postpone(self) -> None:
+        """A measurement failed: keep the last offset, try again within a second."""
+        self._next_sync = time.monotonic() + min(self._refresh, 1.0)
+
     def now(self) -> float:
         mono = time.monotonic()
-        if mono >= self._next_sync and self._lock.acquire(blocking=False):
+        # On an event loop's thread the refresh is the async calls' job
+        # (aio.py): a TIME round trip here would block the loop, unless no
+        # async call did it for a minute (sync calls made from a coroutine).
+        if (
+            mono >= self._next_sync
+            and (asyncio._get_running_loop() is None or mono >= self._next_sync + CLOCK_STALE)
+            and self._lock.acquire(blocking=False)
+        ):
             try:
                 self.sync(self._connection.clock_client)
             except redis.exceptions.RedisError as exc:

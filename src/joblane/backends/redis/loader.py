@@ -37,6 +37,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+import redis.asyncio as aredis
 
 from joblane.backends.redis.keys import registry_name
 from joblane.core import rules, states
@@ -162,3 +163,20 @@ class Scripts:
         pipe.ping()
         pipe.evalsha(script.sha, 0, *args)
         return pipe.execute()[1]
+
+    async def arun(self, client: aredis.Redis, name: str, args: list[Any]) -> Any:
+        """:meth:`run` on an asyncio client: the same script, the same pipeline."""
+        script = self.by_name[name]
+        try:
+            return await self._acall(client, script, args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(script.source)
+            return await self._acall(client, script, args)
+
+    async def _acall(self, client: aredis.Redis, script: Script, args: list[Any]) -> Any:
+        if not script.publishes:
+            return await client.evalsha(script.sha, 0, *args)
+        pipe = client.pipeline(transaction=False)
+        pipe.ping()
+        pipe.evalsha(script.sha, 0, *args)
+        return (await pipe.execute())[1]
