@@ -37,6 +37,8 @@ from joblane.errors import InvalidFunctionError, InvalidJobError
 F = TypeVar("F", bound=Callable[..., Any])
 
 _REGISTRY: dict[str, JobOptions | None] = {}
+_CONTEXT: set[str] = set()
+"""Functions registered with ``takes_context=True``: called as ``f(ctx, ...)``."""
 _NAMES: dict[Callable[..., Any], str] = {}
 """Dotted names already computed (enqueue's hot path)."""
 
@@ -70,27 +72,66 @@ def job(func: Any = None, /, **options: Any) -> Any:
     (an enqueue's own options win). ``on_success`` and ``on_failure`` are
     callbacks ``(job, outcome)`` the worker calls when an attempt of this
     function ends (:mod:`joblane.worker.hooks`); they are not stored with the
-    job, so the worker must import the function's module. The function itself
-    is returned unchanged.
+    job, so the worker must import the function's module. ``takes_context=True``
+    (the name Django's tasks framework uses) calls the function with the job's
+    context dict first, arq's ``f(ctx, ...)`` (see :func:`register`). The
+    function itself is returned unchanged.
     """
+    takes_context = options.pop("takes_context", False)
     hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
     for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
         if callback is not None and not callable(callback):
             raise InvalidJobError(f"@job({which}=...) must be a callable, not {callback!r}")
 
     def mark(fn: F) -> F:
-        name = function_name(fn)
-        if "job_id" in options:
-            raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
-        defaults = JobOptions(**options) if options else None
-        _REGISTRY[name] = defaults
-        if hooks != _NO_HOOKS:
-            _HOOKS[name] = hooks
-        else:
-            _HOOKS.pop(name, None)
+        _register(fn, takes_context, hooks, options)
         return fn
 
     return mark(func) if func is not None else mark
+
+
+def register(func: F, *, takes_context: bool = False, **options: Any) -> F:
+    """Register *func* as :func:`job` does, without decorating it (a settings
+    module listing functions, a function defined elsewhere).
+
+    *takes_context*: the function is called as ``func(ctx, *args, **kwargs)``,
+    *ctx* a dict with the job's ``job_id``, ``job_try`` (the attempt, from 1),
+    ``enqueue_time`` (an aware datetime) and ``queue``, over what the worker's
+    ``on_startup`` put in its slot's context (see docs/how-to/async-jobs.md).
+    Like every ``@job`` option it holds in this process only: the worker must
+    import the module that registers the function. Returns *func* unchanged.
+    """
+    hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
+    for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
+        if callback is not None and not callable(callback):
+            raise InvalidJobError(f"register({which}=...) must be a callable, not {callback!r}")
+    _register(func, takes_context, hooks, options)
+    return func
+
+
+def _register(fn: Callable[..., Any], takes_context: object, hooks: JobHooks,
+              options: dict[str, Any]) -> None:  # fmt: skip
+    name = function_name(fn)
+    if not isinstance(takes_context, bool):
+        raise InvalidJobError(f"@job({name}): takes_context must be True or False, "
+                              f"not {takes_context!r}")  # fmt: skip
+    if "job_id" in options:
+        raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
+    defaults = JobOptions(**options) if options else None
+    _REGISTRY[name] = defaults
+    if hooks != _NO_HOOKS:
+        _HOOKS[name] = hooks
+    else:
+        _HOOKS.pop(name, None)
+    if takes_context:
+        _CONTEXT.add(name)
+    else:
+        _CONTEXT.discard(name)
+
+
+def takes_context(name: str) -> bool:
+    """Whether the function *name* was registered (in this process) to take ``ctx`` first."""
+    return name in _CONTEXT
 
 
 def registered() -> frozenset[str]:
