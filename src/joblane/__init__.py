@@ -25,6 +25,7 @@ from joblane.errors import (
     SchemaVersionError,
     SerializationError,
     WaitTimeoutError,
+    WorkerStartupError,
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
@@ -71,6 +72,7 @@ __all__ = [
     "WaitTimeoutError",
     "Worker",
     "WorkerInfo",
+    "WorkerStartupError",
     "WorkerThread",
     "__version__",
     "acting_as",

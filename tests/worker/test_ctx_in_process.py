@@ -57,3 +57,25 @@ def test_jobs_per_slot_must_be_a_positive_int(value: Any) -> None:
 def test_a_hook_must_be_callable() -> None:
     with pytest.raises(ValueError, match="on_job_end must be a callable taking"):
         Worker(MemoryBackend(), on_job_end=42)  # type: ignore[arg-type]
+
+
+def test_a_multi_job_slot_settles_every_kind_of_end_in_burst() -> None:
+    # Process slots of this process over the memory backend: outcomes of
+    # several jobs per slot come back in any order and each reaches its job.
+    from tests.jobs import sample
+
+    backend = MemoryBackend()
+    queue = Queue("normal", backend=backend)
+    naps = [queue.enqueue(ctxjobs.nap, 0.05 * (i % 3)) for i in range(12)]
+    syncs = [queue.enqueue(ctxjobs.sync_about, i) for i in range(4)]
+    failing = queue.enqueue(sample.fail, "nope")
+    plain = queue.enqueue(sample.add, 2, 3)
+    worker = Worker(backend, ["normal"], concurrency=2, jobs_per_slot=4, burst=True,
+                    on_startup=ctxjobs.sync_startup)  # fmt: skip
+    stats = worker.run(install_signals=False)
+    assert stats.finished == 17 and stats.failed == 1
+    assert [j.refresh().return_value["job_id"] for j in naps] == [j.id for j in naps]
+    assert [j.refresh().return_value["value"] for j in syncs] == [0, 1, 2, 3]
+    assert failing.refresh().status is JobStatus.FAILED
+    assert "RuntimeError: nope" in (failing.last_job_result or "")
+    assert plain.refresh().return_value == 5

@@ -335,7 +335,12 @@ class ProcessExecutor:
             # An idle slot only speaks when it died (the OOM killer, say):
             # replace it rather than charge its death to this job.
             self._retire(slot, kill=True)
-            slot = self._spawn()
+            try:
+                slot = self._spawn()
+            except WorkerStartupError as error:
+                self._failed = self._failed or error
+                self._early.append((job, INTERRUPTED))  # back to its queue
+                return
         if not slot.held or self._many:
             deadline = now + job.job_timeout if job.job_timeout else None
             slot.held.append(Running(job, now, deadline))
