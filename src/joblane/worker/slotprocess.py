@@ -40,7 +40,7 @@ from joblane.core.outcome import Outcome
 from joblane.tasks import AllowPolicy
 from joblane.worker import frames
 from joblane.worker.lifecycle import Hook, hook_name
-from joblane.worker.run import SlotState, arun_job, maybe_await, run_job, run_to_end
+from joblane.worker.run import JobContext, SlotState, arun_job, maybe_await, run_job, run_to_end
 
 log = logging.getLogger("joblane.worker")
 
@@ -147,28 +147,31 @@ async def _serve_many(
     pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="joblane-slot")
     tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def run(frame: bytes) -> None:
-        context, payload = frames.decode_job(frame)
+    async def run(context: JobContext, payload: bytes) -> None:
         try:
             outcome = await arun_job(
                 context.func_name, payload, allow, context, restore, slot, pool
             )
         except asyncio.CancelledError:
             outcome = CANCELLED
+        except Exception:  # never a job left without an outcome
+            outcome = Outcome.failure(traceback.format_exc())
         finally:
             tasks.pop(context.id, None)
         with contextlib.suppress(OSError):  # the worker is gone: nothing to tell
             conn.send_bytes(frames.encode_outcome(context.id, outcome))
 
     while (frame := await inbox.get()) is not None:
-        cancel = frames.decode_cancel(frame) if frames.is_control(frame) else None
-        if cancel is not None:
-            task = tasks.get(cancel)
+        if frames.is_control(frame):
+            cancel = frames.decode_cancel(frame)
+            task = tasks.get(cancel) if cancel is not None else None
             if task is not None:
                 task.cancel()
             continue
-        job_id = frame[: frame.index(b"\0")].decode()
-        tasks[job_id] = loop.create_task(run(frame))
+        # A frame that does not decode ends the slot, as in a slot serving one
+        # job at a time: the worker sees its EOF and its jobs are lost.
+        context, payload = frames.decode_job(frame)
+        tasks[context.id] = loop.create_task(run(context, payload))
     if tasks:  # the worker closes only a slot with no job; be safe all the same
         await asyncio.wait(list(tasks.values()))
     if hooks.on_shutdown is not None:
