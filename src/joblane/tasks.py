@@ -99,25 +99,33 @@ def register(func: F, *, takes_context: bool = False, **options: Any) -> F:
     ``enqueue_time`` (an aware datetime) and ``queue``, over what the worker's
     ``on_startup`` put in its slot's context (see docs/how-to/async-jobs.md).
     Like every ``@job`` option it holds in this process only: the worker must
-    import the module that registers the function. Returns *func* unchanged.
+    import the module that registers the function. A function already marked
+    with ``@job`` keeps the options and callbacks it declared unless new ones
+    are given here. Returns *func* unchanged.
     """
     hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
     for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
         if callback is not None and not callable(callback):
             raise InvalidJobError(f"register({which}=...) must be a callable, not {callback!r}")
-    _register(func, takes_context, hooks, options)
+    # Already a @job: what it declared stays unless replaced here.
+    name = function_name(func)
+    if hooks == _NO_HOOKS:
+        hooks = hooks_for(name)
+    _register(func, takes_context, hooks, options, keep=_REGISTRY.get(name))
     return func
 
 
-def _register(fn: Callable[..., Any], takes_context: object, hooks: JobHooks,
-              options: dict[str, Any]) -> None:  # fmt: skip
+def _register(
+    fn: Callable[..., Any], takes_context: object, hooks: JobHooks, options: dict[str, Any],
+    keep: JobOptions | None = None,
+) -> None:  # fmt: skip
     name = function_name(fn)
     if not isinstance(takes_context, bool):
         raise InvalidJobError(f"@job({name}): takes_context must be True or False, "
                               f"not {takes_context!r}")  # fmt: skip
     if "job_id" in options:
         raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
-    defaults = JobOptions(**options) if options else None
+    defaults = JobOptions(**options) if options else keep
     _REGISTRY[name] = defaults
     if hooks != _NO_HOOKS:
         _HOOKS[name] = hooks

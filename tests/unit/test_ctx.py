@@ -121,3 +121,25 @@ def test_register_checks_its_options() -> None:
         register(tests.jobs.ctxjobs.plain, takes_context="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="on_startup must be a callable"):
         Lifecycle(on_startup="not callable")  # type: ignore[arg-type]
+
+
+def test_register_keeps_what_a_job_declared_unless_replaced() -> None:
+    from joblane.tasks import defaults_for, hooks_for, job
+
+    def report(job: object, outcome: object) -> None:
+        pass
+
+    def declared(ctx: dict[str, Any]) -> None:
+        pass
+
+    declared.__module__, declared.__qualname__ = "tests.jobs.ctxjobs", "declared_for_register"
+    name = "tests.jobs.ctxjobs.declared_for_register"
+    job(job_timeout=7, on_failure=report)(declared)
+    register(declared, takes_context=True)
+    assert takes_context(name)
+    options = defaults_for(name)
+    assert options is not None and options.job_timeout == 7
+    assert hooks_for(name).on_failure is report
+    register(declared, job_timeout=9)
+    options = defaults_for(name)
+    assert options is not None and options.job_timeout == 9 and not takes_context(name)
