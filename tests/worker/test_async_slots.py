@@ -83,7 +83,9 @@ def test_a_coroutine_ignoring_its_cancel_is_killed_with_its_slot_and_neighbours_
     marks.mkdir()
     stubborn = queue.enqueue(ctxjobs.ignore_cancel, str(trace), 120, job_timeout=1)
     neighbours = [queue.enqueue(ctxjobs.nap_once, str(marks), 60, 0.1) for _ in range(5)]
-    workers.start(*CTX, "--concurrency", "1", "--jobs-per-slot", "6")
+    # A 1 s lease: the stubborn job is held (renewed) while it is asked to stop,
+    # not taken for lost by the reaper.
+    workers.start(*CTX, "--concurrency", "1", "--jobs-per-slot", "6", "--lease", "1")
     stubborn.wait(20)  # 1 s timeout + 5 s to stop, then its slot is killed
     assert stubborn.status is JobStatus.FAILED
     reason = stubborn.last_job_result or ""

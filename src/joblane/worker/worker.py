@@ -513,7 +513,12 @@ class Worker:
     def _renew_leases(self, now: float) -> None:
         """Extend the leases of the jobs this worker holds; stop those it lost
         or whose cancellation was asked for."""
-        held = [r.job for r in self.executor.running() if not r.stopping] + list(self._ready)
+        # A job asked to stop is still held (renewed) until it ended, unless its
+        # lease is already lost.
+        running = [
+            r for r in self.executor.running() if not r.stopping or r.stop_outcome is not None
+        ]
+        held = [r.job for r in running] + list(self._ready)
         if not held:
             return
         leases = [(job.id, job.lease_token or "") for job in held]
