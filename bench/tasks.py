@@ -48,3 +48,11 @@ def chaos_step(i: int, sleep_ms: float = 0.0) -> None:
     if sleep_ms > 0:
         time.sleep(sleep_ms / 1000)
     os.write(fd, f"E {i} {attempt} {pid} {time.monotonic()!r}\n".encode())
+
+
+@job(takes_context=True)
+async def io_wait(ctx: dict[str, object], seconds: float) -> None:
+    """bench.async_slots's job: wait like a network call, on the slot's loop."""
+    import asyncio
+
+    await asyncio.sleep(seconds)

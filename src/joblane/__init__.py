@@ -33,6 +33,7 @@ from joblane.errors import (
     SerializationError,
     SettingsError,
     WaitTimeoutError,
+    WorkerStartupError,
 )
 from joblane.identity import Identity, acting_as
 from joblane.pending import atomic
@@ -85,6 +86,7 @@ __all__ = [
     "WaitTimeoutError",
     "Worker",
     "WorkerInfo",
+    "WorkerStartupError",
     "WorkerThread",
     "__version__",
     "acting_as",

@@ -22,13 +22,16 @@
     │   ├── EnqueueOutcomeUnknownError  no reply: the jobs may or may not be stored
     │   └── SchemaVersionError        stored data of another version: run `joblane migrate`
     ├── WaitTimeoutError (TimeoutError) Job.wait() gave up
+    ├── WorkerStartupError            a worker's on_startup hook failed in a slot
     └── RetryJob                      raised by a job: retry me (joblane.core.retry)
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
 are named in :mod:`joblane.core.outcome`: ``JobTimeoutError``,
 ``WorkerLostError``, ``FunctionNotAllowedError``, ``UnknownTaskError`` (a short
 task name the worker has no function for), ``PayloadDecodeError``,
-``IdentityError`` (the enqueuer's identity could not be restored); a
+``IdentityError`` (the enqueuer's identity could not be restored),
+``JobSignatureError`` (the job's arguments do not fit its function, e.g. one
+taking ``ctx`` first that was not registered with ``takes_context=True``); a
 job that a worker claimed but could not decode ends failed with the text of its
 ``CorruptRecordError``.
 """
@@ -190,3 +193,10 @@ class SchemaVersionError(BackendError):
 
 class WaitTimeoutError(JoblaneError, TimeoutError):
     """``Job.wait()`` timed out before the job ended."""
+
+
+class WorkerStartupError(JoblaneError):
+    """A worker's ``on_startup`` hook failed (raised, timed out, or its slot
+    process died) in one of its slots: the message names the hook and the
+    error. The worker stops rather than run slots that cannot serve; the jobs
+    it held go back to their queues."""

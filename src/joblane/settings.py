@@ -50,7 +50,7 @@ from joblane.core.queues import parse_queue_list
 from joblane.core.retry import Retry
 from joblane.errors import ConfigurationError, InvalidJobError, SettingsError
 from joblane.schedules import Schedule
-from joblane.tasks import function_name, register
+from joblane.tasks import declared_options, function_name, register, resolve
 
 __all__ = ["DEFAULT_MAX_TRIES", "LoadedSettings", "TaskSpec", "func", "load", "load_object"]
 
@@ -193,16 +193,10 @@ def load_object(obj: object, *, source: str | None = None) -> LoadedSettings:
             raise SettingsError(f"{where}: {key} must be a function taking ctx, not {hook!r}")
         hooks[key] = hook
 
-    schedules = values.get("cron_jobs") or ()
-    if not isinstance(schedules, list | tuple):
-        raise SettingsError(f"{where}: cron_jobs must be a list of cron(...), not {schedules!r}")
-    for schedule in schedules:
-        if not isinstance(schedule, Schedule):
-            raise SettingsError(f"{where}: {schedule!r} in cron_jobs is not a joblane.cron(...)")
     return LoadedSettings(
         source=where,
         tasks=tasks,
-        schedules=tuple(schedules),
+        schedules=_schedules(values, where),
         jobs_per_slot=_count(values, "max_jobs", where),
         queues=_queues(values, where),
         concurrency=_count(values, "concurrency", where),
@@ -234,20 +228,44 @@ def _register_tasks(values: dict[str, Any], where: str) -> dict[str, str]:
     if not isinstance(listed, list | tuple):
         raise SettingsError(f"{where}: functions must be a list of functions, not {listed!r}")
     defaults = _task_defaults(values, where)
+    entries = [entry if isinstance(entry, TaskSpec) else TaskSpec(entry) for entry in listed]
+    # A cron job's function runs in this worker too: allowed, taking ctx, as arq's are.
+    entries += [TaskSpec(_scheduled(s, where)) for s in _schedules(values, where)]
     tasks: dict[str, str] = {}
-    for entry in listed:
-        spec = entry if isinstance(entry, TaskSpec) else TaskSpec(entry)
+    for spec in entries:
         if not callable(spec.function):
             raise SettingsError(f"{where}: {spec.function!r} in functions is not a function")
         try:
             dotted = function_name(spec.function)
-            name = register(spec.function, name=spec.name, **{**defaults, **spec.options})
+            options = {**defaults, **declared_options(dotted), **spec.options}
+            name = register(spec.function, name=spec.name, takes_context=True, **options)
         except (InvalidJobError, TypeError) as error:
             raise SettingsError(f"{where}: cannot register {spec.function!r}: {error}") from None
         if tasks.get(name, dotted) != dotted:
             raise SettingsError(f"{where}: two functions are listed as {name!r}")
         tasks[name] = dotted
     return tasks
+
+
+def _schedules(values: dict[str, Any], where: str) -> tuple[Schedule, ...]:
+    schedules = values.get("cron_jobs") or ()
+    if not isinstance(schedules, list | tuple):
+        raise SettingsError(f"{where}: cron_jobs must be a list of cron(...), not {schedules!r}")
+    for schedule in schedules:
+        if not isinstance(schedule, Schedule):
+            raise SettingsError(f"{where}: {schedule!r} in cron_jobs is not a joblane.cron(...)")
+    return tuple(schedules)
+
+
+def _scheduled(schedule: Schedule, where: str) -> Callable[..., Any]:
+    """The function a schedule enqueues (the settings' own code: imported unconfined)."""
+    try:
+        return resolve(schedule.func_name)
+    except Exception as error:
+        raise SettingsError(
+            f"{where}: cron job {schedule.name!r}: cannot import {schedule.func_name}: "
+            f"{type(error).__name__}: {error}"
+        ) from None
 
 
 def _task_defaults(values: dict[str, Any], where: str) -> dict[str, Any]:

@@ -51,9 +51,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _REGISTRY: dict[str, JobOptions | None] = {}
 _GIVEN: dict[str, dict[str, Any]] = {}
-"""The options each ``@job`` was given (what :func:`register`'s defaults do not override)."""
+"""The options each function was given by ``@job`` or :func:`register`."""
 _TASKS: dict[str, Callable[..., Any]] = {}
 """Task names (no dot) registered in this process, each to its function."""
+_CONTEXT: set[str] = set()
+"""Functions registered with ``takes_context=True``: called as ``f(ctx, ...)``."""
 _NAMES: dict[Callable[..., Any], str] = {}
 """Dotted names already computed (enqueue's hot path)."""
 
@@ -87,28 +89,56 @@ def job(func: Any = None, /, **options: Any) -> Any:
     (an enqueue's own options win). ``on_success`` and ``on_failure`` are
     callbacks ``(job, outcome)`` the worker calls when an attempt of this
     function ends (:mod:`joblane.worker.hooks`); they are not stored with the
-    job, so the worker must import the function's module. The function itself
-    is returned unchanged.
+    job, so the worker must import the function's module. ``takes_context=True``
+    (the name Django's tasks framework uses) calls the function with the job's
+    context dict first, arq's ``f(ctx, ...)`` (see :func:`register`). The
+    function itself is returned unchanged.
     """
+    takes_context = options.pop("takes_context", False)
     hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
     for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
         if callback is not None and not callable(callback):
             raise InvalidJobError(f"@job({which}=...) must be a callable, not {callback!r}")
 
     def mark(fn: F) -> F:
-        name = function_name(fn)
+        _register(fn, takes_context, hooks, options)
+        return fn
+
+    return mark(func) if func is not None else mark
+
+
+def _register(
+    fn: Callable[..., Any], takes_context: object, hooks: JobHooks | None,
+    options: dict[str, Any] | None,
+) -> str:  # fmt: skip
+    """Record what is given for *fn* (None: keep what was recorded); its dotted name."""
+    name = function_name(fn)
+    if takes_context is not None and not isinstance(takes_context, bool):
+        raise InvalidJobError(f"@job({name}): takes_context must be True or False, "
+                              f"not {takes_context!r}")  # fmt: skip
+    if options is not None:
         if "job_id" in options:
             raise InvalidJobError(f"@job({name}) cannot fix a job_id: each enqueue has its own")
-        defaults = JobOptions(**options) if options else None
-        _REGISTRY[name] = defaults
+        _REGISTRY[name] = JobOptions(**options) if options else None
         _GIVEN[name] = dict(options)
+    else:
+        _REGISTRY.setdefault(name, None)
+    if hooks is not None:
         if hooks != _NO_HOOKS:
             _HOOKS[name] = hooks
         else:
             _HOOKS.pop(name, None)
-        return fn
+    if takes_context is True:
+        _CONTEXT.add(name)
+    elif takes_context is False:
+        _CONTEXT.discard(name)
+    return name
 
-    return mark(func) if func is not None else mark
+
+def takes_context(name: str) -> bool:
+    """Whether the function *name* (or the task so named) was registered in this
+    process to take ``ctx`` first."""
+    return name in _CONTEXT or ("." not in name and canonical(name) in _CONTEXT)
 
 
 def registered() -> frozenset[str]:
@@ -116,15 +146,27 @@ def registered() -> frozenset[str]:
     return frozenset(_REGISTRY)
 
 
-def register(func: Callable[..., Any], /, *, name: str | None = None, **defaults: Any) -> str:
-    """Register *func* as a task: allowed in a worker of this process and
-    enqueueable by the short *name* (default: its ``__name__``). *defaults* are
-    job options (``job_timeout``, ``retry``, ``result_ttl``...) for its enqueues
-    where its own ``@job`` options, if any, say nothing. Registering the same
-    function again replaces its defaults; a name taken by another function is
-    refused (InvalidJobError). Returns the name."""
+def register(
+    func: Callable[..., Any], /, *, name: str | None = None,
+    takes_context: bool | None = None, **options: Any,
+) -> str:  # fmt: skip
+    """Register *func* as a task, as :func:`job` does without decorating it (a
+    function listed in worker settings, one defined in a library): allowed in
+    workers of this process, and enqueueable by the short *name* (default: its
+    ``__name__``). Returns the name.
+
+    *takes_context*: the function is called as ``func(ctx, *args, **kwargs)``,
+    *ctx* a dict with the job's ``job_id``, ``job_try`` (the attempt, from 1),
+    ``enqueue_time`` (an aware datetime) and ``queue``, over what the worker's
+    ``on_startup`` put in its slot's context (see docs/how-to/async-jobs.md).
+    *options* are job options (``job_timeout``, ``retry``...) and the
+    ``on_success`` / ``on_failure`` callbacks. What is not given here (options,
+    callbacks, *takes_context*) stays as an earlier ``@job`` or registration
+    declared it. Like every ``@job`` option it holds in this process only.
+    A name taken by another function is refused (InvalidJobError).
+    """
     dotted = function_name(func)
-    short = func.__name__ if name is None else name
+    short = getattr(func, "__name__", "") if name is None else name
     if not isinstance(short, str) or not short.isidentifier():
         raise InvalidFunctionError(
             f"task name {short!r} for {dotted} must be an identifier (letters, digits, _)"
@@ -135,14 +177,23 @@ def register(func: Callable[..., Any], /, *, name: str | None = None, **defaults
             f"task name {short!r} is already registered for {function_name(taken)}; "
             f"register {dotted} under another name"
         )
-    own = _GIVEN.get(dotted, {})
-    merged = {**defaults, **own}
-    if "job_id" in merged:
-        raise InvalidJobError(f"task {short!r} cannot fix a job_id: each enqueue has its own")
-    _REGISTRY[dotted] = JobOptions(**merged) if merged else None
-    _GIVEN[dotted] = own
+    given = {key: options.pop(key) for key in ("on_success", "on_failure") if key in options}
+    for which, callback in given.items():
+        if callback is not None and not callable(callback):
+            raise InvalidJobError(f"register({which}=...) must be a callable, not {callback!r}")
+    hooks = None
+    if given:
+        before = hooks_for(dotted)
+        hooks = JobHooks(given.get("on_success", before.on_success),
+                         given.get("on_failure", before.on_failure))  # fmt: skip
+    _register(func, takes_context, hooks, options or None)
     _TASKS[short] = func
     return short
+
+
+def declared_options(name: str) -> dict[str, Any]:
+    """The job options ``@job`` or :func:`register` gave the function *name*."""
+    return dict(_GIVEN.get(name, {}))
 
 
 def unregister(name: str) -> None:
@@ -404,8 +455,8 @@ class AllowPolicy:
 
     def describe(self) -> str:
         parts = [f"{len(_REGISTRY)} @job functions"]
-        if _TASKS:
-            parts.append(f"tasks {_list_tasks()}")
         if self.prefixes:
             parts.append("prefixes " + ", ".join(self.prefixes))
+        if _TASKS:
+            parts.append(f"tasks {_list_tasks()}")
         return "; ".join(parts)

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
 
@@ -28,6 +29,7 @@ from joblane import (
     atomic,
     job,
     shortcuts,
+    tasks,
 )
 from joblane.aclient import async_ops
 from joblane.backends.base import Backend
@@ -254,7 +256,8 @@ def test_a_short_name_must_name_exactly_one_job_function(
         joblane.enqueue("echo")
     assert shortcuts.default_queue().count == 0
     # No task names in this process: it cannot know the worker's, so it stores the name.
-    stored = run(joblane.aenqueue("not_marked"))
+    with mock.patch.dict(tasks._TASKS, clear=True):
+        stored = run(joblane.aenqueue("not_marked"))
     assert stored.func_name == "not_marked"
 
 

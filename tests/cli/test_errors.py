@@ -284,7 +284,8 @@ def test_bad_max_payload_setting(cli: Cli, monkeypatch: pytest.MonkeyPatch, valu
      # nan, inf and 1e400 passed click's FloatRange; a huge prefetch overflowed SQLite.
      ["--lease", "nan"], ["--lease", "inf"], ["--lease", "1e400"], ["--lease", "1e300"],
      ["--grace", "nan"], ["--grace", "-inf"], ["--grace", "-1"], ["--grace", "soon"],
-     ["--prefetch", "1" + "0" * 23], ["--prefetch", "10001"]],
+     ["--prefetch", "1" + "0" * 23], ["--prefetch", "10001"], ["--jobs-per-slot", "0"],
+     ["--jobs-per-slot", "many"]],
 )  # fmt: skip
 def test_worker_bad_option(cli: Cli, args: list[str]) -> None:
     assert_one_error_line(cli("worker", *args), 2, args[0])

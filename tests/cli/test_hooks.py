@@ -103,6 +103,10 @@ def test_bad_callback_specs_are_refused(db_url: str, tmp_path: Path) -> None:
     done = run_joblane("--url", db_url, "worker", "--on-success", f"{HOOKED}:nothing_here")
     assert done.returncode == 2, done.stderr
     assert "--on-success" in done.stderr
+    for option in ("--on-startup", "--on-shutdown", "--on-job-start", "--on-job-end"):
+        done = run_joblane("--url", db_url, "worker", option, f"{HOOKED}:nothing_here")
+        assert done.returncode == 2, done.stderr
+        assert option in done.stderr and "Traceback" not in done.stderr
 
 
 def test_non_callables_are_refused_early(tmp_path: Path) -> None:

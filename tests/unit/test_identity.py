@@ -24,8 +24,8 @@ from joblane.core.serialization import encode_call, loads
 from joblane.errors import IdentityError, InvalidJobError
 from joblane.identity import acting_as, capture, set_provider
 from joblane.tasks import AllowPolicy
+from joblane.worker.frames import decode_job, encode_job
 from joblane.worker.run import JobContext, job_context, run_job
-from joblane.worker.slots import _decode_job, _encode_job
 
 WHO = "tests.jobs.identity.who"
 ALLOW = AllowPolicy()
@@ -140,7 +140,7 @@ def test_the_slot_frame_carries_meta_time_and_identity(
     meta: dict[str, Any] | None, by: Identity | None
 ) -> None:
     job = record(meta, by)
-    context, payload = _decode_job(_encode_job(job))
+    context, payload = decode_job(encode_job(job))
     assert context == job_context(job)
     assert context.meta == (meta or {}) and context.enqueued == 1_700_000_000.25
     assert context.enqueued_by == by

@@ -94,13 +94,16 @@ def timed_task() -> None:
     return None
 
 
-def test_register_defaults_sit_beneath_the_functions_own_job_options() -> None:
-    register(timed_task, job_timeout=9, result_ttl=60)
+def test_settings_defaults_sit_beneath_the_functions_own_job_options() -> None:
+    load_object({"functions": [timed_task, sample_task], "job_timeout": 9, "keep_result": 60})
     options = defaults_for("timed_task")
     assert options is not None and options.job_timeout == 5 and options.result_ttl == 60
-    register(sample_task, job_timeout=7)
     plain = defaults_for("sample_task")
-    assert plain is not None and plain.job_timeout == 7
+    assert plain is not None and plain.job_timeout == 9
+    assert tasks.takes_context("timed_task") and tasks.takes_context("sample_task")
+    register(timed_task, job_timeout=7)  # a registration's own options win
+    again = defaults_for("timed_task")
+    assert again is not None and again.job_timeout == 7
 
 
 # -- settings -----------------------------------------------------------------------

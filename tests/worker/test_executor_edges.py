@@ -14,7 +14,7 @@ from joblane.backends.memory import MemoryBackend
 from joblane.config import backend_from_url
 from joblane.core.job import DEFAULT_MAX_PAYLOAD
 from joblane.core.outcome import Outcome
-from joblane.worker.slots import ThreadExecutor
+from joblane.worker.thread_executor import ThreadExecutor
 from tests.jobs import sample
 
 

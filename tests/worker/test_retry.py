@@ -8,7 +8,7 @@ import pytest
 
 from joblane import JobStatus, Queue, Retry
 from joblane.core.outcome import Outcome
-from joblane.worker.slots import _decode_outcome, _encode_outcome
+from joblane.worker import frames
 from tests.jobs import sample
 from tests.worker.conftest import WorkerProcesses, wait_until
 
@@ -23,7 +23,7 @@ from tests.worker.conftest import WorkerProcesses, wait_until
     ],
 )
 def test_an_outcome_crosses_the_slot_pipe_unchanged(outcome: Outcome) -> None:
-    assert _decode_outcome(_encode_outcome(outcome)) == outcome
+    assert frames.decode_outcome(frames.encode_outcome("job-1", outcome)) == ("job-1", outcome)
 
 
 @pytest.mark.slow

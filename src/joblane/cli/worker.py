@@ -15,6 +15,7 @@ from joblane.cli.common import finite, open_backend, seconds
 from joblane.config import env_list, max_result
 from joblane.core.outcome import DEFAULT_MAX_LOST
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.errors import WorkerStartupError
 from joblane.schedules import Schedule
 from joblane.settings import load as load_settings
 from joblane.tasks import AllowPolicy
@@ -187,6 +188,40 @@ def configure_logging(level: str) -> None:
     "once however many workers run it. Repeatable.",
 )
 @click.option(
+    "--jobs-per-slot",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs each slot process runs at once on its event loop (coroutine jobs; plain "
+    "functions on the slot's threads): capacity is concurrency x this (arq's max_jobs).",
+)
+@click.option(
+    "--on-startup",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(ctx) once in each slot process before it takes jobs (sync or "
+    "async); what it puts in ctx (a pool, a client) every job of that slot sees. If it "
+    "raises, the worker exits with status 1 naming it.",
+)
+@click.option(
+    "--on-shutdown",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(ctx) in each slot process when the worker exits normally.",
+)
+@click.option(
+    "--on-job-start",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(ctx) in the slot before each job, with that job's ctx.",
+)
+@click.option(
+    "--on-job-end",
+    default=None,
+    metavar="MODULE:NAME",
+    help="Called as NAME(ctx) in the slot after each job, with that job's ctx.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -199,7 +234,8 @@ def worker(
     name: str | None,
     lease: float, grace: float, prefetch: int, max_lost: int, identity_hook: str | None,
     on_success: str | None, on_failure: str | None, schedule_specs: tuple[str, ...],
-    log_level: str,
+    jobs_per_slot: int, on_startup: str | None, on_shutdown: str | None,
+    on_job_start: str | None, on_job_end: str | None, log_level: str,
 ) -> None:  # fmt: skip
     """Run jobs from the queues until stopped (SIGTERM/Ctrl+C: graceful; twice: at once)."""
     queue_names = parse_queue_list(queues)
@@ -227,15 +263,26 @@ def worker(
     restore = load_hook(identity_spec) if identity_spec else None
     succeeded = load_hook(on_success, "--on-success") if on_success else None
     failed = load_hook(on_failure, "--on-failure") if on_failure else None
+    options.update(
+        (name, load_hook(spec, "--" + name.replace("_", "-")))
+        for name, spec in (("on_startup", on_startup), ("on_shutdown", on_shutdown),
+                           ("on_job_start", on_job_start), ("on_job_end", on_job_end))
+        if spec
+    )  # fmt: skip
+    if not _default(ctx, "jobs_per_slot") or "jobs_per_slot" not in options:
+        options["jobs_per_slot"] = jobs_per_slot
     schedules = list(options.pop("schedules", ()))
     schedules += [s for spec in schedule_specs for s in load_schedules(spec)]
     backend = open_backend(ctx)
-    Worker(
-        backend, queue_names, allow=policy, name=name,
-        with_scheduler=not without_scheduler, lease_seconds=lease,
-        grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
-        on_success=succeeded, on_failure=failed, schedules=schedules, **options,
-    ).run()  # fmt: skip
+    try:
+        Worker(
+            backend, queue_names, allow=policy, name=name,
+            with_scheduler=not without_scheduler, lease_seconds=lease,
+            grace=grace, prefetch=prefetch, max_lost=max_lost, identity=restore,
+            on_success=succeeded, on_failure=failed, schedules=schedules, **options,
+        ).run()  # fmt: skip
+    except WorkerStartupError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _default(ctx: click.Context, param: str) -> bool:

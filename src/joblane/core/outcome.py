@@ -39,6 +39,8 @@ UNKNOWN_TASK = "UnknownTaskError"
 PAYLOAD_DECODE = "PayloadDecodeError"
 RESULT_NOT_SERIALIZABLE = "ResultSerializationError"
 IDENTITY_NOT_RESTORED = "IdentityError"
+JOB_SIGNATURE = "JobSignatureError"
+HOOK_FAILED = "HookError"
 
 
 class OutcomeKind(StrEnum):
@@ -89,10 +91,13 @@ STOPPED = Outcome(OutcomeKind.STOPPED, error="stopped: the job was canceled whil
 INTERRUPTED = Outcome(OutcomeKind.INTERRUPTED)
 
 
-def timeout_error(seconds: float, *, killed: bool = True) -> str:
+def timeout_error(seconds: float, *, killed: bool = True, cancelled: bool = False) -> str:
     """The reason of a timed-out attempt; *killed* is False where the job could
-    not be stopped (a thread slot): it runs on, and its outcome is discarded."""
+    not be stopped (a thread slot): it runs on, and its outcome is discarded;
+    *cancelled*: a job of a slot running several at once, stopped alone."""
     over = f"{JOB_TIMEOUT}: the job ran longer than its job_timeout of {seconds:g} s"
+    if cancelled:
+        return f"{over} and was cancelled (asyncio.CancelledError)"
     if killed:
         return f"{over} and was killed"
     return (

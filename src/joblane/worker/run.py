@@ -12,10 +12,14 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import functools
 import inspect
+import logging
 import os
 import threading
 import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +32,9 @@ from joblane.core.limits import RESULT_DROPPED
 from joblane.core.outcome import (
     FUNCTION_IMPORT,
     FUNCTION_NOT_ALLOWED,
+    HOOK_FAILED,
     IDENTITY_NOT_RESTORED,
+    JOB_SIGNATURE,
     PAYLOAD_DECODE,
     RESULT_NOT_SERIALIZABLE,
     UNKNOWN_TASK,
@@ -37,7 +43,17 @@ from joblane.core.outcome import (
 from joblane.core.retry import Retry, RetryJob, exception_names, retries_on
 from joblane.core.serialization import decode_call, dumps
 from joblane.errors import ConfigurationError, IdentityError, SerializationError
-from joblane.tasks import AllowPolicy, FunctionNotAllowed, UnknownTask, defaults_for, resolve
+from joblane.tasks import (
+    AllowPolicy,
+    FunctionNotAllowed,
+    UnknownTask,
+    defaults_for,
+    resolve,
+    takes_context,
+)
+from joblane.worker.lifecycle import NO_LIFECYCLE, Lifecycle, hook_name, job_keys
+
+log = logging.getLogger("joblane.worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +89,32 @@ def current_job() -> JobContext | None:
     return _current.get()
 
 
+@dataclass(slots=True)
+class SlotState:
+    """What a slot (a process, a thread executor, the immediate backend) keeps
+    for the jobs it runs: its hooks and the ctx ``on_startup`` filled."""
+
+    lifecycle: Lifecycle = NO_LIFECYCLE
+    ctx: dict[str, Any] = field(default_factory=dict)
+
+
+_NO_SLOT = SlotState()
+CoroutineRunner = Callable[[Any], Any]
+"""Runs an awaitable to completion from synchronous code and returns its value."""
+
+
+@dataclass(slots=True)
+class _Call:
+    """A job ready to be called: its function, arguments, and ctx if it needs one."""
+
+    func_name: str
+    func: Callable[..., Any]
+    args: list[Any]
+    kwargs: dict[str, Any]
+    ctx: dict[str, Any] | None
+    slot: SlotState
+
+
 def run_job(
     func_name: str,
     payload: bytes,
@@ -80,14 +122,68 @@ def run_job(
     context: JobContext | None = None,
     max_result: int | None = None,
     restore: Restore | None = None,
+    slot: SlotState | None = None,
+    run_coroutine: CoroutineRunner | None = None,
 ) -> Outcome:
     """Run one job and describe what happened; never raises.
 
     *allow* None runs any importable function (the caller's own process). A
     job enqueued by someone (``context.enqueued_by``) runs inside *restore*'s
     context manager, or fails if *restore* is None or fails (see
-    :func:`_restored`).
+    :func:`_restored`). *slot* gives a function registered with
+    ``takes_context`` its ctx and runs the slot's ``on_job_start`` /
+    ``on_job_end`` around the job; *run_coroutine* runs an awaitable the job
+    (or a hook) returns (default: the process's loop, see :func:`_run_coroutine`).
     """
+    call = _prepare(func_name, payload, allow, context, slot or _NO_SLOT)
+    if isinstance(call, Outcome):
+        return call
+    runner = run_coroutine or _run_coroutine
+    token = _current.set(context)
+    try:
+        value = _call_sync(call, context, restore, runner)
+    except _EndedEarly as not_restored:
+        return not_restored.outcome
+    except BaseException as error:  # a job's SystemExit is its failure, not the worker's
+        return _failed_call(call, error)
+    finally:
+        _current.reset(token)
+    return _finish(func_name, value, max_result)
+
+
+async def arun_job(
+    func_name: str,
+    payload: bytes,
+    allow: AllowPolicy | None,
+    context: JobContext,
+    restore: Restore | None,
+    slot: SlotState,
+    pool: Executor,
+) -> Outcome:
+    """:func:`run_job` as a task of a slot's event loop, beside the slot's other
+    jobs: a coroutine function is awaited here, a plain function runs on *pool*
+    (its thread waited for even when this task is cancelled). Cancelling the
+    task raises CancelledError in the job; it propagates to the caller."""
+    call = _prepare(func_name, payload, allow, context, slot)
+    if isinstance(call, Outcome):
+        return call
+    _current.set(context)  # this task's own context: current_job() in the job
+    try:
+        value = await _call_async(call, context, restore, pool)
+    except _EndedEarly as not_restored:
+        return not_restored.outcome
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:
+        return _failed_call(call, error)
+    return _finish(func_name, value, max_result=None)
+
+
+def _prepare(
+    func_name: str, payload: bytes, allow: AllowPolicy | None, context: JobContext | None,
+    slot: SlotState,
+) -> _Call | Outcome:  # fmt: skip
+    """The job's function and arguments, or the outcome that stops it first."""
     try:
         if allow is not None:
             allow.check_name(func_name)  # before decoding or importing anything
@@ -108,21 +204,19 @@ def run_job(
         return Outcome.failure(
             f"{FUNCTION_IMPORT}: cannot import {func_name!r}: {type(error).__name__}: {error}"
         )
-    token = _current.set(context)
-    try:
-        by = None if context is None else context.enqueued_by
-        if by is None:  # the usual job: nothing to restore
-            value = func(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = _run_coroutine(value)
-        else:
-            value = _run_as(by, restore, func, args, kwargs)
-    except _NotRestored as not_restored:
-        return not_restored.outcome
-    except BaseException as error:  # a job's SystemExit is its failure, not the worker's
-        return _failed(func_name, error)
-    finally:
-        _current.reset(token)
+    # Looked up after the import: importing the module registers the function.
+    wants = takes_context(func_name)
+    ctx = None
+    if wants or slot.lifecycle.around_jobs:
+        ctx = dict(slot.ctx)
+        if context is not None:
+            ctx.update(job_keys(context.id, context.attempt, context.enqueued, context.queue))
+        if wants:
+            args = [ctx, *args]
+    return _Call(func_name, func, args, kwargs, ctx, slot)
+
+
+def _finish(func_name: str, value: Any, max_result: int | None) -> Outcome:
     try:
         result = dumps(value, f"return value of {func_name}")
     except SerializationError as error:
@@ -134,7 +228,160 @@ def run_job(
     return Outcome.success(result if len(result) <= limit else dropped(result, limit))
 
 
-class _NotRestored(Exception):
+def _call_sync(
+    call: _Call, context: JobContext | None, restore: Restore | None, runner: CoroutineRunner
+) -> Any:
+    lifecycle = call.slot.lifecycle
+    if call.ctx is None:  # the usual job: no ctx, no hooks around it
+        return _invoke(call, context, restore, runner)
+    if lifecycle.on_job_start is not None:
+        try:
+            _await_in(lifecycle.on_job_start(call.ctx), runner)
+        except Exception as error:
+            raise _EndedEarly(_hook_failed("on_job_start", lifecycle.on_job_start, error)) from None
+    try:
+        return _invoke(call, context, restore, runner)
+    finally:
+        if lifecycle.on_job_end is not None:
+            try:
+                _await_in(lifecycle.on_job_end(call.ctx), runner)
+            except Exception:
+                log.exception("on_job_end hook %s raised", hook_name(lifecycle.on_job_end))
+
+
+def _invoke(
+    call: _Call, context: JobContext | None, restore: Restore | None, runner: CoroutineRunner
+) -> Any:
+    by = None if context is None else context.enqueued_by
+    if by is None:
+        return _await_in(call.func(*call.args, **call.kwargs), runner)
+    return _run_as(by, restore, call.func, call.args, call.kwargs, runner)
+
+
+def _await_in(value: Any, runner: CoroutineRunner) -> Any:
+    return runner(value) if inspect.isawaitable(value) else value
+
+
+async def _call_async(
+    call: _Call, context: JobContext, restore: Restore | None, pool: Executor
+) -> Any:
+    lifecycle = call.slot.lifecycle
+    ctx = call.ctx if call.ctx is not None else {}
+    if lifecycle.on_job_start is not None:
+        try:
+            await maybe_await(lifecycle.on_job_start(ctx))
+        except Exception as error:
+            raise _EndedEarly(_hook_failed("on_job_start", lifecycle.on_job_start, error)) from None
+    try:
+        if not inspect.iscoroutinefunction(call.func):
+            # A plain function: on the slot's thread pool, restored in its thread.
+            loop = asyncio.get_running_loop()
+            runner = functools.partial(_await_from_thread, loop)
+            job = functools.partial(_invoke, call, context, restore, runner)
+            return await _wait_thread(
+                loop.run_in_executor(pool, contextvars.copy_context().run, job)
+            )
+        by = context.enqueued_by
+        if by is None:
+            return await call.func(*call.args, **call.kwargs)
+        with contextlib.ExitStack() as stack:
+            not_restored = _restored(stack, by, restore)
+            if not_restored is not None:
+                raise _EndedEarly(not_restored)
+            return await call.func(*call.args, **call.kwargs)
+    finally:
+        if lifecycle.on_job_end is not None:
+            try:
+                await maybe_await(lifecycle.on_job_end(ctx))
+            except Exception:
+                log.exception("on_job_end hook %s raised", hook_name(lifecycle.on_job_end))
+
+
+async def maybe_await(value: Any) -> Any:
+    """*value*, awaited if it is awaitable (a hook that may be sync or async)."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def run_to_end(value: Any) -> Any:
+    """*value*, run to its end on this process's loop if it is awaitable
+    (a hook of a slot running one job at a time)."""
+    return _run_coroutine(value) if inspect.isawaitable(value) else value
+
+
+def _await_from_thread(loop: asyncio.AbstractEventLoop, awaitable: Any) -> Any:
+    """A plain function of a slot's pool returned an awaitable: run it on the slot's loop."""
+
+    async def wrap() -> Any:
+        return await awaitable
+
+    return asyncio.run_coroutine_threadsafe(wrap(), loop).result()
+
+
+async def _wait_thread(future: asyncio.Future[Any]) -> Any:
+    """Await *future* (a thread's work) to its end: a thread cannot be cancelled,
+    so a cancel is held until the thread returns, then raised."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+def _hook_failed(which: str, hook: object, error: BaseException) -> Outcome:
+    return Outcome.failure(
+        f"{HOOK_FAILED}: the worker's {which} hook {hook_name(hook)} raised "
+        f"{type(error).__name__}: {error}; the job did not run"
+    )
+
+
+def _failed_call(call: _Call, error: BaseException) -> Outcome:
+    if isinstance(error, TypeError):
+        mismatch = _signature_mismatch(call)
+        if mismatch is not None:
+            return Outcome.failure(mismatch)
+    return _failed(call.func_name, error)
+
+
+def _signature_mismatch(call: _Call) -> str | None:
+    """The reason, when the call itself raised TypeError because the job's
+    arguments do not fit its function (not a TypeError from inside it)."""
+    try:
+        signature = inspect.signature(call.func)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*call.args, **call.kwargs)
+    except TypeError as error:
+        problem = str(error)
+    else:
+        return None
+    shown = f"{call.func_name}{signature}"
+    text = f"{JOB_SIGNATURE}: the job's arguments do not fit {shown}: {problem}"
+    first = next(iter(signature.parameters), None)
+    if not takes_context(call.func_name) and (first == "ctx" or _binds_with_ctx(signature, call)):
+        return (
+            f"{text}. It looks like it takes a context first: register it with "
+            f"@job(takes_context=True) or joblane.tasks.register(func, takes_context=True) "
+            "in a module this worker imports (--import, --settings)"
+        )
+    return text
+
+
+def _binds_with_ctx(signature: inspect.Signature, call: _Call) -> bool:
+    try:
+        signature.bind({}, *call.args, **call.kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+class _EndedEarly(Exception):
+    """The job did not run: its identity could not be restored, or on_job_start failed."""
+
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
 
@@ -145,17 +392,15 @@ def _run_as(
     func: Any,
     args: list[Any],
     kwargs: dict[str, Any],
+    runner: CoroutineRunner,
 ) -> Any:
-    """Call the job inside *restore*'s context for *identity*; _NotRestored
+    """Call the job inside *restore*'s context for *identity*; _EndedEarly
     if that context cannot be entered."""
     with contextlib.ExitStack() as stack:
         not_restored = _restored(stack, identity, restore)
         if not_restored is not None:
-            raise _NotRestored(not_restored)
-        value = func(*args, **kwargs)
-        if inspect.isawaitable(value):
-            value = _run_coroutine(value)
-        return value
+            raise _EndedEarly(not_restored)
+        return _await_in(func(*args, **kwargs), runner)
 
 
 def _restored(

@@ -1,4 +1,5 @@
-"""Where jobs run: long-lived slot processes (the default) or threads.
+"""Where jobs run: long-lived slot processes (the default; threads are in
+:mod:`joblane.worker.thread_executor`).
 
 Why processes, kept alive between jobs
 --------------------------------------
@@ -13,38 +14,82 @@ slot is replaced only when its job misbehaves (timeout, crash, cancel). The
 orchestrating parent never runs job code, so a job holding the GIL cannot
 starve lease renewal.
 
-Threads (``executor="thread"``) share the caller's process: no isolation and
-no hard timeout (an overrunning job is abandoned and recorded as timed out,
-its thread left to finish), but no fork either. They are for the in-memory
-backend's in-process worker and for tests.
+One job at a time, or several
+-----------------------------
+With ``jobs_per_slot=1`` (the default) a slot runs one job at a time, and
+outcomes come back in the order jobs were written. For very short jobs the
+worker pipelines (``depth`` 2, decided by :func:`~joblane.worker.batching.plan_batch`):
+the next job waits in the slot's pipe so that the slot never idles. A job
+over its timeout, or canceled, is stopped by killing its slot; the job
+waiting behind it goes to the replacement slot, unstarted.
+
+With ``jobs_per_slot=N`` a slot runs up to N jobs at once on its event loop
+(:mod:`joblane.worker.slotprocess`): coroutine jobs as tasks, plain
+functions on the slot's threads. Capacity is ``concurrency x N``, and every
+job sent to a slot with room starts at once (no pipelining). Outcomes name
+their job (:mod:`joblane.worker.frames`) and come back in any order. A job
+over its timeout, or canceled, is stopped *alone*: a cancel frame makes the
+slot cancel its task (CancelledError in the coroutine), and the job ends as
+the worker decided (a timeout, stopped) whatever it returns. A job still
+running :data:`CANCEL_GRACE` seconds later (it swallowed CancelledError, or
+it is a plain function, whose thread cannot be stopped) is killed with its
+slot: that job ends as decided, and the slot's other jobs are given back to
+their queue (INTERRUPTED: the attempt is not counted). A slot that dies
+(kill -9, the OOM killer) loses every job it ran: each runs again, first in
+its queue, by the ``max_lost`` rule, exactly as a single job would.
+
+Each slot runs the worker's ``on_startup`` hook before it takes a job (the
+worker waits for it: a failure stops the worker with WorkerStartupError), and
+``on_shutdown`` when the worker closes it at a normal exit
+(:mod:`joblane.worker.lifecycle`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import math
+import dataclasses
 import os
-import queue
 import select
 import signal
 import socket
-import struct
 import sys
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-import orjson
-
-from joblane.core.identity import Restore, identity_from_data
+from joblane.core.identity import Restore
 from joblane.core.job import JobRecord
-from joblane.core.outcome import INTERRUPTED, Outcome, OutcomeKind, worker_lost_error
+from joblane.core.outcome import INTERRUPTED, Outcome, worker_lost_error
+from joblane.errors import WorkerStartupError
 from joblane.tasks import AllowPolicy
-from joblane.worker.run import JobContext, job_context, run_job
+from joblane.worker import frames
+from joblane.worker.lifecycle import (
+    NO_LIFECYCLE,
+    SHUTDOWN_TIMEOUT,
+    STARTUP_TIMEOUT,
+    Lifecycle,
+)
+from joblane.worker.run import SlotState
+from joblane.worker.slotprocess import die_with_parent, slot_main
+
+__all__ = [
+    "CANCEL_GRACE",
+    "Executor",
+    "ProcessExecutor",
+    "Running",
+    "die_with_parent",
+    "kill_group",
+]
+
+CANCEL_GRACE = 5.0
+"""Seconds a job asked to stop alone (a slot running several jobs) has to end
+before its slot is killed with it; the slot's other jobs are given back."""
+IGNORED_CANCEL = (
+    f"; it did not stop within {CANCEL_GRACE:g} s of its cancellation, so its slot "
+    "process was killed (the slot's other jobs went back to their queue)"
+)
 
 
 @dataclass(slots=True)
@@ -60,6 +105,12 @@ class Running:
     """Killed while waiting in the pipe: its outcome, when it comes, is dropped."""
     frame: bytes | None = None
     """Not written to the slot yet (written when the job before it ends)."""
+    stopping: bool = False
+    """Asked to stop alone (a cancel frame sent to a slot running several jobs):
+    it is killed with its slot at *deadline* unless it ends first."""
+    stop_outcome: Outcome | None = None
+    """What a stopping job's end is recorded as, whatever the slot says (None:
+    nothing is recorded, its lease was lost)."""
 
 
 class Executor(Protocol):
@@ -98,9 +149,17 @@ class Executor(Protocol):
         """Stop the job now (its slot is replaced); None if it is not running."""
         ...
 
+    def cancel(self, job_id: str, outcome: Outcome | None) -> bool:
+        """Ask the running job to stop without stopping its neighbours; wait()
+        reports it with *outcome* (None: not at all) once it stopped. False if
+        the job is not running here or this executor cannot stop one job of a
+        slot alone (the caller kills it instead)."""
+        ...
+
     def kill_all(self) -> list[tuple[JobRecord, Outcome]]:
-        """Stop every slot now. Returns the outcome of each job they held: the
-        real one if it ended before the kill, else INTERRUPTED."""
+        """Stop every slot holding a job now (idle ones are left to close()).
+        Returns the outcome of each job they held: the real one if it ended
+        before the kill, else INTERRUPTED."""
         ...
 
     def close(self) -> None:
@@ -108,104 +167,7 @@ class Executor(Protocol):
         ...
 
 
-# -- the wire format between the worker and its slot processes ---------------
-
-_SEP = b"\x00"
-_TIME = struct.Struct("<d")
-"""The enqueue time, packed (NaN for none): text would cost a float repr per job."""
-
-
-def _encode_job(job: JobRecord) -> bytes:
-    """``id, queue, func_name, attempt, extra`` NUL-separated, a NUL, then the
-    enqueue time (8 bytes) and the payload. *extra* is empty for a job without
-    meta or identity (the usual one), else the JSON ``[meta, enqueued_by]``
-    (JSON never holds a raw NUL)."""
-    meta, by, enqueued = job.meta, job.enqueued_by, job.enqueued
-    extra = b"" if not meta and by is None else orjson.dumps((meta, by and by.to_json()))
-    return b"%s\0%s\0%s\0%d\0%s\0%s%s" % (
-        job.id.encode(), job.queue.encode(), job.func_name.encode(), job.attempts, extra,
-        _TIME.pack(math.nan if enqueued is None else enqueued), job.payload,
-    )  # fmt: skip
-
-
-def _decode_job(frame: bytes) -> tuple[JobContext, bytes]:
-    job_id, queue_name, func_name, attempt, extra, rest = frame.split(_SEP, 5)
-    (enqueued,) = _TIME.unpack_from(rest)
-    if extra:
-        meta, by = orjson.loads(extra)
-        identity = None if by is None else identity_from_data(by)
-    else:
-        meta, identity = {}, None
-    context = JobContext(
-        job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt), meta,
-        None if enqueued != enqueued else enqueued, identity,  # NaN: none
-    )  # fmt: skip
-    return context, rest[_TIME.size :]
-
-
-def _encode_outcome(outcome: Outcome) -> bytes:
-    if outcome.kind is OutcomeKind.SUCCEEDED:
-        return b"S" + (outcome.result or b"null")
-    if outcome.defer is not None:  # R, the delay (a double), the reason
-        return b"R" + _TIME.pack(outcome.defer) + (outcome.error or "").encode("utf-8", "replace")
-    return (b"F1" if outcome.retryable else b"F0") + (outcome.error or "").encode(
-        "utf-8", "replace"
-    )
-
-
-def _decode_outcome(frame: bytes) -> Outcome:
-    if frame[:1] == b"S":
-        return Outcome.success(frame[1:])
-    if frame[:1] == b"R":
-        (defer,) = _TIME.unpack_from(frame, 1)
-        return Outcome.retry_in(defer, frame[1 + _TIME.size :].decode("utf-8", "replace"))
-    return Outcome.failure(frame[2:].decode("utf-8", "replace"), retryable=frame[1:2] == b"1")
-
-
 # -- slot processes ------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when the worker dies (kill -9 included)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _ignore(signum: int, frame: object) -> None:
-    pass
-
-
-def _slot_main(conn: Connection, allow: AllowPolicy, parent: int, restore: Restore | None) -> None:
-    # The parent decides when the slot stops: a terminal's Ctrl+C or a
-    # service manager's SIGTERM to the whole group must not kill the job. A
-    # handler that does nothing (rather than SIG_IGN) is reset to the default
-    # by exec, so processes the job starts still obey SIGTERM.
-    signal.signal(signal.SIGINT, _ignore)
-    signal.signal(signal.SIGTERM, _ignore)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    # Its own process group: killing the slot also kills what the job started.
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    die_with_parent(parent)
-    while True:
-        try:
-            frame = conn.recv_bytes()
-        except (EOFError, OSError):
-            break
-        context, payload = _decode_job(frame)
-        outcome = run_job(context.func_name, payload, allow, context, restore=restore)
-        try:
-            conn.send_bytes(_encode_outcome(outcome))
-        except OSError:
-            break
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-        sys.stderr.flush()
 
 
 @dataclass(slots=True)
@@ -246,26 +208,41 @@ def describe_exit(status: int) -> str:
 
 
 class ProcessExecutor:
-    """*capacity* slot processes, forked once and reused (see module docstring)."""
+    """*slots* slot processes, forked once and reused, each running up to
+    *jobs_per_slot* jobs at once (see the module docstring)."""
 
     can_kill = True
 
-    def __init__(self, capacity: int, allow: AllowPolicy, restore: Restore | None = None) -> None:
-        self.capacity = capacity
+    def __init__(
+        self, slots: int, allow: AllowPolicy, restore: Restore | None = None, *,
+        lifecycle: Lifecycle = NO_LIFECYCLE, jobs_per_slot: int = 1,
+    ) -> None:  # fmt: skip
+        self.slots = slots
+        self.jobs_per_slot = jobs_per_slot
+        self.capacity = slots * jobs_per_slot
         self.allow = allow
         self.restore = restore
-        """Inherited by each slot at its fork (never pickled)."""
-        self.depth = 1
+        """Inherited by each slot at its fork (never pickled), as *lifecycle* is."""
+        self.lifecycle = lifecycle
+        self.depth = jobs_per_slot
+        """One at a time: 1, or 2 when the worker pipelines short jobs; several
+        at a time: *jobs_per_slot*, fixed."""
         self._early: list[tuple[JobRecord, Outcome]] = []
         """Outcomes read while killing, handed over by the next wait()."""
+        self._failed: WorkerStartupError | None = None
+        """A replacement slot whose on_startup failed: raised by the next wait()."""
         self._begun: list[JobRecord] = []
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
         # One poll object for the life of the executor, not a selector per wait.
         self._poll = select.poll()
 
+    @property
+    def _many(self) -> bool:
+        return self.jobs_per_slot > 1
+
     def start(self) -> None:
-        for _ in range(self.capacity):
+        for _ in range(self.slots):
             self._spawn()
 
     def _spawn(self) -> _Slot:
@@ -280,7 +257,9 @@ class ProcessExecutor:
                 parent_sock.close()
                 for other in self._slots:
                     other.conn.close()
-                _slot_main(Connection(child_sock.detach()), self.allow, parent, self.restore)
+                state = SlotState(self.lifecycle, {})
+                code = slot_main(Connection(child_sock.detach()), self.allow, parent,
+                                 self.restore, state, self.jobs_per_slot)  # fmt: skip
             except BaseException:
                 code = 1
             finally:
@@ -290,7 +269,33 @@ class ProcessExecutor:
         self._slots.append(slot)
         self._by_fd[slot.conn.fileno()] = slot
         self._poll.register(slot.conn.fileno(), select.POLLIN)
+        if self.lifecycle.on_startup is not None:
+            self._await_ready(slot)
         return slot
+
+    def _await_ready(self, slot: _Slot) -> None:
+        """Wait for the slot's on_startup; WorkerStartupError if it fails."""
+        failure: str | None
+        try:
+            if not slot.conn.poll(STARTUP_TIMEOUT):
+                failure = f"on_startup did not return within {STARTUP_TIMEOUT:g} s"
+            else:
+                failure = frames.decode_startup(slot.conn.recv_bytes())
+        except (EOFError, OSError):
+            status = self._retire(slot, kill=True)
+            failure = f"the slot process {describe_exit(status)} during on_startup"
+        if failure is None:
+            return
+        if slot in self._slots:
+            self._retire(slot, kill=True)
+        raise WorkerStartupError(f"a slot of this worker could not start: {failure}")
+
+    def _respawn(self) -> None:
+        """Replace a slot that was retired; a failed on_startup is kept for wait()."""
+        try:
+            self._spawn()
+        except WorkerStartupError as error:
+            self._failed = self._failed or error
 
     def _retire(self, slot: _Slot, *, kill: bool) -> int:
         """Remove a slot; returns its wait status."""
@@ -309,6 +314,8 @@ class ProcessExecutor:
         return sum(max(self.depth - len(s.held), 0) for s in self._slots)
 
     def idle(self) -> int:
+        if self._many:  # a job sent to a slot with room begins at once
+            return self.free()
         return sum(1 for s in self._slots if not s.held)
 
     def take_started(self) -> list[JobRecord]:
@@ -322,14 +329,19 @@ class ProcessExecutor:
         self._send(min(self._slots, key=lambda s: len(s.held)), job)
 
     def _send(self, slot: _Slot, job: JobRecord) -> None:
-        frame = _encode_job(job)
+        frame = frames.encode_job(job)
         now = time.monotonic()
-        if not slot.held:
-            if slot.conn.poll(0):
-                # An idle slot only speaks when it died (the OOM killer, say):
-                # replace it rather than charge its death to this job.
-                self._retire(slot, kill=True)
+        if not slot.held and slot.conn.poll(0):
+            # An idle slot only speaks when it died (the OOM killer, say):
+            # replace it rather than charge its death to this job.
+            self._retire(slot, kill=True)
+            try:
                 slot = self._spawn()
+            except WorkerStartupError as error:
+                self._failed = self._failed or error
+                self._early.append((job, INTERRUPTED))  # back to its queue
+                return
+        if not slot.held or self._many:
             deadline = now + job.job_timeout if job.job_timeout else None
             slot.held.append(Running(job, now, deadline))
             self._begun.append(job)
@@ -349,6 +361,9 @@ class ProcessExecutor:
             slot.conn.send_bytes(frame)
 
     def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
+        if self._failed is not None:
+            raise self._failed
+        self._kill_ignored_cancels()
         done, self._early = self._early, []
         if done:
             timeout = 0.0
@@ -356,6 +371,9 @@ class ProcessExecutor:
             if timeout > 0:
                 time.sleep(timeout)
             return done
+        kill_at = [r.deadline for r in self.running() if r.stopping and r.deadline is not None]
+        if kill_at:
+            timeout = max(min(timeout, min(kill_at) - time.monotonic()), 0.0)
         for fd, _ in self._poll.poll(max(timeout, 0.0) * 1000):
             slot = self._by_fd.get(fd)
             if slot is not None:
@@ -374,9 +392,29 @@ class ProcessExecutor:
                 return
             while slot.held and (block or slot.conn.poll(0)):
                 block = False
-                self._finish_head(slot, _decode_outcome(slot.conn.recv_bytes()), done)
+                job_id, outcome = frames.decode_outcome(slot.conn.recv_bytes())
+                if self._many:
+                    self._finish_one(slot, job_id, outcome, done)
+                else:
+                    self._finish_head(slot, outcome, done)
         except (EOFError, OSError):
             self._lost(slot, done)
+
+    @staticmethod
+    def _finish_one(
+        slot: _Slot, job_id: str, outcome: Outcome, done: list[tuple[JobRecord, Outcome]]
+    ) -> None:
+        """A job of a slot running several at once ended (in any order)."""
+        for running in slot.held:
+            if running.job.id == job_id:
+                slot.held.remove(running)
+                if running.stopping:
+                    # Whatever it did once asked to stop, it ends as it was told.
+                    if running.stop_outcome is not None:
+                        done.append((running.job, running.stop_outcome))
+                elif not running.abandoned:
+                    done.append((running.job, outcome))
+                return
 
     def _finish_head(
         self, slot: _Slot, outcome: Outcome, done: list[tuple[JobRecord, Outcome]]
@@ -403,29 +441,83 @@ class ProcessExecutor:
             frame, nxt.frame = nxt.frame, None
             self._write(slot, frame)
 
-    def _restart(self, slot: _Slot) -> _Slot:
-        """Kill *slot* and give the jobs that never started to a new one."""
+    def _restart(self, slot: _Slot) -> None:
+        """Kill *slot* (one job at a time) and give the jobs that never started
+        to a new one."""
         behind = [r.job for r in list(slot.held)[1:] if not r.abandoned]
         self._retire(slot, kill=True)
-        fresh = self._spawn()
+        try:
+            fresh = self._spawn()
+        except WorkerStartupError as error:
+            self._failed = self._failed or error
+            self._early += [(job, INTERRUPTED) for job in behind]
+            return
         for job in behind:
             self._send(fresh, job)
-        return fresh
 
     def _lost(self, slot: _Slot, done: list[tuple[JobRecord, Outcome]]) -> None:
-        """The slot died: its running job is lost (run again, up to the worker's
-        max_lost), the ones behind it never started (given back)."""
+        """The slot died: its running jobs are lost (run again, up to the worker's
+        max_lost), the ones behind them never started (given back)."""
         held = list(slot.held)
         status = self._retire(slot, kill=True)
-        self._spawn()
-        for index, running in enumerate(held):
-            if running.abandoned:
+        reason = worker_lost_error(f"the job's process {describe_exit(status)}")
+        for running in held:
+            if running.stopping:
+                if running.stop_outcome is not None:
+                    done.append((running.job, running.stop_outcome))
+            elif running.abandoned:
                 continue
-            if index == 0:
-                reason = worker_lost_error(f"the job's process {describe_exit(status)}")
+            elif running.started:
                 done.append((running.job, Outcome.lost(reason)))
             else:
                 done.append((running.job, INTERRUPTED))
+        self._respawn()
+
+    def _kill_slot(self, slot: _Slot, *, why: str = "") -> None:
+        """Kill a slot running several jobs: the jobs asked to stop end as they
+        were told (*why* added), the others go back to their queue (INTERRUPTED:
+        the attempt is not counted, they did nothing wrong)."""
+        held = list(slot.held)
+        self._retire(slot, kill=True)
+        for running in held:
+            if running.stopping:
+                if running.stop_outcome is not None:
+                    outcome = running.stop_outcome
+                    if why:
+                        outcome = dataclasses.replace(outcome, error=(outcome.error or "") + why)
+                    self._early.append((running.job, outcome))
+            elif not running.abandoned:
+                self._early.append((running.job, INTERRUPTED))
+        self._respawn()
+
+    def _kill_ignored_cancels(self) -> None:
+        """Kill the slots of jobs that did not stop within CANCEL_GRACE."""
+        if not self._many:
+            return
+        now = time.monotonic()
+        for slot in list(self._slots):
+            if any(r.stopping and r.deadline is not None and now >= r.deadline
+                   for r in slot.held):  # fmt: skip
+                self._drain(slot, self._early)  # what ended meanwhile stands
+                if slot in self._slots and any(r.stopping for r in slot.held):
+                    self._kill_slot(slot, why=IGNORED_CANCEL)
+
+    def cancel(self, job_id: str, outcome: Outcome | None) -> bool:
+        if not self._many:
+            return False  # one job per slot: the caller kills it
+        for slot in list(self._slots):
+            self._drain(slot, self._early)  # a job that just ended keeps its outcome
+            if slot not in self._slots:
+                continue
+            for running in slot.held:
+                if running.job.id != job_id or running.abandoned:
+                    continue
+                if not running.stopping:
+                    running.stopping, running.stop_outcome = True, outcome
+                    running.deadline = time.monotonic() + CANCEL_GRACE
+                    self._write(slot, frames.encode_cancel(job_id))
+                return True
+        return False
 
     def kill(self, job_id: str) -> JobRecord | None:
         for slot in list(self._slots):
@@ -437,7 +529,10 @@ class ProcessExecutor:
             for index, running in enumerate(slot.held):
                 if running.job.id != job_id or running.abandoned:
                     continue
-                if index == 0:
+                if self._many:
+                    running.abandoned = True  # reported by the caller
+                    self._kill_slot(slot)
+                elif index == 0:
                     self._restart(slot)
                 elif running.frame is not None:
                     slot.held.remove(running)  # never written: simply dropped
@@ -453,15 +548,23 @@ class ProcessExecutor:
         for slot in list(self._slots):
             self._drain(slot, done)
         for slot in list(self._slots):
-            done += [(r.job, INTERRUPTED) for r in slot.held if not r.abandoned]
+            if not slot.held:
+                continue  # idle: close() lets it run on_shutdown and exit
+            for r in slot.held:
+                if r.stopping:
+                    if r.stop_outcome is not None:
+                        done.append((r.job, r.stop_outcome))
+                elif not r.abandoned:
+                    done.append((r.job, INTERRUPTED))
             self._retire(slot, kill=True)
         return done
 
     def close(self) -> None:
         for slot in list(self._slots):
             if not slot.held:
-                slot.conn.close()  # the slot sees EOF and exits
-        deadline = time.monotonic() + 2.0
+                slot.conn.close()  # the slot sees EOF, runs on_shutdown and exits
+        wait = 2.0 + (SHUTDOWN_TIMEOUT if self.lifecycle.on_shutdown is not None else 0.0)
+        deadline = time.monotonic() + wait
         for slot in list(self._slots):
             if not slot.held:
                 while time.monotonic() < deadline:
@@ -476,99 +579,3 @@ class ProcessExecutor:
             else:
                 self._retire(slot, kill=True)
         self._by_fd.clear()
-
-
-class ThreadExecutor:
-    """*capacity* threads in this process (no isolation; see module docstring)."""
-
-    can_kill = False
-
-    def __init__(
-        self, capacity: int, allow: AllowPolicy | None, restore: Restore | None = None
-    ) -> None:
-        self.capacity = capacity
-        self.depth = 1  # a thread per job: nothing to pipeline
-        self.allow = allow
-        self.restore = restore
-        self._running: dict[str, Running] = {}
-        self._done: queue.Queue[tuple[JobRecord, Outcome]] = queue.Queue()
-        self._early: list[tuple[JobRecord, Outcome]] = []
-        """Outcomes read while killing, handed over by the next wait()."""
-        self._begun: list[JobRecord] = []
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        pass
-
-    def free(self) -> int:
-        with self._lock:
-            return self.capacity - len(self._running)
-
-    def idle(self) -> int:
-        return self.free()
-
-    def take_started(self) -> list[JobRecord]:
-        begun, self._begun = self._begun, []
-        return begun
-
-    def running(self) -> list[Running]:
-        with self._lock:
-            return list(self._running.values())
-
-    def submit(self, job: JobRecord) -> None:
-        now = time.monotonic()
-        deadline = now + job.job_timeout if job.job_timeout else None
-        with self._lock:
-            self._running[job.id] = Running(job, now, deadline)
-        self._begun.append(job)
-        context = job_context(job)
-
-        def target() -> None:
-            outcome = run_job(job.func_name, job.payload, self.allow, context,
-                              restore=self.restore)  # fmt: skip
-            self._done.put((job, outcome))
-
-        threading.Thread(target=target, name=f"joblane-job-{job.id}", daemon=True).start()
-
-    def wait(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
-        done, self._early = self._early, []
-        return done + self._collect(0.0 if done else timeout)
-
-    def _collect(self, timeout: float) -> list[tuple[JobRecord, Outcome]]:
-        ready: list[tuple[JobRecord, Outcome]] = []
-        try:
-            ready.append(
-                self._done.get(timeout=timeout) if timeout > 0 else self._done.get_nowait()
-            )
-            while True:
-                ready.append(self._done.get_nowait())
-        except queue.Empty:
-            pass
-        done = []
-        with self._lock:
-            for job, outcome in ready:
-                current = self._running.get(job.id)
-                # A job abandoned by kill() (timeout, cancel) reports nothing.
-                if current is not None and current.job.lease_token == job.lease_token:
-                    del self._running[job.id]
-                    done.append((job, outcome))
-        return done
-
-    def kill(self, job_id: str) -> JobRecord | None:
-        # An outcome already returned stands: a job that just ended is not killed.
-        self._early += self._collect(0.0)
-        with self._lock:
-            running = self._running.pop(job_id, None)
-        return running.job if running else None
-
-    def kill_all(self) -> list[tuple[JobRecord, Outcome]]:
-        done = self.wait(0)
-        with self._lock:
-            # Threads cannot be stopped: they run on, and their outcomes are dropped.
-            done += [(r.job, INTERRUPTED) for r in self._running.values()]
-            self._running.clear()
-        return done
-
-    def close(self) -> None:
-        with self._lock:
-            self._running.clear()

@@ -53,8 +53,10 @@ from joblane.tasks import AllowPolicy
 from joblane.worker.batching import plan_batch
 from joblane.worker.cron import CRON_INTERVAL, CronScheduler
 from joblane.worker.hooks import Callback, Hooks
+from joblane.worker.lifecycle import Hook, Lifecycle
 from joblane.worker.sidetasks import SideTasks, promote_due, purge_expired, recover_expired
-from joblane.worker.slots import Executor, ProcessExecutor, ThreadExecutor
+from joblane.worker.slots import Executor, ProcessExecutor
+from joblane.worker.thread_executor import ThreadExecutor
 
 log = logging.getLogger("joblane.worker")
 
@@ -115,6 +117,11 @@ class Worker:
         on_success: Callback | None = None,
         on_failure: Callback | None = None,
         schedules: Sequence[Schedule] = (),
+        jobs_per_slot: int = 1,
+        on_startup: Hook | None = None,
+        on_shutdown: Hook | None = None,
+        on_job_start: Hook | None = None,
+        on_job_end: Hook | None = None,
     ) -> None:
         self.backend = backend
         self.schedules = check_schedules(schedules)
@@ -127,10 +134,20 @@ class Worker:
         if identity is not None and not callable(identity):
             raise ValueError(f"identity must be a restore hook (a callable), not {identity!r}")
         self.identity = identity
-        self.hooks = Hooks(on_success, on_failure)
-        """Callbacks ``(job, outcome)`` when an attempt ends (worker/hooks.py)."""
         """Restores each job's enqueuer around its attempts (docs/how-to/identity.md);
         without it, a job that has an identity fails."""
+        self.hooks = Hooks(on_success, on_failure)
+        """Callbacks ``(job, outcome)`` when an attempt ends (worker/hooks.py)."""
+        if (
+            isinstance(jobs_per_slot, bool)
+            or not isinstance(jobs_per_slot, int)
+            or (jobs_per_slot < 1)
+        ):
+            raise ValueError(f"jobs_per_slot must be an int >= 1, not {jobs_per_slot!r}")
+        self.jobs_per_slot = jobs_per_slot
+        """Jobs each slot runs at once on its event loop (worker/slotprocess.py)."""
+        self.lifecycle = Lifecycle(on_startup, on_shutdown, on_job_start, on_job_end)
+        """Hooks run in each slot (worker/lifecycle.py), not in this process."""
         if isinstance(executor, str):
             executor = self._make_executor(executor)
         self.executor = executor
@@ -181,9 +198,13 @@ class Worker:
 
     def _make_executor(self, kind: str) -> Executor:
         if kind == "process":
-            return ProcessExecutor(self.concurrency, self.allow, self.identity)
+            return ProcessExecutor(
+                self.concurrency, self.allow, self.identity,
+                lifecycle=self.lifecycle, jobs_per_slot=self.jobs_per_slot,
+            )  # fmt: skip
         if kind == "thread":
-            return ThreadExecutor(self.concurrency, self.allow, self.identity)
+            capacity = self.concurrency * self.jobs_per_slot
+            return ThreadExecutor(capacity, self.allow, self.identity, lifecycle=self.lifecycle)
         raise ValueError(f"unknown executor {kind!r}: expected 'process' or 'thread'")
 
     # -- life cycle --------------------------------------------------------------
@@ -194,6 +215,8 @@ class Worker:
         """Serve the queues until stopped (or, in burst mode, until they are empty).
 
         *on_ready* is called once the slots are up, before the first claim.
+        Raises WorkerStartupError if a slot's ``on_startup`` hook fails (the
+        jobs this worker held go back to their queues first).
         """
         if install_signals:
             self._install_signals()
@@ -201,13 +224,18 @@ class Worker:
         # Start watching before the first claim: a change is reported relative
         # to the previous call, so this call is the baseline.
         self.backend.wait_for_change(0)
-        self.executor.start()
+        try:
+            self.executor.start()
+        except BaseException:
+            self.executor.close()
+            raise
         self._register("idle")
         if on_ready is not None:
             on_ready()
         log.info(
-            "worker %s serving %s with %d slot(s)%s",
+            "worker %s serving %s with %d slot(s)%s%s",
             self.name, ", ".join(self.queues), self.concurrency,
+            f" of {self.jobs_per_slot} jobs" if self.jobs_per_slot > 1 else "",
             " (burst)" if self.burst else "",
         )  # fmt: skip
         try:
@@ -337,8 +365,9 @@ class Worker:
         free = self.executor.free()
         hungry = not self._stop_requested and len(self._ready) < free
         if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
-            plan = plan_batch(self._avg_run, self.concurrency)
-            self.executor.depth = plan.depth
+            plan = plan_batch(self._avg_run, self.concurrency * self.jobs_per_slot)
+            if self.jobs_per_slot == 1:  # several at a time: the slots' depth is fixed
+                self.executor.depth = plan.depth
             want = free + self.prefetch + plan.ahead - len(self._ready)
             # Jobs that go to an idle slot at once begin now; the rest are claimed
             # ahead and their start is recorded when it happens.
@@ -472,20 +501,39 @@ class Worker:
     def _enforce_deadlines(self, now: float) -> None:
         mono = time.monotonic()
         for running in self.executor.running():
-            if running.started and running.deadline is not None and mono >= running.deadline:
+            timeout = running.job.job_timeout
+            if running.stopping or not running.started or timeout is None:
+                continue
+            if running.deadline is not None and mono >= running.deadline:
+                cancelled = Outcome.failure(timeout_error(timeout, cancelled=True))
+                if self.executor.cancel(running.job.id, cancelled):
+                    continue  # ends as cancelled (or killed with its slot) in a later wait
                 job = self._kill(running.job.id)
-                if job is not None and job.job_timeout is not None:
-                    reason = timeout_error(job.job_timeout, killed=self.executor.can_kill)
+                if job is not None:
+                    reason = timeout_error(timeout, killed=self.executor.can_kill)
                     self._settle_one(job, Outcome.failure(reason), now)
 
     def _kill(self, job_id: str) -> JobRecord | None:
         self._dispatched.pop(job_id, None)
         return self.executor.kill(job_id)
 
+    def _stop(self, job_id: str, outcome: Outcome | None) -> JobRecord | None:
+        """Stop a running job that ends as *outcome* (None: not recorded): alone
+        if its slot can cancel it (reported by a later wait), else by a kill;
+        the job if it is for the caller to settle."""
+        if self.executor.cancel(job_id, outcome):
+            return None
+        return self._kill(job_id)
+
     def _renew_leases(self, now: float) -> None:
         """Extend the leases of the jobs this worker holds; stop those it lost
         or whose cancellation was asked for."""
-        held = [r.job for r in self.executor.running()] + list(self._ready)
+        # A job asked to stop is still held (renewed) until it ended, unless its
+        # lease is already lost.
+        running = [
+            r for r in self.executor.running() if not r.stopping or r.stop_outcome is not None
+        ]
+        held = [r.job for r in running] + list(self._ready)
         if not held:
             return
         leases = [(job.id, job.lease_token or "") for job in held]
@@ -495,9 +543,11 @@ class Worker:
             # running it and report nothing.
             self.stats.lost_leases += 1
             log.warning("job %s: lease lost, abandoning this attempt", job_id)
-            self._kill(job_id)
+            self._stop(job_id, None)
             self._ready = deque(j for j in self._ready if j.id != job_id)
         for job_id in result.cancel_requested:
+            if self.executor.cancel(job_id, STOPPED):
+                continue
             job = self._kill(job_id)
             if job is None:
                 job = next((j for j in self._ready if j.id == job_id), None)

@@ -1,0 +1,118 @@
+"""The wire format between a worker and its slot processes.
+
+Each message is one length-prefixed frame of a socket pair
+(``multiprocessing.connection``). Job ids never contain a NUL (their charset
+is ``[A-Za-z0-9_-]``), so a frame that begins with a NUL is a control frame::
+
+    worker -> slot   <job>                      run this job (see encode_job)
+                     \\0 C <job id>              cancel this job (slots running
+                                                several jobs at once)
+    slot -> worker   <job id> \\0 <outcome>      how the job ended (encode_outcome)
+                     \\0 R                       on_startup done: ready for jobs
+                     \\0 E <text>                on_startup failed: the slot exits
+
+An outcome names its job, so a slot running several jobs at once may report
+them in any order; a slot running one at a time reports them in order.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import orjson
+
+from joblane.core.identity import identity_from_data
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Outcome, OutcomeKind
+from joblane.worker.run import JobContext
+
+_SEP = b"\x00"
+_TIME = struct.Struct("<d")
+"""The enqueue time, packed (NaN for none): text would cost a float repr per job."""
+
+READY = b"\0R"
+"""A slot's on_startup hook returned: it takes jobs now."""
+
+
+def encode_job(job: JobRecord) -> bytes:
+    """``id, queue, func_name, attempt, extra`` NUL-separated, a NUL, then the
+    enqueue time (8 bytes) and the payload. *extra* is empty for a job without
+    meta or identity (the usual one), else the JSON ``[meta, enqueued_by]``
+    (JSON never holds a raw NUL)."""
+    meta, by, enqueued = job.meta, job.enqueued_by, job.enqueued
+    extra = b"" if not meta and by is None else orjson.dumps((meta, by and by.to_json()))
+    return b"%s\0%s\0%s\0%d\0%s\0%s%s" % (
+        job.id.encode(), job.queue.encode(), job.func_name.encode(), job.attempts, extra,
+        _TIME.pack(math.nan if enqueued is None else enqueued), job.payload,
+    )  # fmt: skip
+
+
+def decode_job(frame: bytes) -> tuple[JobContext, bytes]:
+    job_id, queue_name, func_name, attempt, extra, rest = frame.split(_SEP, 5)
+    (enqueued,) = _TIME.unpack_from(rest)
+    if extra:
+        meta, by = orjson.loads(extra)
+        identity = None if by is None else identity_from_data(by)
+    else:
+        meta, identity = {}, None
+    context = JobContext(
+        job_id.decode(), queue_name.decode(), func_name.decode(), int(attempt), meta,
+        None if enqueued != enqueued else enqueued, identity,  # NaN: none
+    )  # fmt: skip
+    return context, rest[_TIME.size :]
+
+
+def is_control(frame: bytes) -> bool:
+    """A control frame (cancel, ready, startup failure), not a job or an outcome."""
+    return frame[:1] == _SEP
+
+
+def encode_cancel(job_id: str) -> bytes:
+    return b"\0C" + job_id.encode()
+
+
+def decode_cancel(frame: bytes) -> str | None:
+    """The job id of a cancel frame, or None for another control frame."""
+    return frame[2:].decode() if frame[:2] == b"\0C" else None
+
+
+def encode_startup_failure(text: str) -> bytes:
+    return b"\0E" + text.encode("utf-8", "replace")
+
+
+def decode_startup(frame: bytes) -> str | None:
+    """None if *frame* says the slot is ready, else the failure it reports."""
+    if frame == READY:
+        return None
+    if frame[:2] == b"\0E":
+        return frame[2:].decode("utf-8", "replace")
+    return f"the slot sent {frame[:40]!r} before it was ready"
+
+
+def encode_outcome(job_id: str, outcome: Outcome) -> bytes:
+    """The job id, a NUL, then ``S`` and the result, ``R`` the delay (a double)
+    and the reason, or ``F1``/``F0`` (retryable or not) and the reason."""
+    head = job_id.encode() + _SEP
+    if outcome.kind is OutcomeKind.SUCCEEDED:
+        return head + b"S" + (outcome.result or b"null")
+    if outcome.defer is not None:
+        return head + b"R" + _TIME.pack(outcome.defer) + _text(outcome.error)
+    return head + (b"F1" if outcome.retryable else b"F0") + _text(outcome.error)
+
+
+def _text(error: str | None) -> bytes:
+    return (error or "").encode("utf-8", "replace")
+
+
+def decode_outcome(frame: bytes) -> tuple[str, Outcome]:
+    job_id, _, body = frame.partition(_SEP)
+    kind = body[:1]
+    if kind == b"S":
+        return job_id.decode(), Outcome.success(body[1:])
+    if kind == b"R":
+        (defer,) = _TIME.unpack_from(body, 1)
+        reason = body[1 + _TIME.size :].decode("utf-8", "replace")
+        return job_id.decode(), Outcome.retry_in(defer, reason)
+    reason = body[2:].decode("utf-8", "replace")
+    return job_id.decode(), Outcome.failure(reason, retryable=body[1:2] == b"1")
