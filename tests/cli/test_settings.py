@@ -4,7 +4,9 @@ process, its tasks enqueued by short name, command-line options over settings.""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
+from joblane import tasks
 from joblane.client import Job, Queue
 from joblane.config import backend_from_url
 from joblane.core.states import JobStatus
@@ -15,9 +17,10 @@ SETTINGS = "tests.jobs.arqstyle:WorkerSettings"
 
 def test_a_settings_class_runs_its_tasks_by_short_name(db_url: str, tmp_path: Path) -> None:
     queue = Queue(backend=backend_from_url(db_url))
-    invoice = queue.enqueue("send_invoice_email", invoice_id=7)  # this process has no registry
-    report = queue.enqueue("report", "sales")
-    typo = queue.enqueue("send_invoice_mail", invoice_id=8)
+    with mock.patch.dict(tasks._TASKS, clear=True):  # a producer without a registry
+        invoice = queue.enqueue("send_invoice_email", invoice_id=7)
+        report = queue.enqueue("report", "sales")
+        typo = queue.enqueue("send_invoice_mail", invoice_id=8)
     done = run_joblane("--url", db_url, "worker", "--settings", SETTINGS, "--burst", "-c", "1",
                        timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -42,7 +45,8 @@ def test_a_settings_class_runs_its_tasks_by_short_name(db_url: str, tmp_path: Pa
 def test_on_shutdown_runs_and_the_command_line_wins(db_url: str, tmp_path: Path) -> None:
     marker = tmp_path / "shutdown.txt"
     env = clean_environ(ARQSTYLE_SHUTDOWN_FILE=str(marker), JOBLANE_SETTINGS=SETTINGS)
-    Queue(backend=backend_from_url(db_url)).enqueue("send_invoice_email", invoice_id=1)
+    with mock.patch.dict(tasks._TASKS, clear=True):
+        Queue(backend=backend_from_url(db_url)).enqueue("send_invoice_email", invoice_id=1)
     # -c 2 on the command line: two slots, each runs on_shutdown once.
     done = run_joblane("--url", db_url, "worker", "--burst", "-c", "2", env=env, timeout=60)
     assert done.returncode == 0, done.stderr
