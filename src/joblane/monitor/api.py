@@ -12,7 +12,9 @@
 It reads through a :class:`~joblane.backends.base.ReadOnlyBackend` only, so it
 can change nothing. The backend contract is synchronous: the endpoints are
 plain functions that Starlette runs in its threadpool (a backend given here
-must be thread-safe, as every joblane backend is). The shapes are built by
+must be thread-safe, as every joblane backend is). The endpoints' answers
+(shapes, paging, 400/404) come from :mod:`joblane.monitor.views`, which the
+Plone REST services share; the shapes are built by
 :mod:`joblane.monitor.schemas`, the checks before an endpoint are in
 :mod:`joblane.monitor.guard`, errors are shaped by
 :mod:`joblane.monitor.responses`.
@@ -47,32 +49,39 @@ from starlette.routing import Route
 
 from joblane.backends.base import ReadOnlyBackend
 from joblane.config import backend_from_url, resolve_url
-from joblane.core.queues import (
-    DEFAULT_QUEUES,
-    parse_queue_list,
-    validate_job_id,
-    validate_queue_name,
-)
-from joblane.core.states import Registry
-from joblane.errors import BackendError, ConfigurationError, InvalidJobError
+from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.errors import BackendError, ConfigurationError
 from joblane.monitor import schemas
 from joblane.monitor.auth import Auth
 from joblane.monitor.guard import Guard
 from joblane.monitor.responses import EncodedJSONResponse, JSONResponse, error_response
+from joblane.monitor.views import (
+    DEFAULT_LIMIT,
+    DEFAULT_PAGE_BYTES,
+    MAX_LIMIT,
+    MAX_START,
+    Answer,
+    MonitorViews,
+    ViewError,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_PAGE_BYTES",
+    "MAX_LIMIT",
+    "MAX_START",
+    "create_api",
+    "create_api_from_env",
+    "load_openapi",
+    "normalize_prefix",
+]
 
 log = logging.getLogger("joblane.monitor")
 
-DEFAULT_LIMIT = 100
-"""Jobs in a registry page, or queues in a page of queues, when ``?limit=`` is not given."""
-MAX_LIMIT = 1000
-MAX_START = 1_000_000_000
-DEFAULT_PAGE_BYTES = 4 * 1024 * 1024
-"""The byte budget of a registry page (``create_api(page_bytes=...)``)."""
 OPENAPI_PATH = "/@rq-openapi.json"
 ENV_PREFIX = "JOBLANE_API_PREFIX"
 ENV_QUEUES = "JOBLANE_API_QUEUES"
 
-_DIGITS = re.compile(r"[0-9]{1,10}")
 _PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9_~@+-][A-Za-z0-9._~@+-]*")
 
 
@@ -97,115 +106,54 @@ def load_openapi() -> dict[str, Any]:
     return doc
 
 
-def _shown(value: str) -> str:
-    return repr(value if len(value) <= 80 else value[:80] + "...")
+def _answered(answer: Answer) -> Response:
+    return EncodedJSONResponse(answer.body, answer.status, answer.headers)
 
 
-def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
-    values = request.query_params.getlist(name)
-    if not values:
-        return default
-    if len(values) > 1:
-        raise HTTPException(400, f"give {name} once, not {len(values)} times")
-    value = values[0]
-    if not _DIGITS.fullmatch(value) or int(value) > maximum:
-        raise HTTPException(
-            400, f"{name} must be an integer from 0 to {maximum}, not {_shown(value)}"
-        )
-    return int(value)
-
-
-def _next_link(start: int, step: int, count: int, limit: int | None = None) -> dict[str, str]:
-    """The ``Link`` header to the page after the *step* items from *start*, if
-    any of *count* follow; that page asks for *limit* items (default *step*)."""
-    if not step or start + step >= count:
-        return {}
-    # A relative reference of only a query resolves against this very path.
-    return {"Link": f'<?start={start + step}&limit={step if limit is None else limit}>; rel="next"'}
+def _view_error(error: ViewError) -> HTTPException:
+    return HTTPException(error.status, error.message)
 
 
 class Endpoints:
-    """The endpoints over one reader; sync, so Starlette runs them in its threadpool."""
+    """The endpoints over :class:`~joblane.monitor.views.MonitorViews`; sync, so
+    Starlette runs them in its threadpool."""
 
-    def __init__(
-        self, reader: ReadOnlyBackend, queues: Iterable[str], prefix: str, page_bytes: int
-    ) -> None:
-        self.reader = reader
-        self.configured = frozenset(queues)
+    def __init__(self, views: MonitorViews, prefix: str) -> None:
+        self.views = views
+        self.reader = views.reader
         self.prefix = prefix
-        self.page_bytes = page_bytes
         self.openapi_doc = load_openapi()
 
-    # -- helpers -------------------------------------------------------------
-
-    def queue_names(self) -> list[str]:
-        return sorted(self.configured.union(self.reader.queue_names()))
-
-    def valid_queue(self, request: Request) -> str:
-        name: str = request.path_params["queue"]
-        try:
-            return validate_queue_name(name)
-        except InvalidJobError as error:
-            raise HTTPException(400, str(error)) from None
-
-    def require_known(self, queue: str) -> None:
-        """404 unless *queue* is configured or holds jobs."""
-        if queue not in self.configured and queue not in self.reader.queue_names():
-            raise HTTPException(404, f"unknown queue {queue!r}")
-
-    def queue_json(self, queue: str) -> dict[str, Any]:
-        counts = {r: self.reader.registry_count(queue, r) for r in Registry}
-        return schemas.queue_json(queue, self.reader.count(queue), counts)
-
-    # -- endpoints -----------------------------------------------------------
-
     def list_queues(self, request: Request) -> Response:
-        start = _int_param(request, "start", 0, MAX_START)
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        names = self.queue_names()
-        # Counts are read for this page's queues only.
-        items = [self.queue_json(name) for name in names[start : start + limit]]
-        return JSONResponse(
-            schemas.queue_list_json(items), headers=_next_link(start, limit, len(names))
-        )
+        query = request.query_params
+        try:
+            return _answered(self.views.list_queues(query.getlist("start"), query.getlist("limit")))
+        except ViewError as error:
+            raise _view_error(error) from None
 
     def get_queue(self, request: Request) -> Response:
-        queue = self.valid_queue(request)
-        self.require_known(queue)
-        return JSONResponse(self.queue_json(queue))
+        try:
+            return _answered(self.views.get_queue(request.path_params["queue"]))
+        except ViewError as error:
+            raise _view_error(error) from None
 
     def get_registry(self, request: Request) -> Response:
-        queue = self.valid_queue(request)
-        self.require_known(queue)
-        name: str = request.path_params["registry"]
+        query = request.query_params
+        path = request.path_params
         try:
-            registry = Registry(name)
-        except ValueError:
-            expected = ", ".join(r.value for r in Registry)
-            raise HTTPException(
-                404, f"unknown registry {_shown(name)}; expected one of {expected}"
-            ) from None
-        start = _int_param(request, "start", 0, MAX_START)
-        limit = _int_param(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-        count = self.reader.registry_count(queue, registry)
-        records = self.reader.list_registry(queue, registry, start, limit) if limit else []
-        body, held = schemas.registry_page_bytes(queue, registry, count, records,
-                                                 self.page_bytes)  # fmt: skip
-        # Cut short by the budget, the next page starts at the first job left out.
-        step = held if held < len(records) else limit
-        return EncodedJSONResponse(body, headers=_next_link(start, step, count, limit))
+            answer = self.views.get_registry(
+                path["queue"], path["registry"], query.getlist("start"), query.getlist("limit")
+            )
+        except ViewError as error:
+            raise _view_error(error) from None
+        return _answered(answer)
 
     def get_job(self, request: Request) -> Response:
-        queue = self.valid_queue(request)
+        path = request.path_params
         try:
-            job_id = validate_job_id(request.path_params["job_id"])
-        except InvalidJobError as error:
-            raise HTTPException(400, str(error)) from None
-        self.require_known(queue)
-        record = self.reader.get(job_id)
-        if record is None or record.queue != queue:
-            return JSONResponse({}, 404)  # the seed: "A missing job returns an empty object"
-        return JSONResponse(schemas.job_json(record))
+            return _answered(self.views.get_job(path["queue"], path["job_id"]))
+        except ViewError as error:
+            raise _view_error(error) from None
 
     def list_schedules(self, request: Request) -> Response:
         return JSONResponse(schemas.schedule_list_json(self.reader.schedules()))
@@ -252,10 +200,7 @@ def create_api(
             "JOBLANE_API_USERS (or pass them), or disable authentication explicitly"
         )
     prefix = normalize_prefix(prefix)
-    configured = [validate_queue_name(q) for q in queues]
-    if isinstance(page_bytes, bool) or not isinstance(page_bytes, int) or page_bytes <= 0:
-        raise ConfigurationError(f"page_bytes must be a positive int, not {page_bytes!r}")
-    endpoints = Endpoints(reader, configured, prefix, page_bytes)
+    endpoints = Endpoints(MonitorViews(reader, queues, page_bytes), prefix)
     routes = [
         Route(f"{prefix}/@rq-queues", endpoints.list_queues, methods=["GET"]),
         Route(f"{prefix}/@rq-queues/{{queue}}", endpoints.get_queue, methods=["GET"]),
