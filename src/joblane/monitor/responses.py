@@ -13,11 +13,14 @@ traceback or a backend's own error text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from http import HTTPStatus
 from typing import Any
 
 import orjson
 from starlette.responses import Response
+
+from joblane.monitor.views import error_json, error_type
+
+__all__ = ["NO_STORE", "EncodedJSONResponse", "JSONResponse", "error_response", "error_type"]
 
 NO_STORE = {"Cache-Control": "no-store"}
 """Live, authenticated data: no cache may keep it."""
@@ -43,15 +46,6 @@ class EncodedJSONResponse(JSONResponse):
         return content
 
 
-def error_type(status: int) -> str:
-    """``404`` → ``"NotFound"``."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return "".join(word[:1].upper() + word[1:] for word in phrase.replace("-", " ").split())
-
-
 def error_response(
     status: int,
     message: str,
@@ -61,8 +55,7 @@ def error_response(
 ) -> JSONResponse:
     """The error body for *status*; *repeated* adds headers that may appear more
     than once (``WWW-Authenticate``, one per scheme)."""
-    body = {"error": {"type": error_type(status), "message": message}}
-    response = JSONResponse(body, status, headers)
+    response = JSONResponse(error_json(status, message), status, headers)
     for name, value in repeated:
         response.raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return response

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -64,6 +65,20 @@ class Answer:
 
     def json(self) -> Any:
         return orjson.loads(self.body)
+
+
+def error_type(status: int) -> str:
+    """``404`` → ``"NotFound"``: the HTTP status phrase without spaces."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return "".join(word[:1].upper() + word[1:] for word in phrase.replace("-", " ").split())
+
+
+def error_json(status: int, message: str) -> dict[str, Any]:
+    """The API's one error shape: ``{"error": {"type": "NotFound", "message": ...}}``."""
+    return {"error": {"type": error_type(status), "message": message}}
 
 
 def shown(value: str) -> str:

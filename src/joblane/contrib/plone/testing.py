@@ -1,0 +1,98 @@
+"""plone.app.testing layers for add-ons that enqueue joblane jobs.
+
+::
+
+    from joblane.contrib.plone.testing import JOBLANE_INTEGRATION_TESTING, run_pending_jobs
+
+    class TestMyJobs(unittest.TestCase):
+        layer = JOBLANE_INTEGRATION_TESTING
+
+        def test_it(self):
+            my_view()                          # enqueues (joins the test's transaction)
+            jobs = run_pending_jobs()          # run now, in this transaction and site
+            assert jobs[0].status == "finished"
+
+* :data:`JOBLANE_FIXTURE`: Plone with plone.restapi and joblane's profile
+  installed, enqueues joining the Zope transaction, the instance's backend
+  ``immediate://`` (jobs run inline when stored) unless ``JOBLANE_URL`` is set.
+* :data:`JOBLANE_INTEGRATION_TESTING`: nothing is committed, so jobs stay in
+  the test's transaction; :func:`run_pending_jobs` runs them there, in the
+  test's site, as the test's current user.
+* :data:`JOBLANE_FUNCTIONAL_TESTING`: ``transaction.commit()`` stores the jobs
+  (and the immediate backend runs them).
+* :data:`JOBLANE_SERVER_TESTING`: the functional layer behind a real WSGI
+  server (``layer["host"]``, ``layer["port"]``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from plone.app.testing import PLONE_FIXTURE, FunctionalTesting, IntegrationTesting
+from plone.app.testing import PloneSandboxLayer, applyProfile
+from plone.testing import zope as zope_testing
+
+from joblane.client import Job
+from joblane.contrib.plone import startup
+from joblane.contrib.plone.config import instance_backend
+
+TEST_URL = "immediate://"
+
+
+class JoblaneLayer(PloneSandboxLayer):  # type: ignore[misc]  # plone.app.testing ships no types
+    """Plone + plone.restapi + joblane's profile; enqueues join the transaction."""
+
+    defaultBases = (PLONE_FIXTURE,)
+
+    def setUpZope(self, app: Any, configurationContext: Any) -> None:
+        import joblane.contrib.plone
+
+        self.loadZCML(package=joblane.contrib.plone)
+        self.previous_url = os.environ.get("JOBLANE_URL")
+        os.environ.setdefault("JOBLANE_URL", TEST_URL)
+        startup.install()
+
+    def setUpPloneSite(self, portal: Any) -> None:
+        applyProfile(portal, "joblane.contrib.plone:default")
+
+    def tearDownZope(self, app: Any) -> None:
+        startup.uninstall()
+        if self.previous_url is None:
+            os.environ.pop("JOBLANE_URL", None)
+        else:
+            os.environ["JOBLANE_URL"] = self.previous_url
+
+
+JOBLANE_FIXTURE = JoblaneLayer()
+JOBLANE_INTEGRATION_TESTING = IntegrationTesting(
+    bases=(JOBLANE_FIXTURE,), name="Joblane:Integration"
+)
+JOBLANE_FUNCTIONAL_TESTING = FunctionalTesting(bases=(JOBLANE_FIXTURE,), name="Joblane:Functional")
+JOBLANE_SERVER_TESTING = FunctionalTesting(
+    bases=(JOBLANE_FIXTURE, zope_testing.WSGI_SERVER_FIXTURE), name="Joblane:Server"
+)
+
+
+def pending_records() -> list[Any]:
+    """The jobs enqueued in the current transaction, not yet stored."""
+    for adapter in startup._installed:
+        pending = adapter.pending()
+        if pending is not None:
+            return [record for _, record, _ in pending.entries]
+    return []
+
+
+def run_pending_jobs() -> list[Job]:
+    """Store the current transaction's jobs now instead of at its commit. On
+    the layer's ``immediate://`` backend they run at once, in this thread,
+    transaction and site, as the test's current user; returns them
+    (``job.status``, ``job.result``)."""
+    backend = instance_backend()
+    records = []
+    for adapter in startup._installed:
+        pending = adapter.pending()
+        if pending is not None:
+            records += [record for _, record, _ in pending.entries]
+            pending.discard()
+    return [Job(record, backend).refresh() for record in backend.enqueue(records)]

@@ -1,0 +1,72 @@
+"""Create (or bring up to date) the Plone test environment, ``.venv-plone/``.
+
+Run by the README's test command before pytest; idempotent and cached in the
+clone: the environment is rebuilt only when ``requirements.txt``,
+``constraints.txt``, ``pyproject.toml`` or the Python version change (their
+fingerprint is kept in ``.venv-plone/joblane-env.txt``, written last, so an
+interrupted install is redone). Plone pins many packages, hence a venv of its
+own beside the project's ``.venv``; ``tests/test_plone_suite.py`` runs
+``tests/plone`` in it. Needs only the standard library::
+
+    python3 tests/plone/make_env.py          # about 3 minutes the first time
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+ENV = ROOT / ".venv-plone"
+MARKER = ENV / "joblane-env.txt"
+INPUTS = (HERE / "requirements.txt", HERE / "constraints.txt", ROOT / "pyproject.toml")
+COMMAND = "python3 tests/plone/make_env.py"
+
+
+def fingerprint() -> str:
+    """What the environment is built from: the inputs' digest and the Python version."""
+    digest = hashlib.sha256(sys.version.split()[0].encode())
+    for path in INPUTS:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_current() -> bool:
+    """The environment exists and was built from the current inputs."""
+    return MARKER.is_file() and MARKER.read_text().strip() == fingerprint()
+
+
+def build() -> float:
+    """(Re)create the environment; returns the seconds it took."""
+    began = time.monotonic()
+    if ENV.exists():
+        shutil.rmtree(ENV)
+    venv.create(ENV, with_pip=True)
+    pip = [str(ENV / "bin" / "python"), "-m", "pip", "install", "-q"]
+    constraints = ["-c", str(HERE / "constraints.txt")]
+    subprocess.run(
+        [*pip, *constraints, "-r", str(HERE / "requirements.txt"), "-e", f"{ROOT}[plone,redis]"],
+        check=True,
+    )
+    MARKER.write_text(fingerprint() + "\n")
+    return time.monotonic() - began
+
+
+def main() -> int:
+    if is_current():
+        print(f"Plone test environment up to date: {ENV}")
+        return 0
+    print(f"creating the Plone test environment in {ENV} (a few minutes)...", flush=True)
+    seconds = build()
+    print(f"Plone test environment ready in {seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
