@@ -8,3 +8,8 @@ from joblane.tasks import job
 @job
 def fails(n: int) -> None:
     raise ValueError(f"job {n} fails on purpose")
+
+
+@job
+def record(key: str) -> str:
+    return key

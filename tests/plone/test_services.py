@@ -5,11 +5,9 @@ profile's install and uninstall."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +15,17 @@ from typing import Any
 import pytest
 import requests
 import transaction
-from plone.app.testing import SITE_OWNER_NAME, TEST_USER_NAME, TEST_USER_PASSWORD, setRoles
-from plone.app.testing import TEST_USER_ID, applyProfile
+from plone.app.testing import (
+    applyProfile,
+)
 
 from joblane.client import Queue
-from joblane.identity import ignore
-from joblane.tasks import job
 from joblane.config import shared_backend
 from joblane.contrib.plone.testing import JOBLANE_INTEGRATION_TESTING, JOBLANE_SERVER_TESTING
+from joblane.identity import ignore
+from joblane.tasks import job
 from tests.plone.conftest import layered
+from tests.plone.seed000_client import wait_for_job
 
 URL = ""
 
@@ -70,7 +70,9 @@ def test_the_services_answer_the_starlette_apis_shapes(server: dict[str, Any]) -
     assert listed.status_code == 200
     assert listed.content == views.list_queues().body
     assert [q["name"] for q in listed.json()["items"]] == ["important", "low", "normal"]
-    one = requests.get(f"{site}/@rq-queues/normal", auth=auth, headers={"Accept": "application/json"})
+    one = requests.get(
+        f"{site}/@rq-queues/normal", auth=auth, headers={"Accept": "application/json"}
+    )
     assert one.json() == views.get_queue("normal").json()
     assert one.json()["count"] == 3
     page = requests.get(f"{site}/@rq-queues/normal/deferred_job_registry?limit=1", auth=auth,
@@ -109,7 +111,9 @@ def test_paging_follows_the_link_header(server: dict[str, Any]) -> None:
     url = f"{site}/@rq-queues/normal/failed_job_registry?limit=2"
     seen = []
     while url:
-        answer = requests.get(url, auth=("manager", PASSWORD), headers={"Accept": "application/json"})
+        answer = requests.get(
+            url, auth=("manager", PASSWORD), headers={"Accept": "application/json"}
+        )
         assert answer.status_code == 200
         seen += [item["id"] for item in answer.json()["items"]]
         link = answer.headers.get("Link")
@@ -133,25 +137,6 @@ def test_anonymous_and_a_member_are_refused(server: dict[str, Any]) -> None:
     admin = requests.get(f"{site}/@rq-queues", auth=("siteadmin", PASSWORD),
                          headers={"Accept": "application/json"})  # fmt: skip
     assert admin.status_code == 200
-
-
-# Seed 000's Python client, unchanged.
-import requests  # noqa: E402
-import time  # noqa: E402
-
-def wait_for_job(site_url, queue, job_id, auth):  # type: ignore[no-untyped-def]  # noqa: E302
-    url = f'{site_url}/@rq-job/{queue}/{job_id}'
-    while True:
-        job = requests.get(
-            url,
-            auth=auth,
-            headers={'Accept': 'application/json'},
-        ).json()
-        if not job:
-            raise RuntimeError('Job not found')
-        if job['ended']:
-            return job
-        time.sleep(1)
 
 
 def test_seed_000s_python_client_polls_a_job_with_basic_auth(server: dict[str, Any]) -> None:
@@ -190,7 +175,9 @@ def test_seed_000s_javascript_client_lists_queues_with_a_login_token(
     server["queue"].enqueue(ok, 1)
     transaction.commit()
     script = tmp_path / "client.mjs"
-    script.write_text(SEED_JS + textwrap.dedent("""
+    script.write_text(
+        SEED_JS
+        + textwrap.dedent("""
         const site = process.argv[2];
         const login = await fetch(`${site}/@login`, {
             method: 'POST',
@@ -201,7 +188,8 @@ def test_seed_000s_javascript_client_lists_queues_with_a_login_token(
         // Usage
         const queues = await listQueues(site, token);
         queues.forEach(q => console.log(`${q.name}: ${q.count} pending`));
-    """))
+    """)
+    )
     out = subprocess.run([node, str(script), server["site_url"]], capture_output=True,
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr

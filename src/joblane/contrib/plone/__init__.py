@@ -1,4 +1,5 @@
-"""joblane in Plone: ``pip install 'joblane[plone]'``, ``<include package="joblane.contrib.plone" />``.
+"""joblane in Plone: ``pip install 'joblane[plone]'``, then in ZCML
+``<include package="joblane.contrib.plone" />`` and install the profile.
 
 ::
 

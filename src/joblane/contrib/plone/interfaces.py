@@ -3,5 +3,5 @@
 from zope.publisher.interfaces.browser import IDefaultBrowserLayer
 
 
-class IJoblaneLayer(IDefaultBrowserLayer):  # type: ignore[misc]  # zope ships no types
+class IJoblaneLayer(IDefaultBrowserLayer):
     """Requests to a site with joblane installed (the REST services' layer)."""

@@ -1,4 +1,4 @@
-"""The instance's queues, on the backend :func:`~joblane.contrib.plone.config.instance_url` names."""
+"""The instance's queues, on the backend :func:`.config.instance_url` names."""
 
 from __future__ import annotations
 

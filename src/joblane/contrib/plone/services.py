@@ -48,7 +48,7 @@ def monitor_views() -> MonitorViews:
 
 
 @implementer(IPublishTraverse)
-class _MonitorService(Service):  # type: ignore[misc]  # plone.restapi ships no types
+class _MonitorService(Service):
     """A service whose path segments after its name are its parameters."""
 
     service_name = ""

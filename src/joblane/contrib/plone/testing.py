@@ -29,8 +29,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from plone.app.testing import PLONE_FIXTURE, FunctionalTesting, IntegrationTesting
-from plone.app.testing import PloneSandboxLayer, applyProfile
+from plone.app.testing import (
+    PLONE_FIXTURE,
+    FunctionalTesting,
+    IntegrationTesting,
+    PloneSandboxLayer,
+    applyProfile,
+)
 from plone.testing import zope as zope_testing
 
 from joblane.client import Job
@@ -40,7 +45,7 @@ from joblane.contrib.plone.config import instance_backend
 TEST_URL = "immediate://"
 
 
-class JoblaneLayer(PloneSandboxLayer):  # type: ignore[misc]  # plone.app.testing ships no types
+class JoblaneLayer(PloneSandboxLayer):
     """Plone + plone.restapi + joblane's profile; enqueues join the transaction."""
 
     defaultBases = (PLONE_FIXTURE,)
@@ -87,7 +92,7 @@ def run_pending_jobs() -> list[Job]:
     """Store the current transaction's jobs now instead of at its commit. On
     the layer's ``immediate://`` backend they run at once, in this thread,
     transaction and site, as the test's current user; returns them
-    (``job.status``, ``job.result``)."""
+    (``job.status``, ``job.return_value``)."""
     backend = instance_backend()
     records = []
     for adapter in startup._installed:

@@ -1,0 +1,38 @@
+"""Site jobs of the worker tests (the worker imports this module)."""
+
+from __future__ import annotations
+
+from joblane.contrib.plone.site import site_job
+from plone import api
+
+
+@site_job
+def add_one(folder_path: str, item_id: str) -> str:
+    """One Document in the folder: several at once conflict on the folder."""
+    folder = api.content.get(path=folder_path)
+    item = api.content.create(container=folder, type="Document", id=item_id, title=item_id)
+    return "/".join(item.getPhysicalPath())
+
+
+@site_job
+def whoami() -> dict[str, object]:
+    """The user the job runs as, and the site it runs in."""
+    user = api.user.get_current()
+    return {"user": user.getId(), "site": "/".join(api.portal.get().getPhysicalPath())}
+
+
+@site_job
+def conflict_once(marker: str) -> str:
+    """Writes to the site, then raises ConflictError the first time (a marker
+    file outside the ZODB remembers it), as a concurrent commit would."""
+    from pathlib import Path
+
+    from ZODB.POSException import ConflictError
+
+    folder = api.content.get(path="/inbox")
+    if not Path(marker).exists():
+        Path(marker).write_text("1")
+        api.content.create(container=folder, type="Document", id="before-conflict", title="x")
+        raise ConflictError("a concurrent change to the inbox")
+    api.content.create(container=folder, type="Document", id="after-conflict", title="y")
+    return "done"

@@ -1,0 +1,122 @@
+"""The Plone worker runs site jobs in a real Plone site's ZODB, as their
+enqueuer: FileStorage with one worker; ZEO with several workers at once.
+
+Each step that needs the instance's Zope runs in a process of its own
+(``zope_script.py``); the jobs are enqueued here, with the identity the
+instance's provider captures (``users`` and ``site`` paths, as
+test_transaction.py checks)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from joblane.client import Job, Queue
+from joblane.identity import acting_as
+from tests.plone.conftest import finish_layers
+from tests.plone.instance import (
+    ZEOServer,
+    filestorage,
+    make_instance,
+    run_worker,
+    start_worker,
+    zeoclient,
+    zope,
+)
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(autouse=True)
+def _no_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    finish_layers()  # this process enqueues as a plain producer, outside any Zope
+    monkeypatch.delenv("JOBLANE_URL", raising=False)
+
+
+def enqueue_as(url: str, user: str, func: Any, *args: Any) -> Job:
+    with acting_as(user, users="/Plone/acl_users", site="/Plone"):
+        return Queue("normal", url=url).enqueue(func, *args)
+
+
+def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(tmp_path: Path) -> None:
+    from joblane.contrib.plone.example.jobs import create_items
+    from tests.plone.sitejobs import add_one, whoami
+
+    home = tmp_path / "instance"
+    conf = make_instance(home, filestorage(home))
+    zope(conf, "create-site")
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    as_editor = enqueue_as(url, "editor", whoami)
+    as_boss = enqueue_as(url, "boss", whoami)
+    items = enqueue_as(url, "editor", create_items, "/inbox", ["One", "Two", "Three"])
+    refused = enqueue_as(url, "member", add_one, "/inbox", "by-member")
+    gone = enqueue_as(url, "member", whoami)
+    zope(conf, "delete-user", "member")
+    # Seed 000: the worker reads PLONE_REDIS_DSN (here naming the SQLite file).
+    os.environ["PLONE_REDIS_DSN"] = url
+    try:
+        run = run_worker(conf, url, "--concurrency", "1")
+    finally:
+        del os.environ["PLONE_REDIS_DSN"]
+    assert run.returncode == 0, run.stderr[-5000:]
+    assert as_editor.refresh().return_value == {"user": "editor", "site": "/Plone"}
+    assert as_boss.refresh().return_value == {"user": "boss", "site": "/Plone"}
+    assert items.refresh().status == "finished", items.last_job_result
+    assert items.return_value == ["/Plone/inbox/one", "/Plone/inbox/two", "/Plone/inbox/three"]
+    refused.refresh()
+    assert refused.status == "failed"
+    assert refused.last_job_result is not None and "Unauthorized" in refused.last_job_result
+    gone.refresh()
+    assert gone.status == "failed"
+    assert gone.last_job_result is not None
+    assert "IdentityError" in gone.last_job_result
+    assert "'member' no longer exists in /Plone/acl_users" in gone.last_job_result
+    inbox = zope(conf, "inspect", "/Plone/inbox")["items"]
+    assert [(i["id"], i["creators"]) for i in inbox] == [
+        ("one", ["editor"]), ("two", ["editor"]), ("three", ["editor"]),
+    ]  # fmt: skip
+
+
+def test_a_conflict_in_a_site_job_aborts_and_runs_it_again(tmp_path: Path) -> None:
+    from tests.plone.sitejobs import conflict_once
+
+    home = tmp_path / "instance"
+    conf = make_instance(home, filestorage(home))
+    zope(conf, "create-site")
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    job = enqueue_as(url, "boss", conflict_once, str(tmp_path / "marker"))
+    run = run_worker(conf, url, "--concurrency", "1")
+    assert run.returncode == 0, run.stderr[-5000:]
+    job.refresh()
+    assert job.status == "finished", job.last_job_result
+    assert job.attempts == 1  # retried inside the attempt, as ZPublisher retries
+    # The first run's write was aborted: the folder holds the second run's item only.
+    inbox = zope(conf, "inspect", "/Plone/inbox")["items"]
+    assert [i["id"] for i in inbox] == ["after-conflict"]
+
+
+def test_several_workers_share_a_zeo_database(tmp_path: Path) -> None:
+    from tests.plone.sitejobs import add_one
+
+    zeo = ZEOServer(tmp_path / "zeo")
+    try:
+        home = tmp_path / "instance"
+        conf = make_instance(home, zeoclient(zeo.port))
+        zope(conf, "create-site")
+        url = f"sqlite:///{tmp_path}/jobs.db"
+        jobs = [enqueue_as(url, "editor", add_one, "/inbox", f"item-{n}") for n in range(12)]
+        workers = [start_worker(conf, url, "--concurrency", "2") for _ in range(2)]
+        outputs = [w.communicate(timeout=300)[0] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+        for job in jobs:
+            job.refresh()
+            assert job.status == "finished", job.last_job_result
+        assert len({job.worker_name for job in jobs}) >= 1
+        inbox = zope(conf, "inspect", "/Plone/inbox")["items"]
+        assert sorted(i["id"] for i in inbox) == sorted(f"item-{n}" for n in range(12))
+        assert {tuple(i["creators"]) for i in inbox} == {("editor",)}
+    finally:
+        zeo.stop()
