@@ -44,6 +44,10 @@ def use_layer(layer: Any) -> list[Any]:
         _active.pop().tearDown()
     for item in wanted:
         if item not in _active:
+            if hasattr(item, "setUpServer"):
+                # plone.testing's WSGIServer keeps the port it was given last time,
+                # which the stopped server may still hold: pick a free one again.
+                item.host, item.port = type(item).host, type(item).port
             item.setUp()
             _active.append(item)
     return wanted

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from joblane import Retry
 from joblane.contrib.plone.site import site_job
 from plone import api
 
 
-@site_job
+@site_job(retry=Retry(max=5, interval=[0], on=["ZODB.POSException.ConflictError"]))
 def add_one(folder_path: str, item_id: str) -> str:
-    """One Document in the folder: several at once conflict on the folder."""
+    """One Document in the folder: several at once conflict on the folder (and
+    on the site's uid tool), beyond what the conflict retries absorb, so the
+    job's retry policy takes the rest."""
     folder = api.content.get(path=folder_path)
     item = api.content.create(container=folder, type="Document", id=item_id, title=item_id)
     return "/".join(item.getPhysicalPath())

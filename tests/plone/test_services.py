@@ -45,8 +45,8 @@ def ok(value: int) -> int:
 def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
     global URL
     URL = f"sqlite:///{tmp_path}/jobs.db"
-    monkeypatch.setenv("JOBLANE_URL", URL)
     for layer in layered(JOBLANE_SERVER_TESTING):
+        monkeypatch.setenv("JOBLANE_URL", URL)
         portal = layer["portal"]
         acl = portal.acl_users
         acl.userFolderAddUser("siteadmin", PASSWORD, ["Site Administrator"], [])

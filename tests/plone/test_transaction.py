@@ -37,8 +37,8 @@ INTEGRATION = IntegrationTesting(bases=(VIEWS,), name="Views:Integration")
 @pytest.fixture
 def site(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, Any]]:
     url = f"sqlite:///{tmp_path}/jobs.db"
-    monkeypatch.setenv("JOBLANE_URL", url)
     for layer in layered(SERVER):
+        monkeypatch.setenv("JOBLANE_URL", url)
         layer["portal"].acl_users.userFolderAddUser("editor", "password", ["Member"], [])
         transaction.commit()
         yield {

@@ -53,8 +53,8 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(tmp_path
     as_boss = enqueue_as(url, "boss", whoami)
     items = enqueue_as(url, "editor", create_items, "/inbox", ["One", "Two", "Three"])
     refused = enqueue_as(url, "member", add_one, "/inbox", "by-member")
-    gone = enqueue_as(url, "member", whoami)
-    zope(conf, "delete-user", "member")
+    gone = enqueue_as(url, "leaver", whoami)
+    zope(conf, "delete-user", "leaver")
     # Seed 000: the worker reads PLONE_REDIS_DSN (here naming the SQLite file).
     os.environ["PLONE_REDIS_DSN"] = url
     try:
@@ -73,7 +73,8 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(tmp_path
     assert gone.status == "failed"
     assert gone.last_job_result is not None
     assert "IdentityError" in gone.last_job_result
-    assert "'member' no longer exists in /Plone/acl_users" in gone.last_job_result
+    assert "'leaver' no longer exists in /Plone/acl_users" in gone.last_job_result
+    assert gone.attempts == 1  # not retried: the user is gone
     inbox = zope(conf, "inspect", "/Plone/inbox")["items"]
     assert [(i["id"], i["creators"]) for i in inbox] == [
         ("one", ["editor"]), ("two", ["editor"]), ("three", ["editor"]),

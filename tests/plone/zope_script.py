@@ -3,7 +3,7 @@
 
 * ``create-site``: a Plone site ``/Plone`` with joblane's profile, a folder
   ``/Plone/inbox`` and the users ``editor`` (Contributor there), ``member``
-  (Member only) and ``boss`` (Manager).
+  and ``leaver`` (Member only) and ``boss`` (Manager).
 * ``inspect PATH``: the ids, titles and creators of the items in PATH.
 * ``delete-user ID``: remove a user from the site's user folder.
 """
@@ -50,7 +50,12 @@ def create_site(app: Any) -> dict[str, object]:
     ], setup_content=False)  # fmt: skip
     setSite(site)
     inbox = content.create(container=site, type="Folder", id="inbox", title="Inbox")
-    for name, roles in (("editor", ["Member"]), ("member", ["Member"]), ("boss", ["Manager"])):
+    for name, roles in (
+        ("editor", ["Member"]),
+        ("member", ["Member"]),
+        ("leaver", ["Member"]),
+        ("boss", ["Manager"]),
+    ):
         user.create(email=f"{name}@example.com", username=name, password="password1234",
                     roles=roles)  # fmt: skip
     inbox.manage_setLocalRoles("editor", ["Contributor"])
@@ -60,9 +65,12 @@ def create_site(app: Any) -> dict[str, object]:
 
 
 def inspect(app: Any, path: str) -> dict[str, object]:
+    from zope.component.hooks import setSite
+
+    setSite(app.Plone)  # Dexterity finds its schemas through the site
     folder = app.unrestrictedTraverse(path.lstrip("/"))
     items = [
-        {"id": item.getId(), "title": item.Title(), "creators": list(item.Creators())}
+        {"id": item.getId(), "title": item.Title(), "creators": list(item.listCreators())}
         for item in folder.objectValues()
     ]
     return {"items": items}
@@ -74,7 +82,11 @@ def delete_user(app: Any, user_id: str) -> dict[str, object]:
     return {"deleted": user_id}
 
 
-COMMANDS: dict[str, Any] = {"create-site": create_site, "inspect": inspect, "delete-user": delete_user}
+COMMANDS: dict[str, Any] = {
+    "create-site": create_site,
+    "inspect": inspect,
+    "delete-user": delete_user,
+}
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,9 @@ A site job, run by the Plone worker (:mod:`joblane.contrib.plone.worker`):
    with ``newSecurityManager``;
 3. the function runs; the transaction is committed; a ConflictError (in the
    function or at the commit) aborts and runs it again from a fresh state, up
-   to *conflict_retries* times as ZPublisher retries a request; any other
+   to *conflict_retries* times as ZPublisher retries a request (after a short
+   random pause); once they are spent, the attempt fails with the
+   ConflictError and the job's retry policy decides; any other
    error aborts and fails the attempt (retried by the job's retry policy);
 4. the security manager, site and request are cleared and the connection closed.
 
@@ -35,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import random
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -54,6 +58,8 @@ R = TypeVar("R")
 
 CONFLICT_RETRIES = 3
 """ConflictError retries of one attempt, as ZPublisher's ``max_conflict_retries``."""
+CONFLICT_PAUSE = 0.1
+"""Seconds: the next run after the n-th conflict waits up to n times this (at random)."""
 
 _database: list[Any] = []
 _enqueuer: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
@@ -167,6 +173,9 @@ def run_in_site(
         except ConflictError:
             if attempt == conflict_retries:
                 raise
+            # Unlike a request, a job has no user waiting: a short random pause
+            # lets the competing transactions through before the next run.
+            time.sleep(random.uniform(0, CONFLICT_PAUSE * (attempt + 1)))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -14,7 +14,8 @@
 
 * :data:`JOBLANE_FIXTURE`: Plone with plone.restapi and joblane's profile
   installed, enqueues joining the Zope transaction, the instance's backend
-  ``immediate://`` (jobs run inline when stored) unless ``JOBLANE_URL`` is set.
+  ``JOBLANE_URL=immediate://`` (jobs run inline when stored; the layer's
+  ``url``).
 * :data:`JOBLANE_INTEGRATION_TESTING`: nothing is committed, so jobs stay in
   the test's transaction; :func:`run_pending_jobs` runs them there, in the
   test's site, as the test's current user.
@@ -49,13 +50,16 @@ class JoblaneLayer(PloneSandboxLayer):
     """Plone + plone.restapi + joblane's profile; enqueues join the transaction."""
 
     defaultBases = (PLONE_FIXTURE,)
+    url = TEST_URL
+    """The instance's backend while the layer is set up (``JOBLANE_URL``); a
+    subclass (or a test, with ``monkeypatch.setenv``) may name another."""
 
     def setUpZope(self, app: Any, configurationContext: Any) -> None:
         import joblane.contrib.plone
 
         self.loadZCML(package=joblane.contrib.plone)
         self.previous_url = os.environ.get("JOBLANE_URL")
-        os.environ.setdefault("JOBLANE_URL", TEST_URL)
+        os.environ["JOBLANE_URL"] = self.url
         startup.install()
 
     def setUpPloneSite(self, portal: Any) -> None:
