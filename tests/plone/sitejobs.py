@@ -7,7 +7,7 @@ from joblane.contrib.plone.site import site_job
 from plone import api
 
 
-@site_job(retry=Retry(max=5, interval=[0], on=["ZODB.POSException.ConflictError"]))
+@site_job(retry=Retry(max=5, interval=[0], on=("ZODB.POSException.ConflictError",)))
 def add_one(folder_path: str, item_id: str) -> str:
     """One Document in the folder: several at once conflict on the folder (and
     on the site's uid tool), beyond what the conflict retries absorb, so the

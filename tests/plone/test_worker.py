@@ -9,6 +9,7 @@ test_transaction.py checks)."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,34 @@ def _no_layers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JOBLANE_URL", raising=False)
 
 
+@pytest.fixture(scope="module")
+def site_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Data.fs holding the site of zope_script's create-site, made once."""
+    home = tmp_path_factory.mktemp("template") / "instance"
+    zope(make_instance(home, filestorage(home)), "create-site")
+    return home / "var" / "Data.fs"
+
+
+def instance_from(template: Path, home: Path, storage: str | None = None) -> Path:
+    """An instance over a copy of *template* (FileStorage unless *storage*)."""
+    conf = make_instance(home, storage or filestorage(home))
+    if storage is None:
+        shutil.copy(template, home / "var" / "Data.fs")
+    return conf
+
+
 def enqueue_as(url: str, user: str, func: Any, *args: Any) -> Job:
     with acting_as(user, users="/Plone/acl_users", site="/Plone"):
         return Queue("normal", url=url).enqueue(func, *args)
 
 
-def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(tmp_path: Path) -> None:
+def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
+    tmp_path: Path, site_template: Path
+) -> None:
     from joblane.contrib.plone.example.jobs import create_items
     from tests.plone.sitejobs import add_one, whoami
 
-    home = tmp_path / "instance"
-    conf = make_instance(home, filestorage(home))
-    zope(conf, "create-site")
+    conf = instance_from(site_template, tmp_path / "instance")
     url = f"sqlite:///{tmp_path}/jobs.db"
     as_editor = enqueue_as(url, "editor", whoami)
     as_boss = enqueue_as(url, "boss", whoami)
@@ -81,12 +98,12 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(tmp_path
     ]  # fmt: skip
 
 
-def test_a_conflict_in_a_site_job_aborts_and_runs_it_again(tmp_path: Path) -> None:
+def test_a_conflict_in_a_site_job_aborts_and_runs_it_again(
+    tmp_path: Path, site_template: Path
+) -> None:
     from tests.plone.sitejobs import conflict_once
 
-    home = tmp_path / "instance"
-    conf = make_instance(home, filestorage(home))
-    zope(conf, "create-site")
+    conf = instance_from(site_template, tmp_path / "instance")
     url = f"sqlite:///{tmp_path}/jobs.db"
     job = enqueue_as(url, "boss", conflict_once, str(tmp_path / "marker"))
     run = run_worker(conf, url, "--concurrency", "1")
@@ -99,14 +116,14 @@ def test_a_conflict_in_a_site_job_aborts_and_runs_it_again(tmp_path: Path) -> No
     assert [i["id"] for i in inbox] == ["after-conflict"]
 
 
-def test_several_workers_share_a_zeo_database(tmp_path: Path) -> None:
+def test_several_workers_share_a_zeo_database(tmp_path: Path, site_template: Path) -> None:
     from tests.plone.sitejobs import add_one
 
+    (tmp_path / "zeo").mkdir()
+    shutil.copy(site_template, tmp_path / "zeo" / "zeo.fs")
     zeo = ZEOServer(tmp_path / "zeo")
     try:
-        home = tmp_path / "instance"
-        conf = make_instance(home, zeoclient(zeo.port))
-        zope(conf, "create-site")
+        conf = instance_from(site_template, tmp_path / "instance", zeoclient(zeo.port))
         url = f"sqlite:///{tmp_path}/jobs.db"
         jobs = [enqueue_as(url, "editor", add_one, "/inbox", f"item-{n}") for n in range(12)]
         workers = [start_worker(conf, url, "--concurrency", "2") for _ in range(2)]
