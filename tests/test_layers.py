@@ -65,7 +65,8 @@ ALLOWED: dict[str, set[str]] = {
     "contrib": {"contrib", "backends", "core", "errors", "identity", "pending", "spool", "types"},
     # contrib/plone: an add-on for a whole application (its services answer through the
     # monitor's views, it enqueues through the client, its worker is `joblane worker`
-    # with the Zope application loaded: it calls the CLI).
+    # with the Zope application loaded: it calls the CLI; its test layer starts a
+    # worker thread).
     "contrib/plone": {
         "backends",
         "cli",
@@ -78,6 +79,7 @@ ALLOWED: dict[str, set[str]] = {
         "monitor",
         "tasks",
         "types",
+        "worker",
     },
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }

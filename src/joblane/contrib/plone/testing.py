@@ -20,7 +20,9 @@
   the test's transaction; :func:`run_pending_jobs` runs them there, in the
   test's site, as the test's current user.
 * :data:`JOBLANE_FUNCTIONAL_TESTING`: ``transaction.commit()`` stores the jobs
-  (and the immediate backend runs them).
+  (and the immediate backend runs them); with another ``JOBLANE_URL`` (a
+  SQLite file), :func:`worker_thread` runs them in a worker thread, each site
+  job on its own connection to the layer's database, as its enqueuer.
 * :data:`JOBLANE_SERVER_TESTING`: the functional layer behind a real WSGI
   server (``layer["host"]``, ``layer["port"]``).
 """
@@ -42,6 +44,8 @@ from plone.testing import zope as zope_testing
 from joblane.client import Job
 from joblane.contrib.plone import startup
 from joblane.contrib.plone.config import instance_backend
+from joblane.contrib.plone.site import restore, use_database
+from joblane.worker.worker import WorkerThread
 
 TEST_URL = "immediate://"
 
@@ -105,3 +109,14 @@ def run_pending_jobs() -> list[Job]:
             records += [record for _, record, _ in pending.entries]
             pending.discard()
     return [Job(record, backend).refresh() for record in backend.enqueue(records)]
+
+
+def worker_thread(layer: Any, **options: Any) -> WorkerThread:
+    """A joblane worker thread of the test process over the instance's backend,
+    running site jobs on *layer*'s database (``layer["zodbDB"]``), each on its
+    own connection and as its enqueuer (``with worker_thread(self.layer): ...``):
+    for a functional layer, whose commits other connections see. *options* go
+    to :class:`~joblane.worker.worker.Worker` (``burst=True`` drains and stops)."""
+    use_database(layer["zodbDB"])
+    options.setdefault("identity", restore)
+    return WorkerThread(instance_backend(), **options)
