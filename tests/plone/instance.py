@@ -131,3 +131,40 @@ def start_worker(conf: Path, url: str, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         env={**os.environ, "JOBLANE_URL": url},
     )  # fmt: skip
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port (never the machine's own);
+    skips without the binary, fails instead under JOBLANE_REQUIRE_SERVERS=1."""
+
+    def __init__(self, directory: Path) -> None:
+        import shutil
+
+        import pytest
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            message = "redis-server is not installed (apt-get install redis-server)"
+            if os.environ.get("JOBLANE_REQUIRE_SERVERS") == "1":
+                pytest.fail(message)
+            pytest.skip(message)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)

@@ -19,6 +19,7 @@ from joblane.client import Job, Queue
 from joblane.identity import acting_as
 from tests.plone.conftest import finish_layers
 from tests.plone.instance import (
+    RedisServer,
     ZEOServer,
     filestorage,
     make_instance,
@@ -116,15 +117,18 @@ def test_a_conflict_in_a_site_job_aborts_and_runs_it_again(
     assert [i["id"] for i in inbox] == ["after-conflict"]
 
 
-def test_several_workers_share_a_zeo_database(tmp_path: Path, site_template: Path) -> None:
+def test_several_workers_share_a_zeo_database_and_redis(
+    tmp_path: Path, site_template: Path
+) -> None:
     from tests.plone.sitejobs import add_one
 
     (tmp_path / "zeo").mkdir()
     shutil.copy(site_template, tmp_path / "zeo" / "zeo.fs")
+    redis_server = RedisServer(tmp_path / "redis")
     zeo = ZEOServer(tmp_path / "zeo")
     try:
         conf = instance_from(site_template, tmp_path / "instance", zeoclient(zeo.port))
-        url = f"sqlite:///{tmp_path}/jobs.db"
+        url = redis_server.url  # seed 000's production shape: Redis, several workers
         jobs = [enqueue_as(url, "editor", add_one, "/inbox", f"item-{n}") for n in range(12)]
         workers = [start_worker(conf, url, "--concurrency", "2") for _ in range(2)]
         outputs = [w.communicate(timeout=300)[0] for w in workers]
@@ -138,3 +142,4 @@ def test_several_workers_share_a_zeo_database(tmp_path: Path, site_template: Pat
         assert {tuple(i["creators"]) for i in inbox} == {("editor",)}
     finally:
         zeo.stop()
+        redis_server.stop()
