@@ -122,6 +122,19 @@ def test_paging_follows_the_link_header(server: dict[str, Any]) -> None:
     bad = requests.get(f"{site}/@rq-queues?limit=x", auth=("manager", PASSWORD),
                        headers={"Accept": "application/json"})  # fmt: skip
     assert bad.status_code == 400
+    assert bad.json() == {
+        "error": {
+            "type": "BadRequest",
+            "message": "limit must be an integer from 0 to 1000, not 'x'",
+        }
+    }
+    twice = requests.get(f"{site}/@rq-queues?limit=1&limit=2", auth=("manager", PASSWORD),
+                         headers={"Accept": "application/json"})  # fmt: skip
+    assert twice.status_code == 400
+    assert twice.json()["error"]["message"] == "give limit once, not 2 times"
+    deeper = requests.get(f"{site}/@rq-job/normal/a/b", auth=("manager", PASSWORD),
+                          headers={"Accept": "application/json"})  # fmt: skip
+    assert deeper.status_code == 404
 
 
 def test_anonymous_and_a_member_are_refused(server: dict[str, Any]) -> None:
