@@ -39,3 +39,10 @@ def conflict_once(marker: str) -> str:
         raise ConflictError("a concurrent change to the inbox")
     api.content.create(container=folder, type="Document", id="after-conflict", title="y")
     return "done"
+
+
+@site_job(site="/Plone")
+def whoami_in_plone() -> dict[str, object]:
+    """whoami for a job enqueued outside any site: it names its site."""
+    user = api.user.get_current()
+    return {"user": user.getId(), "site": "/".join(api.portal.get().getPhysicalPath())}

@@ -63,7 +63,7 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
     tmp_path: Path, site_template: Path
 ) -> None:
     from joblane.contrib.plone.example.jobs import create_items
-    from tests.plone.sitejobs import add_one, whoami
+    from tests.plone.sitejobs import add_one, whoami, whoami_in_plone
 
     conf = instance_from(site_template, tmp_path / "instance")
     url = f"sqlite:///{tmp_path}/jobs.db"
@@ -72,6 +72,10 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
     items = enqueue_as(url, "editor", create_items, "/inbox", ["One", "Two", "Three"])
     refused = enqueue_as(url, "member", add_one, "/inbox", "by-member")
     gone = enqueue_as(url, "leaver", whoami)
+    with acting_as("admin", users="/acl_users", site="/Plone"):  # the Zope root's user
+        as_root_admin = Queue("normal", url=url).enqueue(whoami)
+    nowhere = Queue("normal", url=url).enqueue(whoami)  # no user, no site
+    anonymous = Queue("normal", url=url).enqueue(whoami_in_plone)
     zope(conf, "delete-user", "leaver")
     # Seed 000: the worker reads PLONE_REDIS_DSN (here naming the SQLite file).
     os.environ["PLONE_REDIS_DSN"] = url
@@ -82,6 +86,12 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
     assert run.returncode == 0, run.stderr[-5000:]
     assert as_editor.refresh().return_value == {"user": "editor", "site": "/Plone"}
     assert as_boss.refresh().return_value == {"user": "boss", "site": "/Plone"}
+    assert as_root_admin.refresh().return_value == {"user": "admin", "site": "/Plone"}
+    assert anonymous.refresh().return_value == {"user": None, "site": "/Plone"}
+    nowhere.refresh()
+    assert nowhere.status == "failed"
+    assert nowhere.last_job_result is not None
+    assert "needs a Plone site" in nowhere.last_job_result
     assert items.refresh().status == "finished", items.last_job_result
     assert items.return_value == ["/Plone/inbox/one", "/Plone/inbox/two", "/Plone/inbox/three"]
     refused.refresh()
