@@ -46,3 +46,12 @@ def whoami_in_plone() -> dict[str, object]:
     """whoami for a job enqueued outside any site: it names its site."""
     user = api.user.get_current()
     return {"user": user.getId(), "site": "/".join(api.portal.get().getPhysicalPath())}
+
+
+@site_job
+def enqueue_whoami(url: str) -> str:
+    """A site job that enqueues another: it joins this job's transaction and
+    is enqueued by this job's user."""
+    from joblane.client import Queue
+
+    return Queue("normal", url=url).enqueue(whoami).id

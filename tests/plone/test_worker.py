@@ -63,7 +63,7 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
     tmp_path: Path, site_template: Path
 ) -> None:
     from joblane.contrib.plone.example.jobs import create_items
-    from tests.plone.sitejobs import add_one, whoami, whoami_in_plone
+    from tests.plone.sitejobs import add_one, enqueue_whoami, whoami, whoami_in_plone
 
     conf = instance_from(site_template, tmp_path / "instance")
     url = f"sqlite:///{tmp_path}/jobs.db"
@@ -76,6 +76,7 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
         as_root_admin = Queue("normal", url=url).enqueue(whoami)
     nowhere = Queue("normal", url=url).enqueue(whoami)  # no user, no site
     anonymous = Queue("normal", url=url).enqueue(whoami_in_plone)
+    parent = enqueue_as(url, "editor", enqueue_whoami, url)
     zope(conf, "delete-user", "leaver")
     # Seed 000: the worker reads PLONE_REDIS_DSN (here naming the SQLite file).
     os.environ["PLONE_REDIS_DSN"] = url
@@ -88,6 +89,12 @@ def test_one_worker_on_filestorage_runs_jobs_in_the_site_as_their_users(
     assert as_boss.refresh().return_value == {"user": "boss", "site": "/Plone"}
     assert as_root_admin.refresh().return_value == {"user": "admin", "site": "/Plone"}
     assert anonymous.refresh().return_value == {"user": None, "site": "/Plone"}
+    child = Job.fetch(parent.refresh().return_value, url=url)
+    assert child.record.enqueued_by is not None
+    assert child.record.enqueued_by.to_json() == {
+        "user_id": "editor", "context": {"users": "/Plone/acl_users", "site": "/Plone"}
+    }  # fmt: skip
+    assert child.return_value == {"user": "editor", "site": "/Plone"}
     nowhere.refresh()
     assert nowhere.status == "failed"
     assert nowhere.last_job_result is not None

@@ -30,6 +30,7 @@ from typing import Any
 
 from joblane.contrib.plone.config import worker_url
 from joblane.contrib.plone.site import use_database
+from joblane.contrib.plone.startup import install
 from joblane.errors import ConfigurationError
 
 ENV_ZOPE_CONF = "ZOPE_CONF"
@@ -62,9 +63,12 @@ def load_zope(conf: Path) -> Any:
 
 
 def on_startup(ctx: dict[str, Any]) -> None:
-    """Each slot: load the Zope application once, run site jobs on its database."""
+    """Each slot: load the Zope application once, run site jobs on its database.
+    As in the instance, a job a site job enqueues joins its transaction and
+    records its user (:func:`~joblane.contrib.plone.startup.install`)."""
     db = load_zope(zope_conf())
     use_database(db)
+    install()  # Zope2.startup_wsgi does not send IProcessStarting
     ctx["zope_db"] = db
 
 
