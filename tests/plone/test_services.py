@@ -232,3 +232,20 @@ def test_uninstall_removes_the_services(integration: Any) -> None:
     applyProfile(portal, "joblane.contrib.plone:uninstall")
     assert IJoblaneLayer not in registered_layers()
     assert "joblane.url" not in portal.portal_registry.records
+
+
+def test_a_backend_that_does_not_answer_is_503(
+    server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.plone.instance import free_port
+
+    monkeypatch.setenv("JOBLANE_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    answer = requests.get(f"{server['site_url']}/@rq-queues", auth=("manager", PASSWORD),
+                          headers={"Accept": "application/json"})  # fmt: skip
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": {
+            "type": "ServiceUnavailable",
+            "message": "the job backend is unavailable; try again later",
+        }
+    }
