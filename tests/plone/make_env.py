@@ -2,11 +2,13 @@
 
 Run by the README's test command before pytest; idempotent and cached in the
 clone: the environment is rebuilt only when ``requirements.txt``,
-``constraints.txt``, ``pyproject.toml`` or the Python version change (their
-fingerprint is kept in ``.venv-plone/joblane-env.txt``, written last, so an
-interrupted install is redone). Plone pins many packages, hence a venv of its
-own beside the project's ``.venv``; ``tests/test_plone_suite.py`` runs
-``tests/plone`` in it. Needs only the standard library::
+``constraints.txt``, joblane's own dependencies (``[project]`` in
+``pyproject.toml``: a change to the tools' settings there does not count) or
+the Python version change (their fingerprint is kept in
+``.venv-plone/joblane-env.txt``, written last, so an interrupted install is
+redone). joblane itself is installed editable, so its code needs no rebuild.
+Plone pins many packages, hence a venv of its own beside the project's
+``.venv``; ``tests/test_plone_suite.py`` runs ``tests/plone`` in it. Needs only the standard library::
 
     python3 tests/plone/make_env.py          # about 3 minutes the first time
 """
@@ -14,10 +16,12 @@ own beside the project's ``.venv``; ``tests/test_plone_suite.py`` runs
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import venv
 from pathlib import Path
 
@@ -25,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ENV = ROOT / ".venv-plone"
 MARKER = ENV / "joblane-env.txt"
-INPUTS = (HERE / "requirements.txt", HERE / "constraints.txt", ROOT / "pyproject.toml")
+INPUTS = (HERE / "requirements.txt", HERE / "constraints.txt")
 COMMAND = "python3 tests/plone/make_env.py"
 
 
@@ -34,6 +38,8 @@ def fingerprint() -> str:
     digest = hashlib.sha256(sys.version.split()[0].encode())
     for path in INPUTS:
         digest.update(path.read_bytes())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    digest.update(json.dumps(project, sort_keys=True).encode())
     return digest.hexdigest()
 
 
