@@ -8,7 +8,8 @@ the Python version change (their fingerprint is kept in
 ``.venv-plone/joblane-env.txt``, written last, so an interrupted install is
 redone). joblane itself is installed editable, so its code needs no rebuild.
 Plone pins many packages, hence a venv of its own beside the project's
-``.venv``; ``tests/test_plone_suite.py`` runs ``tests/plone`` in it. Needs only the standard library::
+``.venv``; ``tests/test_plone_suite.py`` runs ``tests/plone`` in it. Needs
+only the standard library::
 
     python3 tests/plone/make_env.py          # about 3 minutes the first time
 """
