@@ -17,6 +17,22 @@ from tests.servers import postgres_bin_dir, postgres_database
 PG = "pg"  # the PostgreSQL alias, when there is one
 
 
+def tasks_setting(directory: Path) -> dict[str, dict[str, object]]:
+    """``TASKS`` for tests/contrib/test_django_tasks.py: three joblane backends on
+    one SQLite job store in *directory* (so one worker runs the tasks of all)."""
+    url = f"sqlite:///{directory / 'tasks.db'}"
+    backend = "joblane.contrib.django.JoblaneBackend"
+    queues = ["default", "emails"]
+    return {
+        "default": {"BACKEND": backend, "QUEUES": queues,
+                    "OPTIONS": {"URL": url, "RETRY": {"max": 1}}},
+        "short": {"BACKEND": backend, "QUEUES": queues,
+                  "OPTIONS": {"URL": url, "JOB_TIMEOUT": 1}},
+        "oncommit": {"BACKEND": backend, "QUEUES": queues,
+                     "OPTIONS": {"URL": url, "ENQUEUE_ON_COMMIT": True}},
+    }  # fmt: skip
+
+
 def configure(directory: Path) -> None:
     """Configure and set up Django with its databases in *directory*, unless done."""
     if settings.configured:
@@ -40,8 +56,10 @@ def configure(directory: Path) -> None:
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",
+            "django_tasks",
             "joblane.contrib.django",
         ],
+        TASKS=tasks_setting(directory),
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
     )

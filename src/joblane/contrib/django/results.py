@@ -117,9 +117,7 @@ def to_result(record: JobRecord) -> Any:
     attempts: list[dict[str, Any]] = list(meta.get("attempts", []))
     status = STATUS[record.status]
     running = record.status is JobStatus.STARTED and record.started is not None
-    workers = [a["worker"] for a in attempts]
-    if running:
-        workers.append(record.worker_name or "")
+    workers = attempt_workers(record, attempts, running)
     starts = [a["started"] for a in attempts if a.get("started") is not None]
     first = starts[0] if starts else (record.started if running else None)
     errors = [TaskError(**a["error"]) for a in attempts if a.get("error")]
@@ -140,6 +138,16 @@ def to_result(record: JobRecord) -> Any:
     if status is TaskResultStatus.SUCCESSFUL and record.result is not None:
         object.__setattr__(result, "_return_value", loads(record.result))
     return result
+
+
+def attempt_workers(record: JobRecord, attempts: list[dict[str, Any]], running: bool) -> list[str]:
+    """One worker name per attempt started (``record.attempts``): those kept in
+    meta, then, for attempts whose end the worker has not recorded yet (its
+    callback runs just after the settle) and the one running now, the job's
+    current worker. So a task's ``TaskContext.attempt`` is its attempt number."""
+    workers = [a["worker"] for a in attempts][: record.attempts]
+    missing = record.attempts - len(workers)
+    return workers + [record.worker_name or ""] * missing if missing > 0 or running else workers
 
 
 def failure(reason: str) -> Any:
