@@ -17,13 +17,16 @@ from tests.servers import postgres_bin_dir, postgres_database
 PG = "pg"  # the PostgreSQL alias, when there is one
 
 
-def tasks_setting(directory: Path) -> dict[str, dict[str, object]]:
-    """``TASKS`` for tests/contrib/test_django_tasks.py: three joblane backends on
-    one SQLite job store in *directory* (so one worker runs the tasks of all)."""
+def tasks_setting(directory: Path, pg: bool = False) -> dict[str, dict[str, object]]:
+    """``TASKS`` for tests/contrib/test_django_tasks.py: joblane backends on one
+    SQLite job store in *directory* (so one worker runs the tasks of all); with
+    *pg*, one that enqueues on the commit of the PostgreSQL alias."""
     url = f"sqlite:///{directory / 'tasks.db'}"
     backend = "joblane.contrib.django.JoblaneBackend"
     queues = ["default", "emails"]
-    return {
+    extra = {"oncommit_pg": {"BACKEND": backend, "QUEUES": queues, "OPTIONS": {
+        "URL": url, "ENQUEUE_ON_COMMIT": True, "DATABASE": PG}}} if pg else {}  # fmt: skip
+    return extra | {
         "default": {"BACKEND": backend, "QUEUES": queues,
                     "OPTIONS": {"URL": url, "RETRY": {"max": 1}}},
         "short": {"BACKEND": backend, "QUEUES": queues,
@@ -59,7 +62,7 @@ def configure(directory: Path) -> None:
             "django_tasks",
             "joblane.contrib.django",
         ],
-        TASKS=tasks_setting(directory),
+        TASKS=tasks_setting(directory, pg=PG in databases),
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
     )

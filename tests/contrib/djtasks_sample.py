@@ -46,3 +46,14 @@ def wait_for_file(path: str) -> str:
     while not Path(path).exists():
         time.sleep(0.02)
     return Path(path).read_text()
+
+
+@task()
+def record_row(tag: str) -> int:
+    """Insert *tag* into ``task_rows`` of Django's default database; its row count."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO task_rows (tag) VALUES (%s)", [tag])
+        cursor.execute("SELECT COUNT(*) FROM task_rows")
+        return int(cursor.fetchone()[0])

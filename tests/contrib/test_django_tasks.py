@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 
@@ -45,7 +45,8 @@ from joblane.contrib.django.compat import (
     task_enqueued,
 )
 from joblane.contrib.django.results import TaskTimeoutError
-from tests.contrib.django_setup import configure
+from tests.contrib.django_setup import PG, configure
+from tests.servers import postgres_bin
 from tests.worker.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,38 +54,54 @@ READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
 SUCCESSFUL, FAILED = TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED
 
 
+SETTINGS = """\
+from pathlib import Path
+from django_tasks.signals import task_finished, task_started
+from tests.contrib.django_setup import tasks_setting
+
+DATABASES = {databases!r}
+INSTALLED_APPS = ["django.contrib.auth", "django.contrib.contenttypes",
+                  "django_tasks", "joblane.contrib.django"]
+TASKS = tasks_setting(Path({directory!r}), pg={pg!r})
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+
+def _log(signal_name):
+    def receiver(sender, task_result, **kwargs):
+        import os
+        with open({log!r}, "a") as f:
+            line = [signal_name, task_result.id, task_result.status, os.getpid()]
+            f.write(" ".join(map(str, line)) + "\\n")
+    return receiver
+
+
+_started, _finished = _log("started"), _log("finished")
+task_started.connect(_started)
+task_finished.connect(_finished)
+"""
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Django configured (tests/contrib/django_setup.py), and a settings module
-    for worker processes with the same databases and TASKS, whose signal
-    receivers write what they get to ``signals.log``."""
+    """Django configured (tests/contrib/django_setup.py), and settings modules
+    for worker processes with the same TASKS and Django's database the SQLite
+    file (``djsite``) or, where there is one, the PostgreSQL database
+    (``djsite_pg``); their signal receivers write what they get to
+    ``signals.log``."""
     configure(tmp_path_factory.mktemp("django"))
     directory = Path(settings.DATABASES["default"]["NAME"]).parent
     here = tmp_path_factory.mktemp("site")
-    (here / "signals.log").write_text("")
-    (here / "djsite.py").write_text(
-        f"from tests.contrib.django_setup import tasks_setting\n"
-        f"from pathlib import Path\n"
-        f"DATABASES = {settings.DATABASES['default']!r}\n"
-        f"DATABASES = {{'default': {{k: DATABASES[k] for k in ('ENGINE', 'NAME')}}}}\n"
-        f"INSTALLED_APPS = ['django.contrib.auth', 'django.contrib.contenttypes',\n"
-        f"                  'django_tasks', 'joblane.contrib.django']\n"
-        f"TASKS = tasks_setting(Path({str(directory)!r}))\n"
-        f"USE_TZ = True\n"
-        f"DEFAULT_AUTO_FIELD = 'django.db.models.AutoField'\n"
-        f"from django_tasks.signals import task_started, task_finished\n"
-        f"LOG = {str(here / 'signals.log')!r}\n"
-        f"def _log(signal_name):\n"
-        f"    def receiver(sender, task_result, **kwargs):\n"
-        f"        import os\n"
-        f"        with open(LOG, 'a') as f:\n"
-        f"            line = [signal_name, task_result.id, task_result.status, os.getpid()]\n"
-        f"            f.write(' '.join(map(str, line)) + '\\n')\n"
-        f"    return receiver\n"
-        f"_started, _finished = _log('started'), _log('finished')\n"
-        f"task_started.connect(_started)\n"
-        f"task_finished.connect(_finished)\n"
-    )  # fmt: skip
+    log = here / "signals.log"
+    log.write_text("")
+    pg = PG in settings.DATABASES
+    keys = ("ENGINE", "NAME", "USER", "HOST", "PORT")
+    found = {a: {k: v for k, v in d.items() if k in keys} for a, d in settings.DATABASES.items()}
+    for module, alias in (("djsite", "default"), ("djsite_pg", PG)):
+        if alias in found:
+            databases = {"default": found[alias]} | ({PG: found[PG]} if pg else {})
+            (here / f"{module}.py").write_text(SETTINGS.format(
+                databases=databases, directory=str(directory), pg=pg, log=str(log)))  # fmt: skip
     yield here
 
 
@@ -95,14 +112,15 @@ def sample(site: Path) -> Any:
     return sample
 
 
-def manage(site: Path, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="djsite",
+def manage(site: Path, *args: str, module: str = "djsite",
+           **popen: Any) -> subprocess.Popen[bytes]:  # fmt: skip
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE=module,
                PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))  # fmt: skip
     return subprocess.Popen([sys.executable, "-m", "django", *args], cwd=ROOT, env=env, **popen)
 
 
-def run_burst(site: Path) -> str:
-    proc = manage(site, "joblane_worker", "--burst", "-c", "2",
+def run_burst(site: Path, module: str = "djsite") -> str:
+    proc = manage(site, "joblane_worker", "--burst", "-c", "2", module=module,
                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out.decode()
@@ -175,6 +193,9 @@ def test_a_task_s_life_through_a_real_worker(site: Path, sample: Any) -> None:
     started = [f[1] for f in lines if f[0] == "started"]
     assert sorted(started) == sorted([ok.id, bad.id, bad.id, retried.id, retried.id,
                                       timed_out.id, doubled.id])  # fmt: skip
+    finishing = {f[3] for f in lines if f[0] == "finished"}
+    assert len(finishing) == 1  # the worker process
+    assert finishing.isdisjoint(f[3] for f in lines if f[0] == "started")  # its slots
 
     # Requeue of a failed task (joblane's requeue): READY again, run again.
     again = task_backends["default"].requeue(bad.id)
@@ -218,6 +239,26 @@ def test_running_then_get_result_from_another_process(site: Path, sample: Any,
     assert args == [str(flag)]
 
 
+def test_tasks_on_django_s_postgresql_database(site: Path, sample: Any) -> None:
+    """The worker's Django database is PostgreSQL: two slots forked from a
+    worker that had used it, each task on its slot's own connection."""
+    if PG not in settings.DATABASES:
+        postgres_bin()  # skips (fails under JOBLANE_REQUIRE_SERVERS=1)
+        pytest.skip("Django was configured without PostgreSQL in this process")
+    with connections[PG].cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS task_rows (id SERIAL PRIMARY KEY, tag TEXT)")
+        cursor.execute("DELETE FROM task_rows")
+    results = [sample.record_row.enqueue(f"r{i}") for i in range(6)]
+    run_burst(site, "djsite_pg")
+    for result in results:
+        result.refresh()
+    assert [r.status for r in results] == [SUCCESSFUL] * 6
+    assert sorted(r.return_value for r in results) == [1, 2, 3, 4, 5, 6]
+    with connections[PG].cursor() as cursor:
+        cursor.execute("SELECT tag FROM task_rows ORDER BY tag")
+        assert [row[0] for row in cursor.fetchall()] == [f"r{i}" for i in range(6)]
+
+
 def test_aenqueue_and_aget_result(sample: Any) -> None:
     import asyncio
 
@@ -238,14 +279,19 @@ def test_run_after_is_a_scheduled_job(sample: Any) -> None:
     assert sample.add.get_result(result.id).task.run_after == later
 
 
-def test_enqueue_on_commit_and_rollback(sample: Any) -> None:
-    on_commit = sample.add.using(backend="oncommit")
-    with transaction.atomic():
+@pytest.mark.parametrize(("backend", "alias"), [("oncommit", "default"), ("oncommit_pg", PG)],
+                         ids=["sqlite", "postgresql"])  # fmt: skip
+def test_enqueue_on_commit_and_rollback(sample: Any, backend: str, alias: str) -> None:
+    if alias not in settings.DATABASES:
+        postgres_bin()
+        pytest.skip("Django was configured without PostgreSQL in this process")
+    on_commit = sample.add.using(backend=backend)
+    with transaction.atomic(using=alias):
         kept = on_commit.enqueue(1, 2)
         with pytest.raises(TaskResultDoesNotExist):
             on_commit.get_result(kept.id)  # not stored before the commit
     assert on_commit.get_result(kept.id).status == READY
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with pytest.raises(RuntimeError), transaction.atomic(using=alias):
         dropped = on_commit.enqueue(3, 4)
         raise RuntimeError("roll back")
     with pytest.raises(TaskResultDoesNotExist):

@@ -52,6 +52,7 @@ from datetime import datetime
 from inspect import iscoroutinefunction
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 
 from joblane.backends.base import Backend
@@ -236,10 +237,9 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
         return to_result(job.record)
 
     def requeue(self, result_id: str) -> Any:
-        """Run a FAILED task again (joblane's requeue: same id, its queue's
-        front... as ``Job.requeue`` does); returns its result, READY.
-        Raises TaskResultDoesNotExist, or joblane's InvalidStateError for a
-        task that has not failed."""
+        """Run a FAILED task again, under the same id (joblane's ``Job.requeue``);
+        returns its result, READY. Raises TaskResultDoesNotExist, or joblane's
+        InvalidStateError for a task that has not failed."""
         self.get_result(result_id)  # a Django task of this backend, or DoesNotExist
         job = Job.fetch(result_id, backend=self.joblane_backend).requeue()
         return to_result(job.record)
@@ -266,6 +266,11 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
                     "no joblane_worker process can run its tasks",
                     id="joblane.W001",
                 )
+        if self.enqueue_on_commit and self.database not in settings.DATABASES:
+            yield checks.Error(
+                f"{where}['OPTIONS']['DATABASE'] {self.database!r} is not in DATABASES",
+                id="joblane.E003",
+            )
         for name in self.queue_order:
             problem = queue_problem(name)
             if problem is not None:
