@@ -24,8 +24,10 @@ def tasks_setting(directory: Path, pg: bool = False) -> dict[str, dict[str, obje
     url = f"sqlite:///{directory / 'tasks.db'}"
     backend = "joblane.contrib.django.JoblaneBackend"
     queues = ["default", "emails"]
-    extra = {"oncommit_pg": {"BACKEND": backend, "QUEUES": queues, "OPTIONS": {
-        "URL": url, "ENQUEUE_ON_COMMIT": True, "DATABASE": PG}}} if pg else {}  # fmt: skip
+    extra: dict[str, dict[str, object]] = {}
+    if pg:
+        options = {"URL": url, "ENQUEUE_ON_COMMIT": True, "DATABASE": PG}
+        extra["oncommit_pg"] = {"BACKEND": backend, "QUEUES": queues, "OPTIONS": options}
     return extra | {
         "default": {"BACKEND": backend, "QUEUES": queues,
                     "OPTIONS": {"URL": url, "RETRY": {"max": 1}}},
