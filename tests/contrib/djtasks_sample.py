@@ -49,11 +49,10 @@ def wait_for_file(path: str) -> str:
 
 
 @task()
-def record_row(tag: str) -> int:
-    """Insert *tag* into ``task_rows`` of Django's default database; its row count."""
+def record_row(tag: str) -> str:
+    """Insert *tag* into ``task_rows`` of Django's default database; return it as read back."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO task_rows (tag) VALUES (%s)", [tag])
-        cursor.execute("SELECT COUNT(*) FROM task_rows")
-        return int(cursor.fetchone()[0])
+        cursor.execute("INSERT INTO task_rows (tag) VALUES (%s) RETURNING tag", [tag])
+        return str(cursor.fetchone()[0])

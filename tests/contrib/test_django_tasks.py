@@ -43,6 +43,7 @@ from joblane.contrib.django.compat import (
     TaskResultStatus,
     task_backends,
     task_enqueued,
+    task_finished,
 )
 from joblane.contrib.django.results import TaskTimeoutError
 from tests.contrib.django_setup import PG, configure
@@ -253,10 +254,34 @@ def test_tasks_on_django_s_postgresql_database(site: Path, sample: Any) -> None:
     for result in results:
         result.refresh()
     assert [r.status for r in results] == [SUCCESSFUL] * 6
-    assert sorted(r.return_value for r in results) == [1, 2, 3, 4, 5, 6]
+    assert [r.return_value for r in results] == [f"r{i}" for i in range(6)]
     with connections[PG].cursor() as cursor:
         cursor.execute("SELECT tag FROM task_rows ORDER BY tag")
         assert [row[0] for row in cursor.fetchall()] == [f"r{i}" for i in range(6)]
+
+
+def test_an_immediate_url_runs_tasks_in_enqueue(sample: Any) -> None:
+    """``OPTIONS["URL"] = "immediate://"``: no worker, each task run inside
+    ``enqueue`` and recorded as a worker records it (for tests)."""
+    tasks = {**settings.TASKS, "imm": {"BACKEND": "joblane.contrib.django.JoblaneBackend",
+             "QUEUES": ["default", "emails"], "OPTIONS": {"URL": "immediate://"}}}  # fmt: skip
+    finished: list[tuple[str, str]] = []
+
+    def on_finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        finished.append((task_result.id, task_result.status))
+
+    task_finished.connect(on_finished)
+    try:
+        with override_settings(TASKS=tasks):
+            ok = sample.add.using(backend="imm").enqueue(2, 2)
+            bad = sample.fail_always.using(backend="imm").enqueue("no")
+            again = sample.add.using(backend="imm").get_result(ok.id)
+    finally:
+        task_finished.disconnect(on_finished)
+    assert ok.status == SUCCESSFUL and ok.return_value == 4 and ok.attempts == 1
+    assert again.return_value == 4 and again.finished_at == ok.finished_at
+    assert bad.status == FAILED and bad.errors[0].exception_class is ValueError
+    assert finished == [(ok.id, SUCCESSFUL), (bad.id, FAILED)]
 
 
 def test_aenqueue_and_aget_result(sample: Any) -> None:

@@ -71,10 +71,19 @@ from joblane.contrib.django.compat import (
     InvalidTaskError,
     TaskResultDoesNotExist,
     task_enqueued,
+    task_finished,
 )
-from joblane.contrib.django.results import ARUNNER, META_KEY, RUNNER, to_result
+from joblane.contrib.django.results import (
+    ARUNNER,
+    META_KEY,
+    RUNNER,
+    failure,
+    to_result,
+)
+from joblane.core.job import JobRecord
 from joblane.core.queues import QUEUE_NAME_MAX, validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
+from joblane.core.states import JobStatus
 from joblane.errors import ConfigurationError, JoblaneError, NoSuchJobError
 
 TIERS = ("important", "normal", "low")
@@ -129,6 +138,25 @@ def job_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+def ran_inline(store: Backend, record: JobRecord) -> JobRecord:
+    """A task the ``immediate://`` backend ran inside ``enqueue``: its (last)
+    attempt kept in meta and ``task_finished`` sent, as a worker would."""
+    meta = dict(record.meta)
+    django_meta = dict(meta[META_KEY])
+    reason = record.last_job_result
+    error = None
+    if record.status is not JobStatus.FINISHED and reason:
+        error = {"exception_class_path": failure(reason).exception_class_path, "traceback": reason}
+    attempt = {"worker": record.worker_name or "", "started": record.started, "error": error}
+    django_meta["attempts"] = [attempt]
+    meta[META_KEY] = django_meta
+    store.save_meta(record.id, meta)
+    record = record.copy(meta=meta)
+    if record.status in (JobStatus.FINISHED, JobStatus.FAILED):
+        task_finished.send(JoblaneBackend, task_result=to_result(record))
+    return record
+
+
 class JoblaneBackend(BaseBackend):  # type: ignore[misc]
     """Django's tasks framework on joblane (see the module docstring)."""
 
@@ -160,12 +188,20 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
             )
         self.enqueue_on_commit: bool | None = on_commit
         self.database: str = options.get("DATABASE", "default")
+        self._confined: Backend | None = None
         self.queue_order = list(dict.fromkeys(params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME])))
 
     @property
     def joblane_backend(self) -> Backend:
-        """The joblane backend at ``OPTIONS["URL"]`` (one per process, opened at first use)."""
-        return shared_backend(self.url)
+        """The joblane backend at ``OPTIONS["URL"]`` (one per process, opened at
+        first use); ``memory://`` and ``immediate://``, which live in their object,
+        one per Django backend."""
+        if self._confined is not None:
+            return self._confined
+        store = shared_backend(self.url)
+        if not store.capabilities.shared_between_processes:
+            self._confined = store
+        return store
 
     def validate_task(self, task: Any) -> None:
         super().validate_task(task)
@@ -214,6 +250,9 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
         return self._enqueued(job.record)
 
     def _enqueued(self, record: Any) -> Any:
+        store = self.joblane_backend
+        if store.capabilities.runs_inline and record.ended is not None:
+            record = ran_inline(store, record)  # immediate://: it ran in enqueue
         result = to_result(record)
         task_enqueued.send(type(self), task_result=result)
         return result
