@@ -24,7 +24,7 @@ pytest.importorskip("django_tasks")
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -367,6 +367,14 @@ def test_joblane_info(sample: Any, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "tasks framework: django_tasks" in out
     assert "'emails' important -> emails.important" in out
+
+
+def test_joblane_worker_refuses_what_it_cannot_serve(sample: Any) -> None:
+    with pytest.raises(CommandError, match=r"\['nowhere'\] not in TASKS\['default'\]"):
+        call_command("joblane_worker", "--queue", "nowhere", "--burst")
+    tasks = {**settings.TASKS, "dummy": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    with override_settings(TASKS=tasks), pytest.raises(CommandError, match="DummyBackend, not"):
+        call_command("joblane_worker", "--backend", "dummy", "--burst")
 
 
 # -- seed 002: background ------------------------------------------------------
