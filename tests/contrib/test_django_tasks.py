@@ -362,6 +362,26 @@ def test_bad_settings_are_refused_or_reported(sample: Any) -> None:
     assert not [m for m in checks.run_checks() if m.id.startswith("joblane.")]
 
 
+@pytest.mark.parametrize("apps", [[], ["django_tasks"]], ids=["joblane-app", "both-apps"])
+def test_system_checks_run_once_with_or_without_django_tasks_app(apps: list[str]) -> None:
+    """joblane's app runs the TASKS checks where the backport's app does not."""
+    script = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django.contrib.contenttypes',\n"
+        f"    'django.contrib.auth', 'joblane.contrib.django', *{apps!r}],\n"
+        "    DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}},\n"
+        "    TASKS={'default': {'BACKEND': 'joblane.contrib.django.JoblaneBackend',\n"
+        "                       'OPTIONS': {'URL': 'nosuch://x'}}})\n"
+        "django.setup()\n"
+        "from django.core import checks\n"
+        "print(' '.join(m.id for m in checks.run_checks()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert done.stdout.split() == ["joblane.E001"]
+
+
 def test_joblane_info(sample: Any, capsys: pytest.CaptureFixture[str]) -> None:
     call_command("joblane_info")
     out = capsys.readouterr().out

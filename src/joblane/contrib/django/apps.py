@@ -26,6 +26,12 @@ class JoblaneConfig(AppConfig):
         from joblane.contrib.django.background import check_background
 
         checks.register(check_background)
+        try:
+            from joblane.contrib.django.backend import check_backends
+        except ImportError:
+            pass  # neither django.tasks nor the django-tasks backport: no TASKS to check
+        else:
+            checks.register(check_backends)
         self.adapter = install(
             using=getattr(settings, "JOBLANE_DATABASE", "default"),
             robust=getattr(settings, "JOBLANE_ON_COMMIT_ROBUST", True),

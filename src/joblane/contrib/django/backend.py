@@ -314,3 +314,17 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
             problem = queue_problem(name)
             if problem is not None:
                 yield checks.Error(f"{where}['QUEUES']: {problem}", id="joblane.E002")
+
+
+def check_backends(app_configs: Any = None, **kwargs: Any) -> Iterable[checks.CheckMessage]:
+    """The checks of every joblane backend of ``TASKS``, for a site on the
+    backport without ``django_tasks`` in INSTALLED_APPS (which would run them;
+    Django 6 always does)."""
+    from django.apps import apps
+
+    from joblane.contrib.django.compat import SOURCE, task_backends
+
+    if SOURCE != "django_tasks" or apps.is_installed("django_tasks"):
+        return []
+    return [m for backend in task_backends.all() if isinstance(backend, JoblaneBackend)
+            for m in backend.check()]  # fmt: skip
