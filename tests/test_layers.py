@@ -63,6 +63,9 @@ ALLOWED: dict[str, set[str]] = {
     },
     # contrib/transaction, contrib/django, contrib/sqlalchemy: over pending.py, never the client.
     "contrib": {"contrib", "backends", "core", "errors", "identity", "pending", "spool", "types"},
+    # http/: HTTP-request tasks over the client (add), a job function (send) and
+    # framework-neutral verification with its ASGI / WSGI / Django adapters.
+    "http": {"http", "client", "config", "core", "errors", "shortcuts", "tasks", "types", "worker"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }
 EXCEPTIONS = {
