@@ -42,7 +42,7 @@ async def record(request: Request, status: int = 200) -> PlainTextResponse:
         "content_type": request.headers.get("content-type"),
         "task_id": None if task is None else task.task_id,
         "user": None if task is None else task.user_id,
-        "current_task": None if joblane.http.current_task() is None else task.task_id,
+        "current_task": getattr(joblane.http.current_task(), "task_id", None),
         "body": (await request.body()).decode(),
         "status": status,
     }

@@ -58,8 +58,9 @@ class App:
                 [sys.executable, "-m", self.module, str(self.port), str(self.record)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, 30, "the app")
-        assert self.proc.poll() is None, self.log.read_text()
+        proc = self.proc
+        wait_until(lambda: port_open(self.port) or proc.poll() is not None, 30, "the app")
+        assert proc.poll() is None, self.log.read_text()
         return self
 
     def stop(self) -> None:

@@ -61,8 +61,10 @@ def test_a_forged_user_id_is_refused_before_any_view(django_app: App) -> None:
     url = f"{django_app.base_url}/whoami"
     forged = httpx.get(url, headers={"X-Task-Id": "t1", "X-Task-User-Id": "7"})
     assert forged.status_code == 401
-    bad = httpx.get(url, headers={"X-Task-Id": "t1", "X-Task-User-Id": "7",
-                                  "X-Task-Signature": f"t=1,n={'0' * 32},v1={'0' * 64}"})  # fmt: skip
+    signature = f"t=1,n={'0' * 32},v1={'0' * 64}"
+    bad = httpx.get(
+        url, headers={"X-Task-Id": "t1", "X-Task-User-Id": "7", "X-Task-Signature": signature}
+    )
     assert bad.status_code == 401 and "does not match" in bad.text
     assert httpx.get(url).text == "hello None"
     assert [line["user"] for line in django_app.lines()] == [None]

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from joblane.core.serialization import decode_call, loads
 
-SEND = "joblane.http.send"
+SEND = "joblane.http.sender.send"
 """The dotted name of the job that sends an HTTP task's request."""
 
 _STATUS = re.compile(r"HttpTask\w*Error: HTTP (\d{3}) from ")
