@@ -8,6 +8,7 @@ task headers, the trusted user (``scope["joblane.task"]``) and the body.
 * ``/record``: records, answers 200;
 * ``/flaky/{name}``: answers 503 to the first two requests for *name*, then records and 200;
 * ``/missing``: answers 404 (recorded);
+* ``/redirect/same``: 303 to ``/record?via=redirect``; ``/redirect/away``: 302 to another host;
 * ``/enqueue``: a view that queues an HTTP task to ``/record`` as the user of
   its ``X-Demo-User`` header, copying this request (its headers and body).
 """
@@ -22,7 +23,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 import joblane.http
@@ -64,6 +65,13 @@ async def missing(request: Request) -> PlainTextResponse:
     return await record(request, 404)
 
 
+async def redirect(request: Request) -> RedirectResponse:
+    where = request.path_params["where"]
+    if where == "same":
+        return RedirectResponse("/record?via=redirect", status_code=303)
+    return RedirectResponse("http://elsewhere.invalid/record", status_code=302)
+
+
 async def enqueue(request: Request) -> JSONResponse:
     with acting_as(request.headers["x-demo-user"]):
         task_id = await joblane.http.aadd("/record", method="POST", params={"from": "enqueue"})
@@ -77,6 +85,7 @@ app = TaskRequestMiddleware(
             Route("/flaky/{name}", flaky, methods=["GET", "POST"]),
             Route("/missing", missing, methods=["GET", "POST"]),
             Route("/enqueue", enqueue, methods=["POST"]),
+            Route("/redirect/{where}", redirect, methods=["GET", "POST"]),
         ]
     )
 )

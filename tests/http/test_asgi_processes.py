@@ -119,3 +119,23 @@ def test_a_view_queues_a_task_copying_its_request(
     assert line["user"] == "bob" and line["body"] == "form=1&b=2"
     assert line["headers"]["x-carried"] == "along" and line["query"] == "from=enqueue"
     assert line["content_type"] == "application/x-www-form-urlencoded"
+
+
+def test_redirects_are_followed_within_the_app_only(
+    asgi_app: App, http_workers: WorkerProcesses, queue: Queue
+) -> None:
+    asgi_app.start()
+    start_http_worker(http_workers)
+    same = joblane.http.add("/redirect/same", method="POST", payload="p", queue=queue)
+    away = joblane.http.add("/redirect/away", queue=queue, retry=Retry(max=3, interval=0.2))
+    followed = ended(queue, same)
+    assert followed.status is JobStatus.FINISHED, followed.last_job_result
+    assert followed.return_value["url"] == f"{asgi_app.base_url}/record?via=redirect"
+    (line,) = asgi_app.lines()  # signed anew, and a GET after a 303
+    assert (line["method"], line["query"], line["user"]) == ("GET", "via=redirect", None)
+    assert line["task_id"] == same
+    refused = ended(queue, away)
+    assert refused.status is JobStatus.FAILED and refused.attempts == 1
+    assert "a redirect to another origin (http://elsewhere.invalid/record)" in (
+        refused.last_job_result or ""
+    )
