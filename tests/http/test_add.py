@@ -46,8 +46,8 @@ def test_a_path_is_resolved_against_the_base_url_and_params_appended(queue: Queu
     assert stored["method"] == "GET" and stored["body"] is None and stored["headers"] == []
     relative = joblane.http.add("folder/view?keep=1", params=[("c", 3)], queue=queue)
     assert kwargs(queue, relative)["url"] == "http://app.example:8080/site/folder/view?keep=1&c=3"
-    full = joblane.http.add("http://app.example:8080/site/x y", queue=queue)
-    assert kwargs(queue, full)["url"] == "http://app.example:8080/site/x%20y"
+    full = joblane.http.add("http://app.example:8080/site/x y?q=ä b&r=%41", queue=queue)
+    assert kwargs(queue, full)["url"] == "http://app.example:8080/site/x%20y?q=%C3%A4%20b&r=%41"
 
 
 @pytest.mark.parametrize(

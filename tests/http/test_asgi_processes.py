@@ -139,3 +139,14 @@ def test_redirects_are_followed_within_the_app_only(
     assert "a redirect to another origin (http://elsewhere.invalid/record)" in (
         refused.last_job_result or ""
     )
+
+
+def test_a_url_with_encoded_parts_is_signed_as_the_app_reads_it(
+    asgi_app: App, http_workers: WorkerProcesses, queue: Queue
+) -> None:
+    asgi_app.start()
+    start_http_worker(http_workers)
+    task_id = joblane.http.add("/record?q=ä b&c=%2F", params={"d": "é/&"}, queue=queue)
+    assert ended(queue, task_id).status is JobStatus.FINISHED
+    (line,) = asgi_app.lines()
+    assert line["query"] == "q=%C3%A4%20b&c=%2F&d=%C3%A9%2F%26" and line["task_id"] == task_id

@@ -49,6 +49,7 @@ NOT_COPIED = frozenset(
 """Headers (lower case) never copied from the current request."""
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]]
 Payload = bytes | str | _Current | None
@@ -164,7 +165,7 @@ def resolve_url(base: str, url: str, params: Params | None) -> str:
         raise InvalidHttpTaskError(f"url {url!r} is outside the app's path {prefix!r}")
     if parts.username or parts.password:
         raise InvalidHttpTaskError(f"url {url!r} may not carry a user or password")
-    query = parts.query
+    query = quote(parts.query, safe=_QUERY_SAFE)
     if params is not None:
         items = list(params.items()) if isinstance(params, Mapping) else list(params)
         extra = urlencode([(str(k), str(v)) for k, v in items])
