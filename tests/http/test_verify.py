@@ -3,6 +3,7 @@ the WSGI middleware under a real wsgiref server."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -14,7 +15,8 @@ import httpx
 import pytest
 
 from joblane.errors import ReplayedTaskRequestError, TaskRequestError
-from joblane.http import MemoryReplayStore, SQLiteReplayStore, Verifier, current_task
+from joblane.http import MemoryReplayStore, SQLiteReplayStore, Verifier, configure, current_task
+from joblane.http.asgi import TaskRequestMiddleware as AsgiMiddleware
 from joblane.http.replay import RedisReplayStore, ReplayStore, replay_store
 from joblane.http.signing import check, sign, target
 from joblane.http.wsgi import TaskRequestMiddleware
@@ -178,3 +180,40 @@ def test_wsgi_middleware_trusts_only_a_verified_user(wsgi_url: str) -> None:
     assert forged.status_code == 401
     plain = httpx.post(f"{wsgi_url}/site/view?a=1", content=b"data")
     assert (plain.status_code, plain.text) == (200, "user=None body=data")
+
+
+# -- the ASGI middleware and bodies over the limit -----------------------------------------
+
+
+async def echo_length(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    task = scope["joblane.task"]
+    body = f"{size} {None if task is None else task.user_id}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_asgi_middleware_streams_a_large_ordinary_body_and_refuses_a_large_task() -> None:
+    configure(max_body=100)
+    app = AsgiMiddleware(echo_length, verifier=Verifier([SECRET]))  # type: ignore[arg-type]
+
+    async def main() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            big = await client.post("/v", content=b"y" * 1000)
+            now = int(time.time())
+            small = await client.post("/v?a=1", content=b"data", headers=signed(path="/v", at=now))
+            task = await client.post("/v", content=b"z" * 1000,
+                                     headers=signed(path="/v", query="", body=b"z" * 1000, at=now,
+                                                    nonce="ef" * 16))  # fmt: skip
+            return big, small, task
+
+    big, small, task = asyncio.run(main())
+    assert (big.status_code, big.text) == (200, "1000 None")
+    assert (small.status_code, small.text) == (200, "4 alice")
+    assert task.status_code == 401 and "over 100 bytes" in task.text
