@@ -81,6 +81,9 @@ ALLOWED: dict[str, set[str]] = {
         "types",
         "worker",
     },
+    # http/: HTTP-request tasks over the client (add), a job function (send) and
+    # framework-neutral verification with its ASGI / WSGI / Django adapters.
+    "http": {"http", "client", "config", "core", "errors", "shortcuts", "tasks", "types", "worker"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }
 EXCEPTIONS = {
