@@ -12,7 +12,7 @@ server's ``synchronous_commit=on``).  The app: ``App(connector=PsycopgConnector(
 (psycopg 3 and its async pool, procrastinate's defaults otherwise); the tasks are coroutines
 ``noop(i)`` and ``mark(i)`` registered with ``app.task(name=...)``.
 
-Enqueue one: ``await task.defer_async(i=i)``, one call of the ``procrastinate_defer_jobs``
+Enqueue one: ``await task.defer_async(i=i)``, one call of the ``procrastinate_defer_jobs_v1``
 SQL function per job, from one event loop.  Enqueue many: ``await
 task.batch_defer_async(*kwargs)``, one call for the N jobs.
 
