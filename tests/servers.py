@@ -322,3 +322,12 @@ def postgres_database() -> tuple[PostgresServer, str]:
     """A new database of its own on the shared server: ``(server, name)``."""
     server = shared_postgres()
     return server, server.create_database(f"t{os.getpid()}_{next(_DATABASES)}")
+
+
+def postgres_url_for(directory: Path, **options: str) -> str:
+    """A ``postgresql://`` URL of the shared server with a schema of the test's own
+    (named after its temporary directory, as :func:`prefix_for` names Redis prefixes)."""
+    server = shared_postgres()
+    schema = "t" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    query = "&".join(f"{k}={v}" for k, v in {"schema": schema, **options}.items())
+    return f"postgresql://postgres@127.0.0.1:{server.port}/postgres?{query}"

@@ -1,0 +1,151 @@
+"""Waking waiters when jobs may have changed: LISTEN on the schema's channel.
+
+The ``jobs`` triggers (schema.sql) NOTIFY ``joblane.<schema>`` when a
+statement stored jobs or changed a status; PostgreSQL delivers the
+notification at the commit, so a job of an app's rolled-back transaction wakes
+no one. The payload is the writer's ``application_name``: a backend object
+names its sessions ``joblane-<origin>``, wakes its own waiters at once after
+its own commits (:meth:`ChangeListener.notify`), and ignores the notification
+of them that follows (else each of its changes would count twice).
+
+One session per backend object listens; the waiting threads take turns to
+read it (one reads, the others wait on a Condition for what it read). A wait
+starts with a round trip on that session (``SELECT 1``) unless one is in
+progress, so that a notification of a commit made before the call has arrived
+when it returns. If the session breaks, the next reader opens another, and
+that counts as a change (a spurious wake-up: changes may have been missed
+meanwhile, never a missed one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+Connection = psycopg.Connection[Any]
+READ_SLICE = 0.25
+"""Seconds one reader blocks at most before it lets the others see the time."""
+
+
+class ChangeListener:
+    def __init__(self, connect: Callable[[], Connection], channel: str, origin: str) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._origin = origin
+        self._changed = threading.Condition()
+        self._version = 0
+        self._reading = False
+        self._conn: Connection | None = None
+        self._had_session = False
+        self._seen = threading.local()
+        self._closed = False
+
+    def notify(self) -> None:
+        """A commit was made through this backend object."""
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
+
+    def listen(self) -> None:
+        """Open the listening session now (a worker does at start: a session
+        that cannot LISTEN fails here, with psycopg's error)."""
+        self._acquire_reader()
+        try:
+            self._session()
+        finally:
+            self._release_reader()
+
+    def wait(self, timeout: float) -> bool:
+        """True once a change made since this thread's previous call is seen;
+        False after *timeout* seconds without one (0: only check)."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        with self._changed:
+            version = self._version
+        last: int = getattr(self._seen, "last", version)
+        synced = False
+        while version == last:
+            remaining = deadline - time.monotonic()
+            if synced and remaining <= 0:
+                break
+            self._step(min(READ_SLICE, remaining) if synced else 0.0)
+            synced = True
+            with self._changed:
+                version = self._version
+        self._seen.last = version
+        return version != last
+
+    def _step(self, timeout: float) -> None:
+        """Read the session for up to *timeout* seconds (0: one round trip), or,
+        if another thread reads it, wait for what it reads."""
+        with self._changed:
+            mine = not self._reading
+            if mine:
+                self._reading = True
+            else:
+                self._changed.wait(max(timeout, 0.01))
+                return
+        try:
+            self._read(timeout)
+        finally:
+            self._release_reader()
+
+    def _acquire_reader(self) -> None:
+        with self._changed:
+            while self._reading:
+                self._changed.wait()
+            self._reading = True
+
+    def _release_reader(self) -> None:
+        with self._changed:
+            self._reading = False
+            self._changed.notify_all()
+
+    def _session(self) -> Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = None
+            if self._closed:
+                raise psycopg.OperationalError("the listener is closed")
+            conn = self._connect()
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            self._conn = conn
+            if self._had_session:
+                self.notify()  # a new session: changes may have been missed meanwhile
+            self._had_session = True
+        return self._conn
+
+    def _read(self, timeout: float) -> None:
+        """One round trip (timeout 0), or wait up to *timeout* for notifications."""
+        try:
+            conn = self._session()
+            if timeout <= 0:
+                conn.execute("SELECT 1")
+                received = list(conn.notifies(timeout=0))
+            else:
+                received = list(conn.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error:
+            self._drop()
+            # The wait goes on without a session; the next read opens one.
+            time.sleep(min(max(timeout, 0.0), 0.05))
+            return
+        if any(n.payload != self._origin for n in received):
+            self.notify()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._acquire_reader()
+        try:
+            self._drop()
+        finally:
+            self._release_reader()
