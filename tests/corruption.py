@@ -74,17 +74,18 @@ class Corrupter:
         self.sqlite: sqlite3.Connection | None = None
         self.redis: redis.Redis | None = None
         self.postgres: psycopg.Connection[Any] | None = None
+        self.bad: dict[str, Any]
         if url.startswith("postgres"):
-            conninfo, options = parse_postgres_url(url)
+            conninfo, pg_options = parse_postgres_url(url)
             self.postgres = psycopg.connect(conninfo, autocommit=True)
-            self.schema = sql.Identifier(str(options["schema"]))
+            self.schema = sql.Identifier(str(pg_options["schema"]))
             self.bad = POSTGRES_BAD
         elif url.startswith("sqlite:"):
             path, _ = parse_sqlite_url(url)
             self.sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.sqlite.execute("PRAGMA busy_timeout = 10000")
             self.sqlite.execute("PRAGMA ignore_check_constraints = ON")
-            self.bad: dict[str, Any] = SQLITE_BAD
+            self.bad = SQLITE_BAD
         else:
             redis_url, options = parse_redis_url(url)
             self.redis = redis.Redis.from_url(redis_url)
@@ -148,8 +149,8 @@ class Corrupter:
             return
         if self.postgres is not None:
             update = sql.SQL("UPDATE {}.workers SET queues = '[1,' WHERE name = %s")
-            cursor = self.postgres.execute(update.format(self.schema), (name,))
-            assert cursor.rowcount == 1, name
+            updated = self.postgres.execute(update.format(self.schema), (name,))
+            assert updated.rowcount == 1, name
             return
         assert self.redis is not None
         assert self.redis.hexists(self.prefix + "workers", name), name

@@ -173,7 +173,7 @@ class PostgresBackend:
 
     def _rows(self, query: bytes | str, params: dict[str, Any] | None, what: str) -> list[Row]:
         def read(conn: Connection) -> list[Row]:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
         return self._db.run(read, what)
 

@@ -63,7 +63,9 @@ def connection_lost(exc: BaseException) -> bool:
         return True
     if isinstance(
         exc,
-        pg_errors.AdminShutdown | pg_errors.CrashShutdown | pg_errors.CannotConnectNow
+        pg_errors.AdminShutdown
+        | pg_errors.CrashShutdown
+        | pg_errors.CannotConnectNow
         | pg_errors.IdleSessionTimeout,
     ):
         return True

@@ -120,9 +120,7 @@ def _bytes(text: LiteralString, schema: str) -> bytes:
 def for_schema(schema: str) -> SchemaSQL:
     """The statements with ``{schema}`` filled in."""
     check_schema_name(schema)
-    filled = {
-        f.name: _bytes(getattr(TEXT, f.name), schema) for f in dataclasses.fields(Queries)
-    }
+    filled = {f.name: _bytes(getattr(TEXT, f.name), schema) for f in dataclasses.fields(Queries)}
     return SchemaSQL(
         queries=Queries(**filled),  # type: ignore[arg-type]  # bytes, sent as they are
         create=tuple(_bytes(text, schema) for text in SCHEMA_TEXT),
