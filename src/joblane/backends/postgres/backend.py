@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 
 from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
 from joblane.backends.decoding import (
@@ -56,6 +57,8 @@ from joblane.errors import (
 DEFAULT_POOL_SIZE = 10
 DEFAULT_RETRY_FOR = 10.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
+LISTEN_CHECK_TIMEOUT = 5.0
+"""Seconds a worker waits at start for its own test notification."""
 CLOCK_REFRESH = 60.0
 """Seconds between two readings of the database clock (its offset from the
 local monotonic clock drifts by microseconds a minute)."""
@@ -155,7 +158,8 @@ class PostgresBackend:
             self._db.close()
             raise
         self.clock: Clock = clock or self._db_clock
-        self._changes = ChangeListener(self._db.connect, f"joblane.{schema}", self._origin)
+        self._channel = f"joblane.{schema}"
+        self._changes = ChangeListener(self._db.connect, self._channel, self._origin)
         self._unanswered = Unanswered()
 
     def __repr__(self) -> str:
@@ -224,17 +228,27 @@ class PostgresBackend:
     def wait_for_change(self, timeout: float) -> bool:
         return self._changes.wait(timeout)
 
-    def check_listen(self) -> None:
-        """Open the session that waits for changes now; BackendError naming why
-        if it cannot LISTEN (a worker calls it at start: see the package docstring)."""
+    def check_listen(self, timeout: float = LISTEN_CHECK_TIMEOUT) -> None:
+        """Check that this backend's waits are woken: a NOTIFY sent through a
+        pooled session reaches the listening one. BackendError saying what the
+        worker needs otherwise (``Worker.run`` calls this at start)."""
+        channel = self._channel
+        q = self.q
+
+        def send(payload: str) -> None:
+            params = {"channel": channel, "payload": payload}
+            self._db.run(lambda conn: conn.execute(q.notify, params), "checking LISTEN")
+
         try:
-            self._changes.listen()
+            delivered = self._changes.check(send, timeout)
         except psycopg.Error as exc:
+            raise BackendError(f"cannot LISTEN on {self.url}: {exc}") from exc
+        if not delivered:
             raise BackendError(
-                f"the worker cannot LISTEN on {self.url}: it needs a session of its own "
-                "(PgBouncer's session pooling, or a direct connection; not transaction "
-                f"pooling): {exc}"
-            ) from exc
+                f"LISTEN on {self.url} received no notification within {timeout:g} s: a worker "
+                "needs a session of its own to be woken (a direct connection, or PgBouncer in "
+                "session pooling; transaction pooling drops notifications)"
+            )
 
     def close(self) -> None:
         self._changes.close()
@@ -270,15 +284,36 @@ class PostgresBackend:
         """:meth:`enqueue` through the app's open psycopg *connection*, in its
         transaction (a savepoint of it): the jobs commit or roll back with the
         app's rows, and the workers are woken at the commit. Neither commits
-        nor rolls back the app's transaction. The connection must reach the
-        database of this backend."""
+        nor rolls back the app's transaction; an error (a duplicate id, a
+        missing dependency) rolls back only what this call wrote. On a
+        connection in autocommit mode with no transaction open, the jobs are
+        stored at once. The connection must reach this backend's database."""
         if not isinstance(connection, psycopg.Connection):
             raise ConfigurationError(
                 f"enqueue_within needs a psycopg (3) Connection, not {type(connection).__name__}"
             )
         if not jobs:
             return []
+        status = connection.info.transaction_status
         try:
+            if status == TransactionStatus.IDLE and connection.autocommit:
+                return store_jobs(connection, self.q, jobs, unique, False)
+            if status == TransactionStatus.IDLE:
+                # No statement yet: psycopg begins the app's transaction with
+                # this one, and the savepoint keeps a failure of ours apart.
+                connection.execute(b"SAVEPOINT joblane_enqueue")
+                try:
+                    stored = store_jobs(connection, self.q, jobs, unique, False)
+                except BaseException:
+                    connection.execute(b"ROLLBACK TO SAVEPOINT joblane_enqueue")
+                    raise
+                connection.execute(b"RELEASE SAVEPOINT joblane_enqueue")
+                return stored
+            if status != TransactionStatus.INTRANS:
+                raise BackendError(
+                    f"cannot enqueue through the app's connection: its transaction is "
+                    f"{status.name} (roll it back first)"
+                )
             return store_jobs(connection, self.q, jobs, unique, False)
         except psycopg.Error as exc:
             raise BackendError(f"PostgreSQL error on the app's connection: {exc}") from exc
@@ -493,12 +528,13 @@ def store_jobs(
     unique: bool,
     retrying: bool,
 ) -> list[JobRecord]:
-    """Store *jobs* (``Backend.enqueue``) on *conn*: in autocommit mode as its own
-    transaction, else inside the open one (savepoints: a failure rolls back
-    only what this call wrote). The common path is one INSERT of the batch."""
+    """Store *jobs* (``Backend.enqueue``) on *conn*: with no transaction open (in
+    autocommit mode) as its own transaction, else inside the open one
+    (savepoints: a failure rolls back only what this call wrote). The common
+    path is one INSERT of the batch."""
     if not retrying and not any(job.depends_on for job in jobs):
         try:
-            if conn.autocommit:
+            if conn.info.transaction_status == TransactionStatus.IDLE:
                 conn.execute(q.insert_jobs, job_arrays(jobs))
             else:
                 with conn.transaction():

@@ -78,6 +78,7 @@ class Queries:
     set_schema_version: LiteralString
     first_schema_version: LiteralString
     lock_schema: LiteralString
+    notify: LiteralString
     clock: LiteralString
 
 

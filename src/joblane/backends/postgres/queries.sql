@@ -419,6 +419,10 @@ WHERE NOT EXISTS (SELECT 1 FROM {schema}.schema_version)
 -- Serialize the creators and migrators of one schema (a transaction lock).
 SELECT pg_advisory_xact_lock(hashtext('joblane.' || %(schema)s))
 
+-- name: notify
+-- A notification of the backend's own, on its channel (the check of LISTEN).
+SELECT pg_notify(%(channel)s, %(payload)s)
+
 -- name: clock
 -- The database's clock: clock_timestamp() (the time of this call), not now()
 -- (the start of the transaction), as POSIX seconds.

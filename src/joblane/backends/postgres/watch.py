@@ -52,12 +52,26 @@ class ChangeListener:
             self._version += 1
             self._changed.notify_all()
 
-    def listen(self) -> None:
-        """Open the listening session now (a worker does at start: a session
-        that cannot LISTEN fails here, with psycopg's error)."""
+    def check(self, send: Callable[[str], None], timeout: float) -> bool:
+        """Whether a notification sent now (by *send*, given a payload of its
+        own, through another session) reaches the listening session within
+        *timeout* seconds. A worker checks this at start: behind PgBouncer's
+        transaction pooling, LISTEN succeeds but nothing is ever delivered."""
+        payload = f"{self._origin}-check"
+        deadline = time.monotonic() + timeout
         self._acquire_reader()
         try:
-            self._session()
+            conn = self._session()
+            send(payload)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                received = list(conn.notifies(timeout=left, stop_after=1))
+                if any(n.payload != self._origin for n in received):
+                    self.notify()
+                if any(n.payload == payload for n in received):
+                    return True
         finally:
             self._release_reader()
 
