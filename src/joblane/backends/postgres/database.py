@@ -20,6 +20,7 @@ touches the parent's (closing it would end the parent's sessions).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -171,8 +172,10 @@ class Database:
         deadline = time.monotonic() + self.retry_for
         pause = _FIRST_PAUSE
         lost: Lost | None = None
+        first_loss = True
         while True:
             sending = False
+            pool: ConnectionPool[Connection] | None = None
             try:
                 pool = self.pool()
                 with pool.connection(timeout=max(deadline - time.monotonic(), 0.05)) as conn:
@@ -192,6 +195,14 @@ class Database:
                 # Once a connection was in hand, the statement may have reached
                 # the server: a session that breaks cannot say when it broke.
                 lost = Lost(exc, sending or (lost is not None and lost.sent))
+            if pool is not None and not isinstance(lost.cause, PoolTimeout):
+                # The server may have restarted: every idle connection of the
+                # pool is as dead as this one. Drop them now, not one per try.
+                with contextlib.suppress(Exception):
+                    pool.check()
+                if first_loss:
+                    first_loss = False
+                    continue  # a new connection right away
             left = deadline - time.monotonic()
             if left <= 0:
                 if lost.sent and unknown is not None:
