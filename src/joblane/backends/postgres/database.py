@@ -232,8 +232,8 @@ class Database:
             with conn.transaction():
                 conn.execute(self.sql.queries.lock_schema, {"schema": self.schema})
                 if read_version(conn, self.sql) is None:
-                    for statement in self.sql.create:
-                        conn.execute(statement)
+                    # One round trip: the statements take no parameters.
+                    conn.execute(b";\n".join(self.sql.create))
                     conn.execute(self.sql.queries.first_schema_version,
                                  {"version": SCHEMA_VERSION})  # fmt: skip
 
