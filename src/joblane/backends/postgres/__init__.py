@@ -97,6 +97,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
 from joblane.backends.postgres.backend import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POOL_SIZE,
@@ -146,6 +149,10 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
     if bouncer not in _TRUE + _FALSE:
         raise ConfigurationError(f"pgbouncer must be 0 or 1, not {bouncer!r}, in {shown!r}")
     conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(passed), ""))
+    try:
+        conninfo_to_dict(conninfo)  # libpq's own check of its options
+    except psycopg.Error as exc:
+        raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {exc}") from None
     return conninfo, {
         "schema": schema,
         "pool_size": pool_size,

@@ -188,6 +188,8 @@ class Database:
             except BackendError:
                 raise
             except psycopg.Error as exc:
+                if isinstance(exc, PoolTimeout):
+                    exc = self._why_no_connection(exc)
                 if not connection_lost(exc):
                     raise BackendError(
                         f"PostgreSQL error on {self.display_url} ({what}): {exc}"
@@ -210,6 +212,15 @@ class Database:
                 raise self.gave_up(what, lost) from lost.cause
             time.sleep(min(pause * random.uniform(0.5, 1.5), left))
             pause = min(pause * 2, _MAX_PAUSE)
+
+    def _why_no_connection(self, timeout: PoolTimeout) -> psycopg.Error:
+        """The pool had no connection to give: what a connection attempt says
+        (a refused password is not worth retrying), else the pool's timeout."""
+        try:
+            self.connect().close()
+        except psycopg.Error as exc:
+            return exc
+        return timeout
 
     def gave_up(self, what: str, lost: Lost) -> BackendError:
         return BackendError(
