@@ -20,8 +20,10 @@ Layout: ``schema.sql``, ``queries.sql`` and ``migrations.sql`` hold every
 statement (``queries.py`` loads them with the shared loader and fills in the
 schema); ``database.py`` owns the pool, the retries and the schema check;
 ``records.py`` the row <-> record mapping; ``transitions.py`` the changes of
-several statements; ``watch.py`` LISTEN; ``backend.py`` is the
-:class:`PostgresBackend` facade.
+several statements; ``watch.py`` LISTEN; ``aio.py`` the async producer calls
+(:class:`~joblane.backends.base.AsyncBackendOps` through psycopg's
+``AsyncConnection``, one per event loop); ``migrate.py`` ``joblane migrate``;
+``backend.py`` is the :class:`PostgresBackend` facade.
 
 The schema
 ----------

@@ -5,6 +5,8 @@ See the package docstring for the URL, the schema, time, waking and faults.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import threading
 import time
@@ -26,7 +28,8 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.postgres import transitions
-from joblane.backends.postgres.database import Connection, Database, Lost
+from joblane.backends.postgres.aio import AsyncSide
+from joblane.backends.postgres.database import Connection, Database, Lost, connection_lost
 from joblane.backends.postgres.queries import DEFAULT_SCHEMA, for_schema
 from joblane.backends.postgres.records import (
     JOB_COLUMNS,
@@ -45,7 +48,7 @@ from joblane.core.clock import Clock
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Settlement, Start
 from joblane.core.rules import registry_sort_key
-from joblane.core.states import REGISTRY_STATUSES, Registry
+from joblane.core.states import ENDED_STATUSES, REGISTRY_STATUSES, Registry
 from joblane.errors import (
     BackendError,
     ConfigurationError,
@@ -161,6 +164,7 @@ class PostgresBackend:
         self._channel = f"joblane.{schema}"
         self._changes = ChangeListener(self._db.connect, self._channel, self._origin)
         self._unanswered = Unanswered()
+        self._aio = AsyncSide(self._aconnect, self._channel)
 
     def __repr__(self) -> str:
         return f"PostgresBackend({self.url!r})"
@@ -251,8 +255,99 @@ class PostgresBackend:
             )
 
     def close(self) -> None:
+        self._aio.close()
         self._changes.close()
         self._db.close()
+
+    # -- async producers (aio.py) ----------------------------------------------
+
+    async def _aconnect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self._db.conninfo, **self._db.connect_kwargs())
+
+    async def _aread(self, query: bytes | str, params: dict[str, Any]) -> list[Row] | None:
+        """Rows of *query* on the loop's connection; None if the connection
+        was lost (the caller then runs the sync method on a thread)."""
+        state = await self._aio.state()
+        try:
+            conn = await state.connection()
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+        except psycopg.Error as exc:
+            if connection_lost(exc):
+                await state.drop()
+                return None
+            raise BackendError(f"PostgreSQL error on {self.url}: {exc}") from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(state.drop())  # in an unknown state
+            raise
+
+    async def aenqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
+        """:meth:`enqueue` on the caller's event loop: the common path is one
+        INSERT awaited there; a taken id, dependencies, a retry of a lost
+        enqueue or a lost connection go through the sync method on a thread."""
+        if not jobs:
+            return []
+        sent, retrying = self._unanswered.as_retries(jobs)
+        if retrying or any(job.depends_on for job in jobs):
+            return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
+        state = await self._aio.state()
+        try:
+            conn = await state.connection()
+            await conn.execute(self.q.insert_jobs, job_arrays(sent))
+        except pg_errors.UniqueViolation:
+            return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
+        except psycopg.Error as exc:
+            if not connection_lost(exc):
+                raise BackendError(f"PostgreSQL error on {self.url} (enqueueing): {exc}") from exc
+            await state.drop()
+            self._unanswered.remember(sent)  # it may have been stored: recognised
+            return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
+        except asyncio.CancelledError:
+            self._unanswered.remember(sent)  # as a lost reply: recognised when retried
+            await asyncio.shield(state.drop())
+            raise
+        self._changes.notify()
+        return list(sent)
+
+    async def aget(self, job_id: str) -> JobRecord | None:
+        """:meth:`get` on the caller's event loop."""
+        rows = await self._aread(self.q.get_job, {"id": job_id})
+        if rows is None:
+            return await asyncio.to_thread(self.get, job_id)
+        return job_record(rows[0]) if rows else None
+
+    async def aget_many(self, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """:meth:`get_many` on the caller's event loop (one round trip)."""
+        if not job_ids:
+            return []
+        rows = await self._aread(self.q.get_jobs, {"ids": list(job_ids)})
+        if rows is None:
+            return await asyncio.to_thread(self.get_many, job_ids)
+        found = {row[0]: row for row in rows}
+        return [job_record(found[i]) if i in found else None for i in job_ids]
+
+    async def await_end(self, job_id: str, timeout: float) -> JobRecord | None:
+        """The job once it ended, or as it is after *timeout* seconds (None if
+        there is none): woken by NOTIFY, never polling (aio.py)."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        changes = (await self._aio.state()).changes
+        while True:
+            change = await changes.watch()
+            record = await self.aget(job_id)
+            left = deadline - time.monotonic()
+            if record is None or record.status in ENDED_STATUSES or left <= 0:
+                return record
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    if change is None:  # no listening session: read again later
+                        await asyncio.sleep(min(left, 1.0))
+                    else:
+                        await asyncio.shield(change)
+
+    async def aclose(self) -> None:
+        """Close the running event loop's connections now (else they are
+        closed when the loop shuts down; see aio.py)."""
+        await self._aio.aclose()
 
     # -- producing -------------------------------------------------------------
 
