@@ -108,6 +108,7 @@ from joblane.backends.postgres.backend import (
     DEFAULT_RETRY_FOR,
     PostgresBackend,
 )
+from joblane.backends.postgres.database import said
 from joblane.backends.postgres.queries import DEFAULT_SCHEMA, check_schema_name
 from joblane.config import redact_url
 from joblane.core.clock import Clock
@@ -128,7 +129,7 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {exc}") from None
+        raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {said(exc)}") from None
     if parts.scheme not in SCHEMES:
         raise ConfigurationError(
             f"not a PostgreSQL URL: {shown!r}; use postgresql://user:password@host:port/database"
@@ -154,7 +155,7 @@ def parse_url(url: str) -> tuple[str, dict[str, object]]:
     try:
         conninfo_to_dict(conninfo)  # libpq's own check of its options
     except psycopg.Error as exc:
-        raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {exc}") from None
+        raise ConfigurationError(f"invalid PostgreSQL URL {shown!r}: {said(exc)}") from None
     return conninfo, {
         "schema": schema,
         "pool_size": pool_size,

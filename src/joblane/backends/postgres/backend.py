@@ -29,7 +29,13 @@ from joblane.backends.decoding import (
 from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.postgres import transitions
 from joblane.backends.postgres.aio import AsyncSide
-from joblane.backends.postgres.database import Connection, Database, Lost, connection_lost
+from joblane.backends.postgres.database import (
+    Connection,
+    Database,
+    Lost,
+    connection_lost,
+    said,
+)
 from joblane.backends.postgres.queries import DEFAULT_SCHEMA, for_schema
 from joblane.backends.postgres.records import (
     JOB_COLUMNS,
@@ -246,7 +252,7 @@ class PostgresBackend:
         try:
             delivered = self._changes.check(send, timeout)
         except psycopg.Error as exc:
-            raise BackendError(f"cannot LISTEN on {self.url}: {exc}") from exc
+            raise BackendError(f"cannot LISTEN on {self.url}: {said(exc)}") from exc
         if not delivered:
             raise BackendError(
                 f"LISTEN on {self.url} received no notification within {timeout:g} s: a worker "
@@ -276,7 +282,7 @@ class PostgresBackend:
             if connection_lost(exc):
                 await state.drop()
                 return None
-            raise BackendError(f"PostgreSQL error on {self.url}: {exc}") from exc
+            raise BackendError(f"PostgreSQL error on {self.url}: {said(exc)}") from exc
         except asyncio.CancelledError:
             await asyncio.shield(state.drop())  # in an unknown state
             raise
@@ -298,7 +304,9 @@ class PostgresBackend:
             return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
         except psycopg.Error as exc:
             if not connection_lost(exc):
-                raise BackendError(f"PostgreSQL error on {self.url} (enqueueing): {exc}") from exc
+                raise BackendError(
+                    f"PostgreSQL error on {self.url} (enqueueing): {said(exc)}"
+                ) from exc
             await state.drop()
             self._unanswered.remember(sent)  # it may have been stored: recognised
             return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
@@ -411,7 +419,7 @@ class PostgresBackend:
                 )
             return store_jobs(connection, self.q, jobs, unique, False)
         except psycopg.Error as exc:
-            raise BackendError(f"PostgreSQL error on the app's connection: {exc}") from exc
+            raise BackendError(f"PostgreSQL error on the app's connection: {said(exc)}") from exc
 
     def claim(
         self,

@@ -47,6 +47,12 @@ _INHERITED: list[object] = []
 Connection = psycopg.Connection[Any]
 
 
+def said(exc: BaseException) -> str:
+    """What psycopg (or the server) said, on one line (its messages end with a
+    newline, a server's may add DETAIL and HINT lines)."""
+    return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+
+
 class Lost(Exception):
     """The connection failed during an operation; *sent*: the operation may
     have reached the server (its outcome is unknown)."""
@@ -192,7 +198,7 @@ class Database:
                     exc = self._why_no_connection(exc)
                 if not connection_lost(exc):
                     raise BackendError(
-                        f"PostgreSQL error on {self.display_url} ({what}): {exc}"
+                        f"PostgreSQL error on {self.display_url} ({what}): {said(exc)}"
                     ) from exc
                 # Once a connection was in hand, the statement may have reached
                 # the server: a session that breaks cannot say when it broke.
@@ -225,7 +231,7 @@ class Database:
     def gave_up(self, what: str, lost: Lost) -> BackendError:
         return BackendError(
             f"PostgreSQL at {self.display_url} stayed unreachable for {self.retry_for:g} s "
-            f"(retry_for) while {what}: {lost.cause}"
+            f"(retry_for) while {what}: {said(lost.cause)}"
         )
 
     # -- schema ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import psycopg
 
 from joblane.backends.postgres import parse_url
-from joblane.backends.postgres.database import Connection, read_version
+from joblane.backends.postgres.database import Connection, read_version, said
 from joblane.backends.postgres.queries import SCHEMA_VERSION, for_schema
 from joblane.config import redact_url
 from joblane.errors import BackendError, SchemaVersionError
@@ -43,7 +43,7 @@ def migrate_url(
     try:
         conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout)
     except psycopg.Error as exc:
-        raise BackendError(f"cannot connect to PostgreSQL at {shown}: {exc}") from exc
+        raise BackendError(f"cannot connect to PostgreSQL at {shown}: {said(exc)}") from exc
     with conn:
         version = _version(conn, shown, schema, target)
         if version is None:
@@ -71,7 +71,7 @@ def _run(conn: Connection, shown: str, schema: str, step: int, statement: bytes)
     except psycopg.Error as exc:
         raise BackendError(
             f"the migration of the PostgreSQL schema {schema!r} at {shown} to version {step} "
-            f"failed, and was rolled back (it stays at version {step - 1}): {exc}"
+            f"failed, and was rolled back (it stays at version {step - 1}): {said(exc)}"
         ) from exc
     return True
 
@@ -81,7 +81,7 @@ def _version(conn: Connection, shown: str, schema: str, target: int) -> int | No
         version = read_version(conn, for_schema(schema))
     except psycopg.Error as exc:
         where = f"the PostgreSQL schema {schema!r} at {shown}"
-        raise BackendError(f"cannot read {where}: {exc}") from exc
+        raise BackendError(f"cannot read {where}: {said(exc)}") from exc
     if version is not None and version > target:
         raise SchemaVersionError(f"the PostgreSQL schema {schema!r} at {shown}", version, target)
     return version

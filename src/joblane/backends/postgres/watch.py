@@ -9,7 +9,8 @@ its own commits (:meth:`ChangeListener.notify`), and ignores the notification
 of them that follows (else each of its changes would count twice).
 
 One session per backend object listens; the waiting threads take turns to
-read it (one reads, the others wait on a Condition for what it read). A wait
+read it (one reads, the others wait on a Condition for what it read; a forked child
+opens a session of its own). A wait
 starts with a round trip on that session (``SELECT 1``) unless one is in
 progress, so that a notification of a commit made before the call has arrived
 when it returns. If the session breaks, the next reader opens another, and
@@ -20,6 +21,7 @@ meanwhile, never a missed one).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +31,8 @@ import psycopg
 from psycopg import sql
 
 Connection = psycopg.Connection[Any]
+_INHERITED: list[Connection] = []
+"""Sessions a forked child inherited: kept referenced, never used."""
 READ_SLICE = 0.25
 """Seconds one reader blocks at most before it lets the others see the time."""
 
@@ -45,6 +49,18 @@ class ChangeListener:
         self._had_session = False
         self._seen = threading.local()
         self._closed = False
+        self._pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's session is left unused and unclosed
+        (psycopg closes a connection only in the process that opened it)."""
+        if self._conn is not None:
+            _INHERITED.append(self._conn)
+        self._conn = None
+        self._changed = threading.Condition()
+        self._reading = False
+        self._seen = threading.local()
+        self._pid = os.getpid()
 
     def notify(self) -> None:
         """A commit was made through this backend object."""
@@ -78,6 +94,8 @@ class ChangeListener:
     def wait(self, timeout: float) -> bool:
         """True once a change made since this thread's previous call is seen;
         False after *timeout* seconds without one (0: only check)."""
+        if self._pid != os.getpid():
+            self._after_fork()
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._changed:
             version = self._version
