@@ -72,6 +72,9 @@ CLOCK_REFRESH = 60.0
 """Seconds between two readings of the database clock (its offset from the
 local monotonic clock drifts by microseconds a minute)."""
 
+DEPENDENTS_WAIT = "JLDEP"
+"""The SQLSTATE of settle's common path when deferred jobs wait for a settled job."""
+
 _REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
 _SCHEDULE_COLUMNS = ("name", "func_name", "spec", "timezone", "queue", "missed", "next_run",
                      "worker", "heartbeat", "expires", "last_tick")  # fmt: skip
@@ -446,8 +449,20 @@ class PostgresBackend:
         def run(conn: Connection) -> tuple[list[bool], list[Row]]:
             if not settle and not starts:
                 return [], conn.execute(q.claim, params).fetchall() if taking else []
+            arrays = settle_arrays(settle, starts)
+            try:
+                # The common path: both statements and the commit in one round trip.
+                with conn.pipeline():
+                    with conn.transaction():
+                        settled = conn.execute(q.settle, arrays)
+                        claimed = conn.execute(q.claim, params) if taking else None
+                    flags = _flags(settled.fetchall(), settle)
+                    return flags, claimed.fetchall() if claimed is not None else []
+            except psycopg.Error as exc:
+                if exc.sqlstate != DEPENDENTS_WAIT:
+                    raise
             with conn.pipeline(), conn.transaction():
-                settled = conn.execute(q.settle, settle_arrays(settle, starts))
+                settled = conn.execute(q.settle_linked, arrays)
                 claimed = conn.execute(q.claim, params) if taking else None
                 rows = claimed.fetchall() if claimed is not None else []
                 flags, moved = _settled(conn, q, settled.fetchall(), settle, now)
@@ -484,8 +499,15 @@ class PostgresBackend:
         params = settle_arrays(settlements, starts)
 
         def run(conn: Connection) -> list[bool]:
+            try:
+                return _flags(conn.execute(q.settle, params).fetchall(), settlements)
+            except psycopg.Error as exc:
+                if exc.sqlstate != DEPENDENTS_WAIT:
+                    raise
+            # Deferred jobs wait for some of these: settle them and move the
+            # dependents in one transaction.
             with conn.pipeline(), conn.transaction():
-                rows = conn.execute(q.settle, params).fetchall()
+                rows = conn.execute(q.settle_linked, params).fetchall()
                 return _settled(conn, q, rows, settlements, now)[0]
 
         flags = self._db.run(run, "recording outcomes")
@@ -666,6 +688,16 @@ def _stored_by(conn: Connection, q: Any, jobs: Sequence[JobRecord]) -> list[JobR
     found = {row[0]: row for row in conn.execute(
         q.get_jobs, {"ids": [job.id for job in jobs]}).fetchall()}  # fmt: skip
     return [job_record(found[job.id]) if job.id in found else job for job in jobs]
+
+
+def _flags(rows: list[Row], settlements: Sequence[Settlement]) -> list[bool]:
+    """The flags of *settlements* from the settle statement's *rows*."""
+    applied = {job_id for kind, job_id in rows if kind == "s"}
+    flags = []
+    for s in settlements:
+        flags.append(s.job_id in applied)
+        applied.discard(s.job_id)  # the same job twice in a batch: the first applies
+    return flags
 
 
 def _settled(

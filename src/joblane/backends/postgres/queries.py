@@ -38,6 +38,7 @@ class Queries:
     claim: LiteralString
     reclaim: LiteralString
     settle: LiteralString
+    settle_linked: LiteralString
     pop_dependents: LiteralString
     link_dependencies: LiteralString
     forget_links: LiteralString

@@ -104,8 +104,31 @@ WHERE status = 'started' AND lease_token = ANY(%(tokens)s::text[])
 -- settled job given back to its queue loses its worker and start and goes to
 -- its queue's back, or front (at_front, or the settlement's front), in the
 -- order of the batch (the positions are drawn after the ORDER BY). Returns
--- the ids settled ('s'), those of them that deferred jobs wait for ('d'), and
--- the ids whose start was recorded ('m').
+-- the ids settled ('s') and those whose start was recorded ('m'). The common
+-- path, one statement: if a settled job has deferred dependents, it raises
+-- (dependents_wait, SQLSTATE JLDEP) and is undone, and the batch goes through
+-- settle_linked instead.
+{settle_ctes}
+SELECT 's' AS kind, id FROM settled
+UNION ALL
+SELECT 'm', id FROM marked
+UNION ALL
+SELECT DISTINCT 'd', {schema}.dependents_wait(dependency) FROM {schema}.job_deps
+WHERE dependency IN (SELECT id FROM settled)
+
+-- name: settle_linked
+-- settle, in a transaction that then moves the dependents: also returns the
+-- settled ids that deferred jobs wait for ('d').
+{settle_ctes}
+SELECT 's' AS kind, id FROM settled
+UNION ALL
+SELECT 'm', id FROM marked
+UNION ALL
+SELECT DISTINCT 'd', dependency FROM {schema}.job_deps
+WHERE dependency IN (SELECT id FROM settled)
+
+-- fragment: settle_ctes
+-- The settlements and starts of a batch, applied (see settle).
 WITH s AS (
     SELECT * FROM unnest(
         %(id)s::text[], %(token)s::text[], %(status)s::text[], %(ended)s::float8[],
@@ -153,12 +176,6 @@ settled AS (
     WHERE j.id = s.id AND j.status = 'started' AND j.lease_token = s.token
     RETURNING j.id
 )
-SELECT 's' AS kind, id FROM settled
-UNION ALL
-SELECT DISTINCT 'd', dependency FROM {schema}.job_deps
-WHERE dependency IN (SELECT id FROM settled)
-UNION ALL
-SELECT 'm', id FROM marked
 
 -- name: pop_dependents
 -- Remove and return the links of the deferred jobs waiting for %(id)s.

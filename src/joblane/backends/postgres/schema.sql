@@ -173,6 +173,18 @@ BEGIN
 END
 $$
 
+-- name: create_dependents_wait
+-- Called by settle's common path for a settled job that deferred jobs wait
+-- for: it raises (SQLSTATE JLDEP), the statement is undone, and the batch is
+-- settled again in a transaction that moves the dependents (backend.py). So a
+-- batch without dependents is one statement, one round trip.
+CREATE OR REPLACE FUNCTION {schema}.dependents_wait(job_id text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'deferred jobs wait for job %', job_id USING ERRCODE = 'JLDEP';
+END
+$$
+
 -- name: create_inserted_trigger
 -- The trigger of stored jobs.
 CREATE OR REPLACE TRIGGER jobs_inserted AFTER INSERT ON {schema}.jobs
