@@ -22,7 +22,7 @@ import pytest
 
 from joblane.backends.redis import RedisBackend
 from joblane.cli.check import HEALTHY, JOBS_WAITING
-from joblane.client import Job, Queue
+from joblane.client import Job
 from joblane.config import backend_from_url
 from joblane.core.states import JobStatus
 from joblane.schedules import META_KEY
@@ -110,8 +110,11 @@ def test_seed_003_end_to_end(redis_url: str, processes: Processes, tmp_path: Pat
              for line in lines(log, "tick")]  # fmt: skip
     assert max(Counter(ticks).values()) == 1, ticks
 
-    # A misspelt name: the app cannot know the worker's tasks, the worker names them.
-    typo = Queue(backend=backend).enqueue("send_invoice_emial", invoice_id=99)
+    # A misspelt name: the producer cannot know the worker's tasks, the worker names them.
+    enqueued = run_joblane("enqueue", "send_invoice_emial", "--kwargs", '{"invoice_id": 99}',
+                           env=env)  # fmt: skip
+    assert enqueued.returncode == 0, enqueued.stderr
+    typo = Job.fetch(enqueued.stdout.strip(), backend=backend)
     wait_until(lambda: typo.refresh().status is JobStatus.FAILED, 15, "the misspelt job failed")
     assert "UnknownTaskError: no task named 'send_invoice_emial'" in (typo.last_job_result or "")
     assert "send_invoice_email" in (typo.last_job_result or "").split("its tasks:")[1]

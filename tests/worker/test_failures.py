@@ -86,7 +86,7 @@ def test_a_recovered_job_runs_before_the_backlog(
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     workers.start("--lease", "1", "--concurrency", "1")
-    wait_until(pid_file.exists, timeout=10, what="the recovered job to run again")
+    wait_until(pid_file.exists, timeout=20, what="the recovered job to run again")
     victim.wait(5)
     assert (victim.status, victim.attempts, victim.lost_attempts) == (JobStatus.FINISHED, 2, 1)
     done = sum(s is JobStatus.FINISHED for s in statuses(backend, [j.id for j in backlog]))
@@ -126,11 +126,11 @@ def test_sigterm_lets_running_jobs_finish_then_requeues_the_rest(
     short = [queue.enqueue(sample.sleep, 0.5) for _ in range(2)]
     long = queue.enqueue(sample.sleep, 60)
     waiting = [queue.enqueue(sample.add, 1, 1) for _ in range(3)]
-    proc = workers.start("--concurrency", "3", "--grace", "2")
+    proc = workers.start("--concurrency", "3", "--grace", "5")
     wait_until(lambda: all(j.get_status() is JobStatus.STARTED for j in [*short, long]),
                what="three jobs to start")  # fmt: skip
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(10) == 0
+    assert proc.wait(15) == 0
     assert [j.get_status() for j in short] == [JobStatus.FINISHED] * 2
     long.refresh()
     assert long.status is JobStatus.QUEUED
@@ -168,8 +168,8 @@ def test_two_workers_run_each_scheduled_job_exactly_once(
         job.refresh()
         assert job.status is JobStatus.FINISHED and job.attempts == 1
         assert job.started_at is not None and job.scheduled_at is not None
-        # moved to its queue within a second of its time (plus a start margin)
-        assert (job.started_at - job.scheduled_at).total_seconds() < 1.5
+        # moved to its queue within a second of its time (plus a margin for a loaded machine)
+        assert (job.started_at - job.scheduled_at).total_seconds() < 3
 
 
 def test_gil_holding_job_keeps_its_lease(queue: Queue, workers: WorkerProcesses) -> None:

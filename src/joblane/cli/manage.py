@@ -113,7 +113,8 @@ def enqueue(
     queue: str, delay: str | None, when: str | None, job_id: str | None,
     retries: int | None, retry_interval: float | None, job_timeout: float | None,
 ) -> None:  # fmt: skip
-    """Enqueue FUNCTION (a dotted path) with ARGS, each a JSON value. Prints the job id."""
+    """Enqueue FUNCTION (a dotted path, or a task name) with ARGS, each a JSON value. Prints the
+    job id."""
     if delay is not None and when is not None:
         raise click.UsageError("give --in or --at, not both")
     values = [parse_json(arg, f"argument {i + 1}") for i, arg in enumerate(args)]
