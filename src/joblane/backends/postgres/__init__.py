@@ -19,8 +19,10 @@ with ``pip install joblane[postgres]`` (psycopg 3 and psycopg_pool).
 Layout: ``schema.sql``, ``queries.sql`` and ``migrations.sql`` hold every
 statement (``queries.py`` loads them with the shared loader and fills in the
 schema); ``database.py`` owns the pool, the retries and the schema check;
-``records.py`` the row <-> record mapping; ``transitions.py`` the changes of
-several statements; ``watch.py`` LISTEN; ``aio.py`` the async producer calls
+``records.py`` the row <-> record mapping; ``enqueue.py`` storing a batch (on
+the backend's connection or the app's); ``transitions.py`` the changes of
+several statements and what a settle statement returned; ``clock.py`` the
+database's clock; ``watch.py`` LISTEN; ``aio.py`` the async producer calls
 (:class:`~joblane.backends.base.AsyncBackendOps` through psycopg's
 ``AsyncConnection``, one per event loop); ``migrate.py`` ``joblane migrate``;
 ``backend.py`` is the :class:`PostgresBackend` facade.

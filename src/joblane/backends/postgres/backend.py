@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +18,6 @@ from psycopg.pq import TransactionStatus
 
 from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
 from joblane.backends.decoding import (
-    failed_settlement,
     live_schedules,
     live_workers,
     recoverable,
@@ -29,6 +27,7 @@ from joblane.backends.decoding import (
 from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.postgres import transitions
 from joblane.backends.postgres.aio import AsyncSide
+from joblane.backends.postgres.clock import DatabaseClock
 from joblane.backends.postgres.database import (
     Connection,
     Database,
@@ -36,11 +35,11 @@ from joblane.backends.postgres.database import (
     connection_lost,
     said,
 )
+from joblane.backends.postgres.enqueue import store_jobs, stored_by, unknown
 from joblane.backends.postgres.queries import DEFAULT_SCHEMA, for_schema
 from joblane.backends.postgres.records import (
     JOB_COLUMNS,
     Row,
-    decode_job,
     job_arrays,
     job_record,
     settle_arrays,
@@ -58,7 +57,6 @@ from joblane.core.states import ENDED_STATUSES, REGISTRY_STATUSES, Registry
 from joblane.errors import (
     BackendError,
     ConfigurationError,
-    CorruptRecordError,
     EnqueueOutcomeUnknownError,
     NoSuchJobError,
 )
@@ -68,9 +66,6 @@ DEFAULT_RETRY_FOR = 10.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 LISTEN_CHECK_TIMEOUT = 5.0
 """Seconds a worker waits at start for its own test notification."""
-CLOCK_REFRESH = 60.0
-"""Seconds between two readings of the database clock (its offset from the
-local monotonic clock drifts by microseconds a minute)."""
 
 DEPENDENTS_WAIT = "JLDEP"
 """The SQLSTATE of settle's common path when deferred jobs wait for a settled job."""
@@ -78,41 +73,6 @@ DEPENDENTS_WAIT = "JLDEP"
 _REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
 _SCHEDULE_COLUMNS = ("name", "func_name", "spec", "timezone", "queue", "missed", "next_run",
                      "worker", "heartbeat", "expires", "last_tick")  # fmt: skip
-
-
-class DatabaseClock:
-    """The database's clock (``clock_timestamp()``), read through the local
-    monotonic clock: measured at start and every CLOCK_REFRESH seconds, so that
-    ``now()`` costs no round trip. Every process of a deployment takes leases
-    and due times against the same clock, whatever the clocks of its hosts."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._lock = threading.Lock()
-        self._offset = 0.0
-        self._next = 0.0
-
-    def sync(self) -> None:
-        def read(conn: Connection) -> tuple[float, float, float]:
-            before = time.monotonic()
-            row = conn.execute(self._db.sql.queries.clock).fetchone()
-            assert row is not None
-            return before, float(row[0]), time.monotonic()
-
-        before, db_time, after = self._db.run(read, "reading the clock")
-        self._offset = db_time - (before + after) / 2
-        self._next = after + CLOCK_REFRESH
-
-    def now(self) -> float:
-        mono = time.monotonic()
-        if mono >= self._next and self._lock.acquire(blocking=False):
-            try:
-                self.sync()
-            except BackendError:
-                self._next = mono + 1.0  # keep the last offset; try again soon
-            finally:
-                self._lock.release()
-        return time.monotonic() + self._offset
 
 
 class PostgresBackend:
@@ -373,10 +333,10 @@ class PostgresBackend:
 
         def recognise(conn: Connection, lost: Lost) -> list[JobRecord] | None:
             """After a lost connection: the jobs as stored if that enqueue stored them."""
-            return _stored_by(conn, q, sent)
+            return stored_by(conn, q, sent)
 
         try:
-            stored = self._db.run(store, "enqueueing", recognise, unknown=_unknown(sent))
+            stored = self._db.run(store, "enqueueing", recognise, unknown=unknown(sent))
         except EnqueueOutcomeUnknownError:
             self._unanswered.remember(sent)
             raise
@@ -456,7 +416,7 @@ class PostgresBackend:
                     with conn.transaction():
                         settled = conn.execute(q.settle, arrays)
                         claimed = conn.execute(q.claim, params) if taking else None
-                    flags = _flags(settled.fetchall(), settle)
+                    flags = transitions.flags_of(settled.fetchall(), settle)
                     return flags, claimed.fetchall() if claimed is not None else []
             except psycopg.Error as exc:
                 if exc.sqlstate != DEPENDENTS_WAIT:
@@ -465,7 +425,7 @@ class PostgresBackend:
                 settled = conn.execute(q.settle_linked, arrays)
                 claimed = conn.execute(q.claim, params) if taking else None
                 rows = claimed.fetchall() if claimed is not None else []
-                flags, moved = _settled(conn, q, settled.fetchall(), settle, now)
+                flags, moved = transitions.settled(conn, q, settled.fetchall(), settle, now)
                 if moved and taking and len(rows) < limit:
                     # Dependents released by the settlements: claimable in this step.
                     more = {**params, "limit": limit - len(rows), "tokens": tokens[len(rows):],
@@ -480,7 +440,7 @@ class PostgresBackend:
 
         flags, rows = self._db.run(run, "claiming", reclaim)
         rows.sort(key=lambda row: row[JOB_COLUMNS])
-        jobs, failed = _claimed_jobs(rows, now)
+        jobs, failed = transitions.claimed_jobs(rows, now)
         if failed:
             # A row that does not decode costs only itself: failed at once,
             # under the lease it was just given.
@@ -500,7 +460,7 @@ class PostgresBackend:
 
         def run(conn: Connection) -> list[bool]:
             try:
-                return _flags(conn.execute(q.settle, params).fetchall(), settlements)
+                return transitions.flags_of(conn.execute(q.settle, params).fetchall(), settlements)
             except psycopg.Error as exc:
                 if exc.sqlstate != DEPENDENTS_WAIT:
                     raise
@@ -508,7 +468,7 @@ class PostgresBackend:
             # dependents in one transaction.
             with conn.pipeline(), conn.transaction():
                 rows = conn.execute(q.settle_linked, params).fetchall()
-                return _settled(conn, q, rows, settlements, now)[0]
+                return transitions.settled(conn, q, rows, settlements, now)[0]
 
         flags = self._db.run(run, "recording outcomes")
         if any(flags):
@@ -644,89 +604,3 @@ class PostgresBackend:
         if any(flags):
             self._changes.notify()
         return flags
-
-
-def store_jobs(
-    conn: Connection,
-    q: Any,
-    jobs: Sequence[JobRecord],
-    unique: bool,
-    retrying: bool,
-) -> list[JobRecord]:
-    """Store *jobs* (``Backend.enqueue``) on *conn*: with no transaction open (in
-    autocommit mode) as its own transaction, else inside the open one
-    (savepoints: a failure rolls back only what this call wrote). The common
-    path is one INSERT of the batch."""
-    if not retrying and not any(job.depends_on for job in jobs):
-        try:
-            if conn.info.transaction_status == TransactionStatus.IDLE:
-                conn.execute(q.insert_jobs, job_arrays(jobs))
-            else:
-                with conn.transaction():
-                    conn.execute(q.insert_jobs, job_arrays(jobs))
-            return list(jobs)
-        except pg_errors.UniqueViolation:
-            pass  # an id is taken, or repeated in the batch: decide job by job
-    for attempt in range(3):
-        try:
-            with conn.transaction():
-                return transitions.store_carefully(conn, q, jobs, unique, retrying)
-        except pg_errors.UniqueViolation:
-            # Another transaction stored one of these ids meanwhile: decide again.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _stored_by(conn: Connection, q: Any, jobs: Sequence[JobRecord]) -> list[JobRecord] | None:
-    """The jobs as stored if an enqueue of *jobs* whose reply was lost stored
-    them (each id found with the same created time); None if it did not."""
-    rows = conn.execute(q.stored_jobs, {"ids": [job.id for job in jobs]}).fetchall()
-    created = dict(rows)
-    if not all(created.get(job.id) == job.created for job in jobs):
-        return None
-    found = {row[0]: row for row in conn.execute(
-        q.get_jobs, {"ids": [job.id for job in jobs]}).fetchall()}  # fmt: skip
-    return [job_record(found[job.id]) if job.id in found else job for job in jobs]
-
-
-def _flags(rows: list[Row], settlements: Sequence[Settlement]) -> list[bool]:
-    """The flags of *settlements* from the settle statement's *rows*."""
-    applied = {job_id for kind, job_id in rows if kind == "s"}
-    flags = []
-    for s in settlements:
-        flags.append(s.job_id in applied)
-        applied.discard(s.job_id)  # the same job twice in a batch: the first applies
-    return flags
-
-
-def _settled(
-    conn: Connection, q: Any, rows: list[Row], settlements: Sequence[Settlement], now: float
-) -> tuple[list[bool], bool]:
-    """The flags of *settlements* from the settle statement's *rows*; moves the
-    dependents of those that deferred jobs wait for (same transaction), and
-    says whether there were any."""
-    applied = {job_id for kind, job_id in rows if kind == "s"}
-    linked = {job_id for kind, job_id in rows if kind == "d"}
-    flags = []
-    for s in settlements:
-        flag = s.job_id in applied
-        applied.discard(s.job_id)  # the same job twice in a batch: the first applies
-        flags.append(flag)
-        if flag and s.job_id in linked:
-            transitions.dependents_of_ended(conn, q, s.job_id, s.status, now)
-    return flags, bool(linked)
-
-
-def _claimed_jobs(rows: Sequence[Row], now: float) -> tuple[list[JobRecord], list[Settlement]]:
-    jobs, failed = [], []
-    for row in rows:
-        try:
-            jobs.append(decode_job(row))
-        except CorruptRecordError:
-            failed.append(failed_settlement(job_record(row), now))
-    return jobs, failed
-
-
-def _unknown(jobs: Sequence[JobRecord]) -> Any:
-    return lambda detail: EnqueueOutcomeUnknownError([job.id for job in jobs], detail)

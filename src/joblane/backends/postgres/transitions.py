@@ -15,14 +15,21 @@ from typing import Any
 import psycopg
 
 from joblane.backends.base import TickClaim
-from joblane.backends.decoding import json_strings
+from joblane.backends.decoding import failed_settlement, json_strings
 from joblane.backends.postgres.queries import Queries
-from joblane.backends.postgres.records import job_arrays, job_record, job_status
+from joblane.backends.postgres.records import (
+    Row,
+    decode_job,
+    job_arrays,
+    job_record,
+    job_status,
+)
 from joblane.core import rules
 from joblane.core.job import DEFAULT_FAILURE_TTL, JobRecord, expiry
+from joblane.core.outcome import Settlement
 from joblane.core.rules import Dependents
 from joblane.core.states import LIVE_STATUSES, JobStatus
-from joblane.errors import DuplicateJobError, NoSuchJobError
+from joblane.errors import CorruptRecordError, DuplicateJobError, NoSuchJobError
 
 Connection = psycopg.Connection[Any]
 
@@ -184,3 +191,41 @@ def requeue(conn: Connection, q: Queries, job_id: str, now: float) -> JobRecord:
     row = conn.execute(q.requeue, params).fetchone()
     assert row is not None
     return job_record(row)
+
+
+def flags_of(rows: list[Row], settlements: Sequence[Settlement]) -> list[bool]:
+    """The flags of *settlements* from the settle statement's *rows*."""
+    applied = {job_id for kind, job_id in rows if kind == "s"}
+    flags = []
+    for s in settlements:
+        flags.append(s.job_id in applied)
+        applied.discard(s.job_id)  # the same job twice in a batch: the first applies
+    return flags
+
+
+def settled(
+    conn: Connection, q: Queries, rows: list[Row], settlements: Sequence[Settlement], now: float
+) -> tuple[list[bool], bool]:
+    """The flags of *settlements* from the settle statement's *rows*; moves the
+    dependents of those that deferred jobs wait for (same transaction), and
+    says whether there were any."""
+    applied = {job_id for kind, job_id in rows if kind == "s"}
+    linked = {job_id for kind, job_id in rows if kind == "d"}
+    flags = []
+    for s in settlements:
+        flag = s.job_id in applied
+        applied.discard(s.job_id)  # the same job twice in a batch: the first applies
+        flags.append(flag)
+        if flag and s.job_id in linked:
+            dependents_of_ended(conn, q, s.job_id, s.status, now)
+    return flags, bool(linked)
+
+
+def claimed_jobs(rows: Sequence[Row], now: float) -> tuple[list[JobRecord], list[Settlement]]:
+    jobs, failed = [], []
+    for row in rows:
+        try:
+            jobs.append(decode_job(row))
+        except CorruptRecordError:
+            failed.append(failed_settlement(job_record(row), now))
+    return jobs, failed
