@@ -323,6 +323,55 @@ def test_enqueue_on_commit_and_rollback(sample: Any, backend: str, alias: str) -
         on_commit.get_result(dropped.id)
 
 
+def test_in_transaction_the_job_commits_and_rolls_back_with_django_s_rows(sample: Any) -> None:
+    """``IN_TRANSACTION`` on Django's own PostgreSQL database: the job is written
+    in the transaction, through Django's connection (no after-commit window)."""
+    if PG not in settings.DATABASES:
+        postgres_bin()
+        pytest.skip("Django was configured without PostgreSQL in this process")
+    db = settings.DATABASES[PG]
+    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}?schema=jl_tasks"
+    tasks = {**settings.TASKS, "intx": {"BACKEND": "joblane.contrib.django.JoblaneBackend",
+             "QUEUES": ["default"], "OPTIONS": {"URL": url, "DATABASE": PG,
+                                                "IN_TRANSACTION": True}}}  # fmt: skip
+    with override_settings(TASKS=tasks):
+        in_tx = sample.add.using(backend="intx")
+        store = task_backends["intx"].joblane_backend
+        with connections[PG].cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS intx_rows (tag TEXT)")
+            cursor.execute("DELETE FROM intx_rows")
+        with transaction.atomic(using=PG):
+            with connections[PG].cursor() as cursor:
+                cursor.execute("INSERT INTO intx_rows VALUES ('kept')")
+            kept = in_tx.enqueue(1, 2)
+            assert store.get(kept.id) is None  # written, but not committed yet
+        assert store.get(kept.id) is not None and in_tx.get_result(kept.id).status == READY
+        with pytest.raises(RuntimeError), transaction.atomic(using=PG):
+            with connections[PG].cursor() as cursor:
+                cursor.execute("INSERT INTO intx_rows VALUES ('dropped')")
+            dropped = in_tx.enqueue(3, 4)
+            raise RuntimeError("roll back")
+        assert store.get(dropped.id) is None
+        with connections[PG].cursor() as cursor:
+            cursor.execute("SELECT tag FROM intx_rows")
+            assert [row[0] for row in cursor.fetchall()] == ["kept"]
+        outside = in_tx.enqueue(5, 6)  # no transaction: stored at once
+        assert store.get(outside.id) is not None
+
+
+def test_in_transaction_needs_postgresql_and_excludes_on_commit() -> None:
+    backend = "joblane.contrib.django.JoblaneBackend"
+    for options, message in [
+        ({"URL": "sqlite:///x.db", "IN_TRANSACTION": True}, "needs a postgresql:// URL"),
+        ({"URL": "postgresql://u@h/db", "IN_TRANSACTION": True, "ENQUEUE_ON_COMMIT": True},
+         "choose one"),
+        ({"URL": "sqlite:///x.db", "IN_TRANSACTION": "yes"}, "must be True or False"),
+    ]:  # fmt: skip
+        tasks = {**settings.TASKS, "bad": {"BACKEND": backend, "OPTIONS": options}}
+        with override_settings(TASKS=tasks), pytest.raises(InvalidTaskBackendError, match=message):
+            task_backends["bad"]
+
+
 def test_unknown_ids_and_tasks_of_other_kinds(sample: Any) -> None:
     backend = task_backends["default"]
     with pytest.raises(TaskResultDoesNotExist):

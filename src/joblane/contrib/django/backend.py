@@ -15,6 +15,7 @@ task as a joblane job, run by ``manage.py joblane_worker``.
                 "FAILURE_TTL": 604800,                # seconds a failed task is kept
                 "ENQUEUE_ON_COMMIT": None,            # see below
                 "DATABASE": "default",                # the alias ENQUEUE_ON_COMMIT follows
+                "IN_TRANSACTION": False,              # see below (postgresql:// only)
             },
         }
     }
@@ -43,6 +44,16 @@ once, transaction or not; ``None`` (the default) does what the process does
 for every joblane enqueue: on commit where ``joblane.contrib.django`` is in
 ``INSTALLED_APPS`` (or :func:`~joblane.contrib.django.install` was called),
 else at once. ``task_enqueued`` is sent when ``enqueue`` returns.
+
+Inside the transaction
+----------------------
+``IN_TRANSACTION``: ``True``, with a ``postgresql://`` URL on the database of
+the ``DATABASE`` alias, writes a task enqueued inside a transaction of that
+alias *in* it, through Django's own connection
+(:func:`joblane.contrib.postgres.using`): the job commits or rolls back with
+the rows it is about, with no after-commit window at all (a process killed
+right after the commit loses nothing). Outside a transaction it is stored at
+once. It excludes ``ENQUEUE_ON_COMMIT=True``; another URL is refused.
 """
 
 from __future__ import annotations
@@ -54,6 +65,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.db import connections
 
 from joblane.backends.base import Backend
 from joblane.building import PreparedJob, build_job
@@ -80,6 +92,7 @@ from joblane.contrib.django.results import (
     failure,
     to_result,
 )
+from joblane.contrib.postgres import using
 from joblane.core.job import JobRecord
 from joblane.core.queues import QUEUE_NAME_MAX, validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
@@ -90,7 +103,7 @@ TIERS = ("important", "normal", "low")
 """joblane's tiers, highest first: the suffixes of a Django queue's joblane queues."""
 LONGEST_QUEUE = QUEUE_NAME_MAX - len(".important")
 OPTION_NAMES = frozenset({"URL", "RETRY", "JOB_TIMEOUT", "RESULT_TTL", "FAILURE_TTL",
-                          "ENQUEUE_ON_COMMIT", "DATABASE"})  # fmt: skip
+                          "ENQUEUE_ON_COMMIT", "DATABASE", "IN_TRANSACTION"})  # fmt: skip
 
 
 def tier(priority: int) -> str:
@@ -188,6 +201,22 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
             )
         self.enqueue_on_commit: bool | None = on_commit
         self.database: str = options.get("DATABASE", "default")
+        in_transaction = options.get("IN_TRANSACTION", False)
+        if not isinstance(in_transaction, bool):
+            raise InvalidTaskBackendError(
+                f"TASKS[{alias!r}]['OPTIONS']['IN_TRANSACTION'] must be True or False"
+            )
+        if in_transaction and on_commit:
+            raise InvalidTaskBackendError(
+                f"TASKS[{alias!r}]['OPTIONS']: IN_TRANSACTION writes the task in the "
+                "transaction, ENQUEUE_ON_COMMIT after it: choose one"
+            )
+        if in_transaction and not self.url.startswith(("postgresql://", "postgres://")):
+            raise InvalidTaskBackendError(
+                f"TASKS[{alias!r}]['OPTIONS']['IN_TRANSACTION'] needs a postgresql:// URL "
+                "on the DATABASE alias's database"
+            )
+        self.in_transaction: bool = in_transaction
         self._confined: Backend | None = None
         self.queue_order = list(dict.fromkeys(params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME])))
 
@@ -232,6 +261,10 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
         """Store the task as a joblane job (at the commit, with ENQUEUE_ON_COMMIT)."""
         prepared = self.prepare(task, args, kwargs)
         backend = self.joblane_backend
+        if self.in_transaction and connections[self.database].in_atomic_block:
+            with using(connections[self.database]):
+                record = self.queue_for(task).store([prepared])[0].record
+            return self._enqueued(record)
         pending = DjangoJobs(self.database).pending() if self.enqueue_on_commit else None
         if pending is not None:
             record = pending.add(backend, [prepared.record], prepared.unique)[0]
@@ -243,8 +276,8 @@ class JoblaneBackend(BaseBackend):  # type: ignore[misc]
 
     async def aenqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         """:meth:`enqueue` for async code: built here, the store awaited."""
-        if self.enqueue_on_commit:
-            return await super().aenqueue(task, args, kwargs)  # on_commit is sync
+        if self.enqueue_on_commit or self.in_transaction:
+            return await super().aenqueue(task, args, kwargs)  # Django's connection is sync
         prepared = self.prepare(task, args, kwargs)
         job = (await self.queue_for(task).astore([prepared]))[0]
         return self._enqueued(job.record)
