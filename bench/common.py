@@ -10,13 +10,18 @@ import platform
 import select
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 LATENCY_IDLE_S = 0.020
 """Idle time before each latency sample, the same for every system."""
+FIFO_ENV = "BENCH_FIFO"
+"""The peers' marker jobs find the parent's FIFO in this environment variable."""
 
 
 class MarkReader:
@@ -152,3 +157,41 @@ class GatedProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+# --------------------------------------------------------------------------- peer worker child
+
+_proto: TextIO | None = None
+
+
+def mark_now(i: int) -> None:
+    """The body of every peer's ``mark`` job: stamp its start into the parent's FIFO."""
+    write_mark(os.environ[FIFO_ENV], i)
+
+
+def take_stdout() -> None:
+    """Keep the real stdout for the ready/go protocol; anything else printed goes to stderr."""
+    global _proto
+    _proto = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)
+
+
+def gate(on_eof: Callable[[], None] | None = None) -> bool:
+    """Child: say ``ready``, block until ``go``.  Then, in a thread, wait for stdin to close
+    and call ``on_eof`` (default: SIGINT to this process, most peers' graceful stop)."""
+    assert _proto is not None
+    _proto.write("ready\n")
+    _proto.flush()
+    if sys.stdin.readline().strip() != "go":
+        return False
+
+    def stop_on_eof() -> None:
+        sys.stdin.read()  # returns when the parent closes our stdin (or dies)
+        if on_eof is None:
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            on_eof()
+
+    threading.Thread(target=stop_on_eof, name="stop-on-eof", daemon=True).start()
+    return True

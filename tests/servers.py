@@ -322,3 +322,94 @@ def postgres_database() -> tuple[PostgresServer, str]:
     """A new database of its own on the shared server: ``(server, name)``."""
     server = shared_postgres()
     return server, server.create_database(f"t{os.getpid()}_{next(_DATABASES)}")
+
+
+def postgres_url_for(directory: Path, **options: str) -> str:
+    """A ``postgresql://`` URL of the shared server with a schema of the test's own
+    (named after its temporary directory, as :func:`prefix_for` names Redis prefixes)."""
+    server = shared_postgres()
+    schema = "t" + hashlib.sha1(str(directory).encode()).hexdigest()[:12]
+    query = "&".join(f"{k}={v}" for k, v in {"schema": schema, **options}.items())
+    return f"postgresql://postgres@127.0.0.1:{server.port}/postgres?{query}"
+
+
+BOUNCER_MISSING = (
+    "pgbouncer is not installed: install the Debian package pgbouncer "
+    "(apt-get install pgbouncer) to run the PgBouncer tests"
+)
+
+
+def pgbouncer_binary() -> str:
+    """The path of pgbouncer; skips the test (fails it under JOBLANE_REQUIRE_SERVERS=1)."""
+    path = shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None
+    )
+    if path is None:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{BOUNCER_MISSING} ({REQUIRE_ENV}=1)")
+        pytest.skip(BOUNCER_MISSING)
+    return path
+
+
+class PgBouncer:
+    """A pgbouncer process on 127.0.0.1 (a free port) in front of *server*, in
+    *pool_mode* (``transaction`` or ``session``), no authentication, its files
+    in a new temporary directory. As root it runs as ``nobody`` (pgbouncer
+    refuses root)."""
+
+    def __init__(self, server: PostgresServer, pool_mode: str = "transaction") -> None:
+        self.binary = pgbouncer_binary()
+        self.server = server
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="joblane-pgbouncer-"))
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.directory, PG_USER, _group_of(PG_USER))
+        self.config = self.directory / "pgbouncer.ini"
+        self.config.write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={server.port} user=postgres\n"
+            "[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = any\npool_mode = {pool_mode}\n"
+            f"logfile = {self.directory / 'pgbouncer.log'}\n"
+            f"pidfile = {self.directory / 'pgbouncer.pid'}\n"
+            "default_pool_size = 4\nmax_client_conn = 200\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> PgBouncer:
+        user: dict[str, Any] = {}
+        if self.as_root:
+            user = {"user": PG_USER, "group": _group_of(PG_USER), "extra_groups": []}
+        self.process = subprocess.Popen(
+            [self.binary, str(self.config)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, cwd=self.directory, **user,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                psycopg.connect(self.dsn(), connect_timeout=2, prepare_threshold=None).close()
+                return self
+            except psycopg.OperationalError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    log = self.directory / "pgbouncer.log"
+                    text = log.read_text(errors="replace") if log.exists() else ""
+                    raise RuntimeError(f"pgbouncer did not start:\n{text}") from None
+                time.sleep(0.05)
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={dbname}"
+
+    def url(self, dbname: str = "postgres", **options: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in options.items())
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}" + (
+            f"?{query}" if query else ""
+        )
+
+    def remove(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        shutil.rmtree(self.directory, ignore_errors=True)

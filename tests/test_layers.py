@@ -61,8 +61,26 @@ ALLOWED: dict[str, set[str]] = {
         "tasks",
         "types",
     },
-    # contrib/transaction, contrib/django, contrib/sqlalchemy: over pending.py, never the client.
-    "contrib": {"contrib", "backends", "core", "errors", "identity", "pending", "spool", "types"},
+    # contrib/transaction, contrib/sqlalchemy and Django's on_commit adapter: over
+    # pending.py, never the client. contrib/django's tasks backend and seed 002's
+    # ``background`` are producers (client, building, config: they enqueue as app
+    # code does), its management command runs a Worker, and its job functions are
+    # ``@job``s reading ``current_job()`` (tasks, worker).
+    "contrib": {
+        "contrib",
+        "backends",
+        "building",
+        "client",
+        "config",
+        "core",
+        "errors",
+        "identity",
+        "pending",
+        "spool",
+        "tasks",
+        "types",
+        "worker",
+    },
     # contrib/plone: an add-on for a whole application (its services answer through the
     # monitor's views, it enqueues through the client, its worker is `joblane worker`
     # with the Zope application loaded: it calls the CLI; its test layer starts a
@@ -81,6 +99,9 @@ ALLOWED: dict[str, set[str]] = {
         "types",
         "worker",
     },
+    # http/: HTTP-request tasks over the client (add), a job function (send) and
+    # framework-neutral verification with its ASGI / WSGI / Django adapters.
+    "http": {"http", "client", "config", "core", "errors", "shortcuts", "tasks", "types", "worker"},
     "monitor": {"monitor", "backends", "config", "core", "errors", "client", "types"},
 }
 EXCEPTIONS = {

@@ -44,34 +44,30 @@ import os
 import signal
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 import redis
 
 BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH))
 from common import (  # noqa: E402
+    FIFO_ENV,
     LATENCY_IDLE_S,
     GatedProcess,
     MarkReader,
     percentile,
-    write_mark,
+    take_stdout,
 )
+from common import gate as gate  # noqa: E402  (the peer scripts import these from here)
+from common import mark_now as mark_now  # noqa: E402
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 LATENCY_TIMEOUT_S = 30.0
-FIFO_ENV = "BENCH_FIFO"
-
-
-def mark_now(i: int) -> None:
-    """The body of every peer's ``mark`` job: stamp its start into the parent's FIFO."""
-    write_mark(os.environ[FIFO_ENV], i)
 
 
 @dataclass
@@ -91,36 +87,6 @@ class Peer:
 
 
 # --------------------------------------------------------------------------- worker (child)
-
-_proto: TextIO | None = None
-
-
-def _take_stdout() -> None:
-    """Keep the real stdout for the ready/go protocol; anything else printed goes to stderr."""
-    global _proto
-    _proto = os.fdopen(os.dup(1), "w")
-    sys.stdout.flush()
-    os.dup2(2, 1)
-
-
-def gate(on_eof: Callable[[], None] | None = None) -> bool:
-    """Child: say ``ready``, block until ``go``.  Then, in a thread, wait for stdin to close
-    and call ``on_eof`` (default: SIGINT to this process, most peers' graceful stop)."""
-    assert _proto is not None
-    _proto.write("ready\n")
-    _proto.flush()
-    if sys.stdin.readline().strip() != "go":
-        return False
-
-    def stop_on_eof() -> None:
-        sys.stdin.read()  # returns when the parent closes our stdin (or dies)
-        if on_eof is None:
-            os.kill(os.getpid(), signal.SIGINT)
-        else:
-            on_eof()
-
-    threading.Thread(target=stop_on_eof, name="stop-on-eof", daemon=True).start()
-    return True
 
 
 def consumer_process(script: Path, setting: str, url: str, fifo: Path) -> GatedProcess:
@@ -270,7 +236,7 @@ def main(
     if args.consumer is not None:
         import logging
 
-        _take_stdout()
+        take_stdout()
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         consumer(args.consumer, args.redis_url)
         return 0

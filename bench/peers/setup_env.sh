@@ -4,17 +4,19 @@
 # dependency of joblane.
 #
 # Usage: bash bench/peers/setup_env.sh [PEER...]   (from anywhere; paths come from this file)
-#        PEER: huey rq arq saq dramatiq celery; none given: all of them.
+#        PEER: huey rq arq saq dramatiq celery pgqueuer procrastinate; none given: all of them.
 # Prints each venv's python path on success, one a line, in the order asked.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "${here}/../.." && pwd)"
-all_peers=(huey rq arq saq dramatiq celery)
+all_peers=(huey rq arq saq dramatiq celery pgqueuer procrastinate)
 
 # What pip installs into each venv (the peer with its own Redis extra, if it has one).
 # huey keeps orjson for huey_sqlite.py; the Redis scripts use the stdlib json module.
 # saq imports typing_extensions without declaring it (saq 0.26.4), so it is named here.
+# The PostgreSQL peers bring psycopg 3 for the harness (bench/peers/pg_common.py); pgqueuer
+# runs on asyncpg, its first driver, which it does not require.
 declare -A specs=(
     [huey]="huey>=2.5 orjson redis"
     [rq]="rq>=2.0"
@@ -22,6 +24,8 @@ declare -A specs=(
     [saq]="saq[redis]>=0.24 typing_extensions"
     [dramatiq]="dramatiq[redis]>=1.17"
     [celery]="celery[redis]>=5.4"
+    [pgqueuer]="pgqueuer>=0.20 asyncpg>=0.29 psycopg[binary]>=3.1"
+    [procrastinate]="procrastinate>=3.0 psycopg[binary]>=3.1"
 )
 # Modules that must import for the venv to count as ready (pip is skipped then).
 declare -A modules=(
@@ -31,6 +35,8 @@ declare -A modules=(
     [saq]="saq redis"
     [dramatiq]="dramatiq redis"
     [celery]="celery kombu.transport.redis redis"
+    [pgqueuer]="pgqueuer asyncpg psycopg"
+    [procrastinate]="procrastinate psycopg"
 )
 
 setup_one() {

@@ -19,6 +19,9 @@ Backend URLs:
 * ``redis://host:port/db``, ``rediss://...``, ``unix:///path/redis.sock`` - Redis 7+,
   shared by machines (``joblane[redis]``); options: ``prefix``, ``retry_for``,
   ``allow_eviction`` (see :mod:`joblane.backends.redis`).
+* ``postgresql://user:password@host:port/database``, ``postgres://...`` - PostgreSQL
+  (``joblane[postgres]``); options: ``schema``, ``pool_size``, ``retry_for``,
+  ``connect_timeout``, ``pgbouncer`` (see :mod:`joblane.backends.postgres`).
 * ``memory://`` - a new in-process backend (pass the object to share it).
 * ``immediate://`` - jobs run in the caller at enqueue.
 
@@ -115,13 +118,18 @@ BUILTIN_BACKENDS: Mapping[str, str] = {
     "redis": "joblane.backends.redis:from_url",
     "rediss": "joblane.backends.redis:from_url",
     "unix": "joblane.backends.redis:from_url",
+    "postgresql": "joblane.backends.postgres:from_url",
+    "postgres": "joblane.backends.postgres:from_url",
     "memory": "joblane.backends.memory:MemoryBackend",
     "immediate": "joblane.backends.immediate:ImmediateBackend",
 }
 """scheme -> ``module:attribute`` of its factory, imported on first use. A
 built-in scheme is not overridden by an entry point of the same name."""
 
-_EXTRAS = {"redis": "redis", "rediss": "redis", "unix": "redis"}
+_EXTRAS = {
+    "redis": "redis", "rediss": "redis", "unix": "redis",
+    "postgresql": "postgres", "postgres": "postgres",
+}  # fmt: skip
 """Schemes whose backend needs an optional dependency: the extra that installs it."""
 
 

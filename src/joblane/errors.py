@@ -11,7 +11,8 @@
     │   ├── InvalidQueueNameError     a queue name outside the safe charset or length
     │   ├── InvalidFunctionError      a function that has no importable dotted path
     │   ├── PayloadTooLargeError      an encoded job over the size limit
-    │   └── IdentityError             an enqueuer's identity that cannot be captured or stored
+    │   ├── IdentityError             an enqueuer's identity that cannot be captured or stored
+    │   └── InvalidHttpTaskError      an HTTP task refused at add (URL outside the app, header)
     ├── SerializationError (TypeError) an argument or result that JSON cannot carry
     ├── DuplicateJobError             a live job already has that id
     ├── NoSuchJobError (KeyError)     no job with that id
@@ -23,6 +24,11 @@
     │   └── SchemaVersionError        stored data of another version: run `joblane migrate`
     ├── WaitTimeoutError (TimeoutError) Job.wait() gave up
     ├── WorkerStartupError            a worker's on_startup hook failed in a slot
+    ├── TaskRequestError              an HTTP task request that must not be trusted (401)
+    │   └── ReplayedTaskRequestError  its nonce was seen already, or its time is out of the window
+    ├── HttpTaskResponseError         raised by joblane.http.send: the request did not succeed
+    │   ├── HttpTaskRetryableError    5xx, timeout, connection error: retried by the job's policy
+    │   └── HttpTaskRefusedError      4xx, a redirect to another origin: failed at once
     └── RetryJob                      raised by a job: retry me (joblane.core.retry)
 
 Errors recorded on jobs rather than raised (the text of ``last_job_result``)
@@ -200,3 +206,46 @@ class WorkerStartupError(JoblaneError):
     process died) in one of its slots: the message names the hook and the
     error. The worker stops rather than run slots that cannot serve; the jobs
     it held go back to their queues."""
+
+
+class InvalidHttpTaskError(InvalidJobError):
+    """An HTTP task (:func:`joblane.http.add`) refused at add: a URL outside the
+    configured app (another host, a scheme other than http/https), a header
+    name or value with a newline, a method other than GET/POST; the message
+    names the part."""
+
+
+class TaskRequestError(JoblaneError):
+    """A request carrying HTTP-task headers that must not be trusted: a missing
+    or bad signature, an unknown format. Verifiers answer it with 401, and the
+    app never sees the request as its user. *reason* says what was wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ReplayedTaskRequestError(TaskRequestError):
+    """A correctly signed task request seen before within the validity window,
+    or signed at a time outside it."""
+
+
+class HttpTaskResponseError(JoblaneError):
+    """An HTTP task's request did not succeed (raised by ``joblane.http.send``,
+    recorded as the job's ``last_job_result``). *status* is the response's
+    status, None when no response came."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.status))
+
+
+class HttpTaskRetryableError(HttpTaskResponseError):
+    """A 5xx response, a timeout or a connection error: the job's retry policy applies."""
+
+
+class HttpTaskRefusedError(HttpTaskResponseError):
+    """A 4xx response or a redirect to another origin: the job fails at once."""

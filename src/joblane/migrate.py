@@ -3,7 +3,8 @@
 Producers and workers refuse data of an older version (SchemaVersionError)
 and never migrate it themselves; a deploy runs ``joblane migrate`` once, before
 the new code starts (``joblane migrate --check`` says whether it is needed).
-The SQLite schema is migrated by ``joblane.backends.sqlite.migrate``, the Redis
+The SQLite schema is migrated by ``joblane.backends.sqlite.migrate``, the
+PostgreSQL schema by ``joblane.backends.postgres.migrate``, the Redis
 key layout by ``joblane.backends.redis.layout``. Other backends (``memory://``,
 ``immediate://``, a scheme added by another package) store nothing to migrate.
 """
@@ -19,6 +20,8 @@ Migrator = Callable[..., list[str]]
 
 MIGRATORS: Mapping[str, str] = {
     "sqlite": "joblane.backends.sqlite.migrate:migrate_url",
+    "postgresql": "joblane.backends.postgres.migrate:migrate_url",
+    "postgres": "joblane.backends.postgres.migrate:migrate_url",
     "redis": "joblane.backends.redis.layout:migrate_url",
     "rediss": "joblane.backends.redis.layout:migrate_url",
     "unix": "joblane.backends.redis.layout:migrate_url",

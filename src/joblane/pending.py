@@ -26,8 +26,9 @@ Writing inside the app's own transaction (the seam)
 Where the backend and the app share one database, a provider may return,
 instead of a buffer, any :class:`Pending`, whose ``add`` writes the jobs at
 once through the app's connection, so they commit or roll back with the app's
-own rows. A backend that can do that implements :class:`SharesTransaction`;
-none does yet (the PostgreSQL backend will).
+own rows. A backend that can do that implements :class:`SharesTransaction`:
+the PostgreSQL backend does, and ``joblane.contrib.postgres.using(conn)``
+is the provider that uses it.
 """
 
 from __future__ import annotations
@@ -150,11 +151,16 @@ _atomic: ContextVar[PendingJobs | None] = ContextVar("joblane_atomic", default=N
 _providers: list[Callable[[], Pending | None]] = []
 
 
-def add_provider(provider: Callable[[], Pending | None]) -> None:
+def add_provider(provider: Callable[[], Pending | None], *, first: bool = False) -> None:
     """Register *provider*: asked at each enqueue outside :func:`joblane.atomic`
-    for the pending buffer of the current transaction, or None."""
+    for the pending buffer of the current transaction, or None. *first*: asked
+    before the others (an explicit block, such as
+    ``joblane.contrib.postgres.using``, wins over a framework's buffer)."""
     if provider not in _providers:
-        _providers.append(provider)
+        if first:
+            _providers.insert(0, provider)
+        else:
+            _providers.append(provider)
 
 
 def remove_provider(provider: Callable[[], Pending | None]) -> None:

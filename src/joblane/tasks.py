@@ -57,6 +57,10 @@ _TASKS: dict[str, Callable[..., Any]] = {}
 _CONTEXT: set[str] = set()
 """Functions registered with ``takes_context=True``: called as ``f(ctx, ...)``."""
 _NAMES: dict[Callable[..., Any], str] = {}
+_FORWARDS: set[str] = set()
+"""Functions registered with ``forwards_identity=True``: they pass their job's
+enqueuer on themselves (``joblane.http.send`` signs it into a request), so a
+worker runs them without restoring the identity first."""
 """Dotted names already computed (enqueue's hot path)."""
 
 
@@ -93,15 +97,28 @@ def job(func: Any = None, /, **options: Any) -> Any:
     (the name Django's tasks framework uses) calls the function with the job's
     context dict first, arq's ``f(ctx, ...)`` (see :func:`register`). The
     function itself is returned unchanged.
+
+    ``forwards_identity=True`` marks a function that hands its job's enqueuer
+    (``current_job().enqueued_by``) on itself, as :func:`joblane.http.send`
+    does in a signed request: a worker runs it without its identity hook.
     """
     takes_context = options.pop("takes_context", False)
+    forwards = options.pop("forwards_identity", False)
+    if not isinstance(forwards, bool):
+        raise InvalidJobError(
+            f"@job(forwards_identity=...) must be True or False, not {forwards!r}"
+        )
     hooks = JobHooks(options.pop("on_success", None), options.pop("on_failure", None))
     for which, callback in (("on_success", hooks.on_success), ("on_failure", hooks.on_failure)):
         if callback is not None and not callable(callback):
             raise InvalidJobError(f"@job({which}=...) must be a callable, not {callback!r}")
 
     def mark(fn: F) -> F:
-        _register(fn, takes_context, hooks, options)
+        name = _register(fn, takes_context, hooks, options)
+        if forwards:
+            _FORWARDS.add(name)
+        else:
+            _FORWARDS.discard(name)
         return fn
 
     return mark(func) if func is not None else mark
@@ -139,6 +156,12 @@ def takes_context(name: str) -> bool:
     """Whether the function *name* (or the task so named) was registered in this
     process to take ``ctx`` first."""
     return name in _CONTEXT or ("." not in name and canonical(name) in _CONTEXT)
+
+
+def forwards_identity(name: str) -> bool:
+    """Whether the function *name* was marked ``@job(forwards_identity=True)``
+    in this process: it passes its enqueuer on itself, needing no restore."""
+    return name in _FORWARDS or ("." not in name and canonical(name) in _FORWARDS)
 
 
 def registered() -> frozenset[str]:

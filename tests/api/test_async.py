@@ -34,10 +34,11 @@ from joblane import (
 from joblane.aclient import async_ops
 from joblane.backends.base import Backend
 from joblane.backends.memory import MemoryBackend
+from joblane.backends.postgres import from_url as postgres_from_url
 from joblane.backends.redis import from_url as redis_from_url
 from joblane.backends.sqlite import SQLiteBackend
 from joblane.pending import PendingJobs, add_provider, remove_provider
-from tests.servers import redis_url_for
+from tests.servers import postgres_url_for, redis_url_for
 
 T = TypeVar("T")
 
@@ -54,13 +55,15 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(main())
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     opened: Backend
     if request.param == "memory":
         opened = MemoryBackend()
     elif request.param == "sqlite":
         opened = SQLiteBackend(tmp_path / "jobs.db")
+    elif request.param == "postgres":
+        opened = postgres_from_url(postgres_url_for(tmp_path))
     else:
         opened = redis_from_url(redis_url_for(tmp_path))
     yield opened

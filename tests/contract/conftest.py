@@ -16,13 +16,15 @@ import pytest
 
 from joblane.backends.base import Backend, Capabilities
 from joblane.backends.memory import MemoryBackend
+from joblane.backends.postgres import PostgresBackend
+from joblane.backends.postgres import from_url as postgres_from_url
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
 from joblane.backends.sqlite import SQLiteBackend
 from joblane.backends.sqlite import from_url as sqlite_from_url
 from joblane.core.clock import Clock
 from joblane.testing import ManualClock
-from tests.servers import redis_url_for
+from tests.servers import postgres_url_for, redis_url_for
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ BACKEND_KINDS = [
         RedisBackend.capabilities,
         lambda tmp, clock: redis_from_url(redis_url_for(tmp), clock=clock),
         open_url=redis_from_url,
+    ),
+    BackendKind(
+        "postgres",
+        PostgresBackend.capabilities,
+        lambda tmp, clock: postgres_from_url(postgres_url_for(tmp), clock=clock),
+        open_url=postgres_from_url,
     ),
 ]
 

@@ -17,6 +17,27 @@ from tests.servers import postgres_bin_dir, postgres_database
 PG = "pg"  # the PostgreSQL alias, when there is one
 
 
+def tasks_setting(directory: Path, pg: bool = False) -> dict[str, dict[str, object]]:
+    """``TASKS`` for tests/contrib/test_django_tasks.py: joblane backends on one
+    SQLite job store in *directory* (so one worker runs the tasks of all); with
+    *pg*, one that enqueues on the commit of the PostgreSQL alias."""
+    url = f"sqlite:///{directory / 'tasks.db'}"
+    backend = "joblane.contrib.django.JoblaneBackend"
+    queues = ["default", "emails"]
+    extra: dict[str, dict[str, object]] = {}
+    if pg:
+        options = {"URL": url, "ENQUEUE_ON_COMMIT": True, "DATABASE": PG}
+        extra["oncommit_pg"] = {"BACKEND": backend, "QUEUES": queues, "OPTIONS": options}
+    return extra | {
+        "default": {"BACKEND": backend, "QUEUES": queues,
+                    "OPTIONS": {"URL": url, "RETRY": {"max": 1}}},
+        "short": {"BACKEND": backend, "QUEUES": queues,
+                  "OPTIONS": {"URL": url, "JOB_TIMEOUT": 1}},
+        "oncommit": {"BACKEND": backend, "QUEUES": queues,
+                     "OPTIONS": {"URL": url, "ENQUEUE_ON_COMMIT": True}},
+    }  # fmt: skip
+
+
 def configure(directory: Path) -> None:
     """Configure and set up Django with its databases in *directory*, unless done."""
     if settings.configured:
@@ -40,8 +61,10 @@ def configure(directory: Path) -> None:
         INSTALLED_APPS=[
             "django.contrib.auth",
             "django.contrib.contenttypes",
+            "django_tasks",
             "joblane.contrib.django",
         ],
+        TASKS=tasks_setting(directory, pg=PG in databases),
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
     )

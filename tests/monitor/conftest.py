@@ -1,7 +1,7 @@
 """Fixtures for the monitoring API: backends filled through the public API, and
 a test client that checks every response against the API's OpenAPI document.
 
-The ``filled`` backend (memory or SQLite, on a manual clock) holds, in queue
+The ``filled`` backend (memory, SQLite or PostgreSQL, on a manual clock) holds, in queue
 ``normal``, one job in each registry and one queued job; in ``important`` one
 scheduled job; in ``custom`` (a queue nobody configured) one queued job.
 """
@@ -23,6 +23,7 @@ import tests.jobs.sample  # noqa: F401  # registers the @job functions
 from joblane import Queue
 from joblane.backends.base import Backend
 from joblane.backends.memory import MemoryBackend
+from joblane.backends.postgres import from_url as postgres_from_url
 from joblane.backends.sqlite import from_url
 from joblane.core.outcome import decide
 from joblane.monitor import Auth, create_api
@@ -30,6 +31,7 @@ from joblane.testing import ManualClock
 from joblane.worker.run import JobContext, run_job
 from tests.jobs import sample
 from tests.monitor.openapi_check import check_response
+from tests.servers import postgres_url_for
 
 TOKEN = "test-token-0123456789"
 USER = ("admin", "password")
@@ -93,10 +95,12 @@ def fill(backend: Backend, clock: ManualClock) -> Filled:
 def open_backend(kind: str, tmp_path: Path, clock: ManualClock) -> Backend:
     if kind == "memory":
         return MemoryBackend(clock=clock)
+    if kind == "postgres":
+        return postgres_from_url(postgres_url_for(tmp_path), clock=clock)
     return from_url(f"sqlite:///{tmp_path / 'monitor.db'}", clock=clock)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def backend_kind(request: pytest.FixtureRequest) -> str:
     kind: str = request.param
     return kind

@@ -77,17 +77,18 @@ def test_a_recovered_job_runs_before_the_backlog(
     queue: Queue, backend: Backend, workers: WorkerProcesses, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    victim = queue.enqueue(sample.record_pid_and_sleep, str(pid_file), 0.5)
+    victim = queue.enqueue(sample.record_pid_and_sleep, str(pid_file), 5)
     first = workers.start("--lease", "1", "--concurrency", "1")
     wait_until(pid_file.exists, what="the job to start")
     pid_file.unlink()
     # A backlog that one slot needs 30 s for: behind it, the victim would wait.
-    backlog = [queue.enqueue(sample.sleep, 0.1) for _ in range(300)]
+    # (One round trip, so the victim is surely still running when its worker is killed.)
+    backlog = queue.enqueue_many([Queue.prepare_data(sample.sleep, (0.1,)) for _ in range(300)])
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     workers.start("--lease", "1", "--concurrency", "1")
     wait_until(pid_file.exists, timeout=20, what="the recovered job to run again")
-    victim.wait(5)
+    victim.wait(15)
     assert (victim.status, victim.attempts, victim.lost_attempts) == (JobStatus.FINISHED, 2, 1)
     done = sum(s is JobStatus.FINISHED for s in statuses(backend, [j.id for j in backlog]))
     assert done < 50  # it ran first, not after the backlog

@@ -16,7 +16,7 @@ from joblane.migrate import migrate as migrate_backend
 )
 @click.pass_context
 def migrate(ctx: click.Context, check: bool) -> None:
-    """Migrate the SQLite schema or the Redis key layout to this version of joblane.
+    """Migrate the SQLite or PostgreSQL schema, or the Redis key layout, to this version of joblane.
 
     Run it once after upgrading joblane, before starting the new workers and
     producers (they refuse data of an older version). Each step is atomic and

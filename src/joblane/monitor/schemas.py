@@ -31,6 +31,7 @@ import orjson
 from joblane.backends.base import ScheduleInfo
 from joblane.core import jobjson
 from joblane.core.clock import isoformat
+from joblane.core.httptask import SEND, http_view
 from joblane.core.job import JobRecord
 from joblane.core.states import Registry
 
@@ -63,12 +64,18 @@ def registry_id(queue: str, registry: Registry) -> str:
 
 def job_json(record: JobRecord) -> dict[str, Any]:
     """One job, with exactly the seed's keys in the seed's order, plus
-    ``enqueued_by`` for a job enqueued by someone (joblane.identity) and
-    ``undecodable`` for a job that does not decode (see the module docstring)."""
+    ``enqueued_by`` for a job enqueued by someone (joblane.identity),
+    ``http`` for an HTTP task (joblane.http: method, path, last response
+    status) and ``undecodable`` for a job that does not decode (see the module
+    docstring)."""
     job = jobjson.job_json(record, JOB_FIELDS)
     by = record.enqueued_by
     if by is not None:
         job["enqueued_by"] = by.to_json()
+    if record.func_name == SEND and not record.undecodable:
+        view = http_view(record.func_name, record.payload, record.result, record.last_job_result)
+        if view is not None:
+            job["http"] = view
     return job
 
 

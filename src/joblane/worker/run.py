@@ -48,6 +48,7 @@ from joblane.tasks import (
     FunctionNotAllowed,
     UnknownTask,
     defaults_for,
+    forwards_identity,
     resolve,
     takes_context,
 )
@@ -253,7 +254,7 @@ def _invoke(
     call: _Call, context: JobContext | None, restore: Restore | None, runner: CoroutineRunner
 ) -> Any:
     by = None if context is None else context.enqueued_by
-    if by is None:
+    if by is None or forwards_identity(call.func_name):
         return _await_in(call.func(*call.args, **call.kwargs), runner)
     return _run_as(by, restore, call.func, call.args, call.kwargs, runner)
 
@@ -282,7 +283,7 @@ async def _call_async(
                 loop.run_in_executor(pool, contextvars.copy_context().run, job)
             )
         by = context.enqueued_by
-        if by is None:
+        if by is None or forwards_identity(call.func_name):
             return await call.func(*call.args, **call.kwargs)
         with contextlib.ExitStack() as stack:
             not_restored = _restored(stack, by, restore)

@@ -221,6 +221,11 @@ class Worker:
         if install_signals:
             self._install_signals()
         self._started = self.backend.now()
+        check_listen = getattr(self.backend, "check_listen", None)
+        if check_listen is not None:
+            # A backend whose waits need a session of its own (PostgreSQL's
+            # LISTEN) fails here, clearly, rather than never waking.
+            check_listen()
         # Start watching before the first claim: a change is reported relative
         # to the previous call, so this call is the baseline.
         self.backend.wait_for_change(0)

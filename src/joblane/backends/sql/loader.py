@@ -42,7 +42,9 @@ def parse_blocks(source: str, filename: str = "<sql>") -> list[Block]:
     """Split *source* into its blocks. Raises ValueError for a block without a
     description or a body."""
     headers = list(_HEADER.finditer(source))
-    blocks = []
+    blocks: list[Block] = []
+    if not headers:
+        return blocks  # a file of a header only (no migration yet)
     for header, following in zip(headers, [*headers[1:], None], strict=True):
         body = source[header.end() : following.start() if following else len(source)]
         lines = body.strip("\n").splitlines()

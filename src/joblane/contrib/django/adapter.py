@@ -13,6 +13,7 @@ per enqueue call (as without a transaction); ``enqueue_many``, or a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from django.db import transaction
@@ -21,6 +22,15 @@ from django.db.transaction import TransactionManagementError
 from joblane.pending import PendingJobs, add_provider, remove_provider
 
 log = logging.getLogger("joblane.django")
+
+
+def running_loop() -> bool:
+    """Whether this thread runs an event loop (where Django refuses database calls)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class CommitBuffer(PendingJobs):
@@ -57,6 +67,8 @@ class DjangoJobs:
         self.robust = robust
 
     def pending(self) -> PendingJobs | None:
+        if running_loop():
+            return None  # async code: Django's atomic blocks are for sync code only
         if transaction.get_autocommit(using=self.using):
             return None
         buffer = CommitBuffer()

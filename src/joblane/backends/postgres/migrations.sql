@@ -1,0 +1,6 @@
+-- Migrations of the PostgreSQL schema, one block per version (`-- name: to_N`
+-- brings a schema of version N - 1 to version N), run in order by `joblane
+-- migrate` (migrate.py), each in its own transaction with the update of
+-- `schema_version` that records it. A producer or worker refuses a schema of
+-- an earlier version. schema.sql creates the latest version directly; version
+-- 1 is the first, so there is no block yet.

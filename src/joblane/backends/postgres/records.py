@@ -1,0 +1,104 @@
+"""JobRecord <-> row of the PostgreSQL backend.
+
+A row holds the fields in the order of the ``job_columns`` fragment, with the
+types the SQLite backend reads back (text, bytea as bytes, double precision,
+bigint, boolean; retry_intervals and depends_on as JSON text, meta and
+enqueued_by as JSON bytes): the decoding, and the naming of a field that does
+not decode (CorruptRecordError), is the one of ``joblane.backends.sqlite.records``.
+Writing goes by columns: a batch is one array per field, bound to one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from joblane.backends.encoding import json_text, meta_json
+from joblane.backends.sqlite.records import (
+    JOB_COLUMNS,
+    Row,
+    decode_job,
+    job_record,
+    job_status,
+    worker_info,
+    worker_params,
+)
+from joblane.core.identity import identity_bytes
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Settlement, Start
+
+__all__ = [
+    "JOB_COLUMNS",
+    "Row",
+    "decode_job",
+    "job_arrays",
+    "job_record",
+    "job_status",
+    "settle_arrays",
+    "worker_info",
+    "worker_params",
+]
+
+_FIELDS = (
+    "id", "queue", "func_name", "payload", "status", "created", "enqueued", "started", "ended",
+    "scheduled", "job_timeout", "result_ttl", "ttl", "failure_ttl", "retries_left",
+    "retry_intervals", "attempts", "meta", "worker_name", "result", "last_job_result",
+    "depends_on", "at_front", "expires_at", "lease_token", "lease_expires", "cancel_requested",
+    "lost_attempts", "enqueued_by",
+)  # fmt: skip
+
+
+def job_arrays(jobs: Sequence[JobRecord]) -> dict[str, list[Any]]:
+    """The ``insert_jobs`` parameters: one list per column, one element per job."""
+    columns: dict[str, list[Any]] = {name: [] for name in _FIELDS}
+    for job in jobs:
+        for name, value in zip(_FIELDS, _values(job), strict=True):
+            columns[name].append(value)
+    return columns
+
+
+def _f(value: float | None) -> float | None:
+    """A time as a float: psycopg types a list by its elements, and a float8[]
+    column takes no mix of int and float."""
+    return None if value is None else float(value)
+
+
+def _values(job: JobRecord) -> tuple[Any, ...]:
+    return (
+        job.id, job.queue, job.func_name, job.payload, job.status.value, float(job.created),
+        _f(job.enqueued), _f(job.started), _f(job.ended), _f(job.scheduled),
+        _f(job.job_timeout), job.result_ttl, job.ttl, job.failure_ttl, job.retries_left,
+        json_text(job.retry_intervals), job.attempts, meta_json(job.meta), job.worker_name,
+        job.result, job.last_job_result, json_text(job.depends_on), job.at_front,
+        _f(job.expires_at), job.lease_token, _f(job.lease_expires), job.cancel_requested,
+        job.lost_attempts,
+        None if job.enqueued_by is None else identity_bytes(job.enqueued_by),
+    )  # fmt: skip
+
+
+def settle_arrays(settlements: Sequence[Settlement], starts: Sequence[Start]) -> dict[str, Any]:
+    """The ``settle`` parameters. A start of a job settled in the same batch
+    goes with its settlement (``mark``): one statement must not update a row twice."""
+    marks = {(s.job_id, s.token): s.started for s in starts}
+    settled = {(s.job_id, s.token) for s in settlements}
+    own_starts = [s for s in starts if (s.job_id, s.token) not in settled]
+    return {
+        "id": [s.job_id for s in settlements],
+        "token": [s.token for s in settlements],
+        "status": [s.status.value for s in settlements],
+        "ended": [_f(s.ended) for s in settlements],
+        "result": [s.result for s in settlements],
+        "last_job_result": [s.last_job_result for s in settlements],
+        "retries_left": [s.retries_left for s in settlements],
+        "attempts": [s.attempts for s in settlements],
+        "scheduled": [_f(s.scheduled) for s in settlements],
+        "enqueued": [_f(s.enqueued) for s in settlements],
+        "expires_at": [_f(s.expires_at) for s in settlements],
+        "started": [_f(s.started) for s in settlements],
+        "lost_attempts": [s.lost_attempts for s in settlements],
+        "front": [s.front for s in settlements],
+        "mark": [_f(marks.get((s.job_id, s.token))) for s in settlements],
+        "start_ids": [s.job_id for s in own_starts],
+        "start_tokens": [s.token for s in own_starts],
+        "start_times": [float(s.started) for s in own_starts],
+    }
