@@ -2,8 +2,9 @@
 
 Run by the README's test command before pytest; idempotent and cached in the
 clone: the environment is rebuilt only when ``requirements.txt``,
-``constraints.txt``, joblane's own dependencies (``[project]`` in
-``pyproject.toml``: a change to the tools' settings there does not count) or
+``constraints.txt``, the dependencies of joblane and of the extras installed
+(``[project]`` in ``pyproject.toml``; another extra or a tool's setting
+there does not count) or
 the Python version change (their fingerprint is kept in
 ``.venv-plone/joblane-env.txt``, written last, so an interrupted install is
 redone). joblane itself is installed editable, so its code needs no rebuild.
@@ -32,6 +33,8 @@ ENV = ROOT / ".venv-plone"
 MARKER = ENV / "joblane-env.txt"
 INPUTS = (HERE / "requirements.txt", HERE / "constraints.txt")
 COMMAND = "python3 tests/plone/make_env.py"
+EXTRAS = ("plone", "redis")
+"""joblane's extras installed in the environment."""
 
 
 def fingerprint() -> str:
@@ -40,7 +43,9 @@ def fingerprint() -> str:
     for path in INPUTS:
         digest.update(path.read_bytes())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    digest.update(json.dumps(project, sort_keys=True).encode())
+    extras = project.get("optional-dependencies", {})
+    installed = [project.get("dependencies", []), *(extras.get(e, []) for e in EXTRAS)]
+    digest.update(json.dumps(installed).encode())
     return digest.hexdigest()
 
 
@@ -58,7 +63,14 @@ def build() -> float:
     pip = [str(ENV / "bin" / "python"), "-m", "pip", "install", "-q"]
     constraints = ["-c", str(HERE / "constraints.txt")]
     subprocess.run(
-        [*pip, *constraints, "-r", str(HERE / "requirements.txt"), "-e", f"{ROOT}[plone,redis]"],
+        [
+            *pip,
+            *constraints,
+            "-r",
+            str(HERE / "requirements.txt"),
+            "-e",
+            f"{ROOT}[{','.join(EXTRAS)}]",
+        ],
         check=True,
     )
     MARKER.write_text(fingerprint() + "\n")
