@@ -167,3 +167,13 @@ def test_uninstall_removes_the_plugin(site: dict[str, Any]) -> None:
     assert PLUGIN_ID not in portal.acl_users.objectIds()
     applyProfile(portal, "joblane.contrib.plone:default")
     assert portal.acl_users.plugins.listPluginIds(IChallengePlugin)[0] == PLUGIN_ID
+
+
+def test_the_upgrade_step_adds_the_plugin_to_an_older_site(site: dict[str, Any]) -> None:
+    from joblane.contrib.plone.setuphandlers import upgrade_1001
+    from joblane.contrib.plone.tasks import uninstall_plugin
+
+    portal = site["layer"]["portal"]
+    uninstall_plugin(portal)  # as a site installed at version 1000
+    upgrade_1001(portal.portal_setup)
+    assert PLUGIN_ID in portal.acl_users.objectIds()

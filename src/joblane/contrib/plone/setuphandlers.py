@@ -21,6 +21,11 @@ def post_install(tool: Any) -> None:
     install_plugin(aq_parent(aq_inner(tool)))
 
 
+def upgrade_1001(tool: Any) -> None:
+    """Upgrade 1000 -> 1001: a site installed before HTTP tasks gets the plugin."""
+    post_install(tool)
+
+
 def post_uninstall(tool: Any) -> None:
     """The uninstall profile: the PAS plugin removed."""
     from joblane.contrib.plone.tasks import uninstall_plugin
