@@ -177,3 +177,26 @@ def test_the_upgrade_step_adds_the_plugin_to_an_older_site(site: dict[str, Any])
     uninstall_plugin(portal)  # as a site installed at version 1000
     upgrade_1001(portal.portal_setup)
     assert PLUGIN_ID in portal.acl_users.objectIds()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_a_signed_post_is_verified_over_its_body(site: dict[str, Any], content_type: str) -> None:
+    from tests.plone.views import tasks_seen
+
+    path, query, body = "/plone/@@joblane-test-task", "key=p", b'{"x": 1}'
+    if content_type != "application/json":
+        query, body = "", b"key=p&x=1"
+    tasks_seen.pop("p", None)
+    nonce = "3" if query else "5"  # each case its own requests (the site remembers nonces)
+    signed = sign(SECRET, "t-p", "taskeditor", "POST", f"{path}?{query}" if query else path,
+                  body, int(time.time()), nonce * 32)  # fmt: skip
+    url = f"{site['base']}{path}" + (f"?{query}" if query else "")
+    answer = requests.post(url, data=body, headers={**signed, "Content-Type": content_type})
+    assert answer.status_code == 200, answer.headers.get("X-Task-Refused")
+    assert tasks_seen["p"]["user"] == "taskeditor"
+    # Another body under the same signature: refused.
+    signed = sign(SECRET, "t-q", "taskeditor", "POST", f"{path}?{query}" if query else path,
+                  body, int(time.time()), str(int(nonce) + 1) * 32)  # fmt: skip
+    other = requests.post(url, data=body + b"0", headers={**signed, "Content-Type": content_type})
+    assert other.status_code == 401
+    assert "does not match" in other.headers["X-Task-Refused"]
