@@ -39,6 +39,7 @@ def site(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, 
             monkeypatch.setenv(name, value)
         users = layer["portal"].acl_users
         users.userFolderAddUser("taskeditor", "password", ["Member", "Editor"], [])
+        users.userFolderAddUser("othereditor", "password", ["Member", "Editor"], [])
         transaction.commit()
         yield {"base": base, "url": f"{base}/plone", "backend": shared_backend(url),
                "env": env, "layer": layer}  # fmt: skip
@@ -55,11 +56,16 @@ def run_worker(site: dict[str, Any]) -> None:
 
 
 def test_the_profile_installs_the_plugin(site: dict[str, Any]) -> None:
-    from Products.PluggableAuthService.interfaces.plugins import IChallengePlugin
+    from Products.PluggableAuthService.interfaces.plugins import (
+        IAuthenticationPlugin,
+        IChallengePlugin,
+        IExtractionPlugin,
+    )
 
     pas = site["layer"]["portal"].acl_users
     assert PLUGIN_ID in pas.objectIds()
-    assert pas.plugins.listPluginIds(IChallengePlugin)[0] == PLUGIN_ID
+    for kind in (IExtractionPlugin, IAuthenticationPlugin, IChallengePlugin):
+        assert pas.plugins.listPluginIds(kind)[0] == PLUGIN_ID
 
 
 def test_a_task_queued_in_a_request_runs_its_view_as_the_queuing_user(
@@ -139,7 +145,9 @@ def test_a_signed_request_is_authenticated_as_its_user(site: dict[str, Any]) -> 
     path, query = "/plone/@@joblane-test-task", "key=s"
     signed = sign(SECRET, "t-1", "taskeditor", "GET", f"{path}?{query}", b"", int(time.time()),
                   "1" * 32)  # fmt: skip
-    answer = requests.get(f"{site['base']}{path}?{query}", headers=signed)
+    # Another user's credentials in the same request: the task's user comes first.
+    answer = requests.get(f"{site['base']}{path}?{query}", headers=signed,
+                          auth=("othereditor", "password"))  # fmt: skip
     assert answer.status_code == 200, answer.headers.get("X-Task-Refused")
     assert tasks_seen["s"]["user"] == "taskeditor"
     # Signed for a user the site does not know: not authenticated, so not allowed.

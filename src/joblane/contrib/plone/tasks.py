@@ -221,7 +221,7 @@ InitializeClass(TaskPlugin)
 
 
 def install_plugin(site: Any) -> None:
-    """Add :class:`TaskPlugin` to *site*'s ``acl_users``, active, first challenger."""
+    """Add :class:`TaskPlugin` to *site*'s ``acl_users``, active, first of its kinds."""
     pas = site.acl_users
     if PLUGIN_ID not in pas.objectIds():
         pas._setObject(PLUGIN_ID, TaskPlugin())
@@ -229,7 +229,10 @@ def install_plugin(site: Any) -> None:
     plugin.manage_activateInterfaces(
         ["IExtractionPlugin", "IAuthenticationPlugin", "IChallengePlugin"]
     )
-    pas.plugins.movePluginsTop(IChallengePlugin, [PLUGIN_ID])
+    for kind in (IExtractionPlugin, IAuthenticationPlugin, IChallengePlugin):
+        # First: a verified task request's user comes before any other credentials
+        # it carries (PAS takes the first user allowed), and only its challenge fires.
+        pas.plugins.movePluginsTop(kind, [PLUGIN_ID])
 
 
 def uninstall_plugin(site: Any) -> None:
