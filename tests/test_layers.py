@@ -84,7 +84,7 @@ ALLOWED: dict[str, set[str]] = {
     # contrib/plone: an add-on for a whole application (its services answer through the
     # monitor's views, it enqueues through the client, its worker is `joblane worker`
     # with the Zope application loaded: it calls the CLI; its test layer starts a
-    # worker thread).
+    # worker thread; its HTTP tasks queue and verify through joblane.http).
     "contrib/plone": {
         "backends",
         "cli",
@@ -93,6 +93,7 @@ ALLOWED: dict[str, set[str]] = {
         "contrib",
         "core",
         "errors",
+        "http",
         "identity",
         "monitor",
         "tasks",

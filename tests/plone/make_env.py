@@ -33,7 +33,7 @@ ENV = ROOT / ".venv-plone"
 MARKER = ENV / "joblane-env.txt"
 INPUTS = (HERE / "requirements.txt", HERE / "constraints.txt")
 COMMAND = "python3 tests/plone/make_env.py"
-EXTRAS = ("plone", "redis")
+EXTRAS = ("plone", "redis", "http")
 """joblane's extras installed in the environment."""
 
 
