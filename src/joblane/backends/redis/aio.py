@@ -50,11 +50,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import threading
 import time
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis
@@ -63,6 +60,8 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from joblane.backends.aioloop import LoopState as BaseLoopState
+from joblane.backends.aioloop import PerLoop, Wakeups
 from joblane.backends.redis.connection import (
     CLOCK_TIMEOUT,
     Connection,
@@ -78,33 +77,20 @@ SUBSCRIBE_TIMEOUT = 5.0
 """Seconds to wait for Redis to confirm the subscription."""
 
 
-class AsyncChanges:
+class AsyncChanges(Wakeups):
     """The change channel's messages on one loop, as futures that waiters await."""
 
     def __init__(self, client: aredis.Redis, channel: str) -> None:
+        super().__init__()
         self._client = client
         self._channel = channel
-        self._reader: asyncio.Task[None] | None = None
-        self._next: asyncio.Future[None] | None = None
-        self._lock = asyncio.Lock()
-        self._closed = False
 
     async def watch(self, timeout: float) -> asyncio.Future[None] | None:
         """A future completed by the next change message, the subscription
         confirmed first (within *timeout* seconds); None if it could not be."""
-        if self._reader is None or self._reader.done():
-            async with self._lock:
-                if (self._reader is None or self._reader.done()) and not await self._subscribe(
-                    timeout
-                ):
-                    return None
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        return self._next
+        return await self.watch_after(lambda: self._subscribe(timeout))
 
     async def _subscribe(self, timeout: float) -> bool:
-        if self._closed:
-            return False
         pubsub = self._client.pubsub()
         try:
             async with asyncio.timeout(min(max(timeout, 0.01), SUBSCRIBE_TIMEOUT)):
@@ -118,7 +104,7 @@ class AsyncChanges:
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             return False
-        self._reader = asyncio.get_running_loop().create_task(self._read(pubsub))
+        self.read_with(self._read(pubsub))
         return True
 
     async def _read(self, pubsub: PubSub) -> None:
@@ -126,56 +112,24 @@ class AsyncChanges:
             while True:
                 message = await pubsub.get_message(timeout=None)
                 if message is not None and message.get("type") == "message":
-                    self._wake()
+                    self.wake()
         except (redis.exceptions.RedisError, OSError):
             pass  # dropped: the next waiter subscribes again
         finally:
-            self._wake()  # messages may have been missed: a spurious wake-up
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    def _wake(self) -> None:
-        future, self._next = self._next, None
-        if future is not None and not future.done():
-            future.set_result(None)
 
-    async def aclose(self) -> None:
-        self._closed = True
-        reader, self._reader = self._reader, None
-        if reader is not None and not reader.done():
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        self._wake()
-
-
-class LoopState:
+class LoopState(BaseLoopState):
     """What one event loop holds: its client and its change subscription."""
 
     def __init__(self, client: aredis.Redis, channel: str) -> None:
+        super().__init__()
         self.client = client
         self.changes = AsyncChanges(client, channel)
-        self.pid = os.getpid()
-        self.closed = False
         self.clock_task: asyncio.Task[None] | None = None
-        self._closer: AsyncIterator[None] | None = None
 
-    async def hold(self) -> None:
-        """Start the generator that closes this state when the loop shuts down."""
-
-        async def closer() -> AsyncIterator[None]:
-            try:
-                yield
-            finally:
-                await self.aclose()
-
-        self._closer = closer()
-        await anext(self._closer)
-
-    async def aclose(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
+    async def release(self) -> None:
         await self.changes.aclose()
         if self.clock_task is not None:
             self.clock_task.cancel()
@@ -183,17 +137,17 @@ class LoopState:
             await self.client.aclose()
 
 
-class AsyncConnection:
+class AsyncConnection(PerLoop[LoopState]):
     """The asyncio clients of one backend, one per event loop, with the sync
     :class:`Connection`'s settings and retry rule (see the module)."""
 
     def __init__(self, connection: Connection, channel: str) -> None:
+        super().__init__()
         self._conn = connection
         self._channel = channel
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
+
+    def new_state(self) -> LoopState:
+        return LoopState(self._client(self._conn.longest_wait), self._channel)
 
     def _client(self, limit: float) -> aredis.Redis:
         """An asyncio client that connects within *limit* seconds at most. Its
@@ -210,18 +164,6 @@ class AsyncConnection:
             )
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(f"invalid Redis URL {conn.display_url!r}: {exc}") from exc
-
-    async def state(self) -> LoopState:
-        """The running loop's state, made on first use."""
-        loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
-        if state is not None and not state.closed and state.pid == os.getpid():
-            return state
-        state = LoopState(self._client(self._conn.longest_wait), self._channel)
-        await state.hold()
-        with self._lock:
-            self._states[loop] = state
-        return state
 
     async def call(
         self,
@@ -268,34 +210,6 @@ class AsyncConnection:
             state.clock_task = asyncio.get_running_loop().create_task(
                 _measure(state.client, redis_clock)
             )
-
-    async def aclose(self) -> None:
-        """Close the running loop's client and subscription."""
-        with self._lock:
-            state = self._states.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            await state.aclose()
-
-    def close(self) -> None:
-        """Close every loop's client, each on its own loop (soon, if that
-        loop is not running now; at its shutdown at the latest)."""
-        with self._lock:
-            states = list(self._states.items())
-            self._states.clear()
-        for loop, state in states:
-            if state.pid != os.getpid() or loop.is_closed():
-                continue
-            with contextlib.suppress(RuntimeError):  # closed meanwhile
-                loop.call_soon_threadsafe(_close_soon, loop, state)
-
-
-_closing: set[asyncio.Task[None]] = set()
-
-
-def _close_soon(loop: asyncio.AbstractEventLoop, state: LoopState) -> None:
-    task = loop.create_task(state.aclose())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
 
 
 async def _measure(client: aredis.Redis, redis_clock: RedisClock) -> None:
