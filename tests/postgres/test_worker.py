@@ -27,6 +27,9 @@ def test_workers_run_every_job_once(
     ledger = str(tmp_path / "ledger")
     for index in range(2):
         pg_workers.start("--import", "tests.jobs.ledger", "-c", "2", name=f"pg{index}")
+    # Both up before the jobs: on a loaded machine one could drain them all before
+    # the other has registered.
+    wait_until(lambda: len(pg.workers()) == 2, timeout=30, what="both workers registered")
     queue = Queue("normal", backend=pg)
     expected = [f"t{n}" for n in range(60)]
     for tag in expected[:20]:
@@ -37,7 +40,8 @@ def test_workers_run_every_job_once(
         lambda: pg.registry_count("normal", Registry.FINISHED) == len(expected), what="settled"
     )
     assert Counter(tags(ledger)) == Counter(expected)
-    assert [w.name for w in pg.workers()] == ["pg0", "pg1"]
+    names = [w.name for w in pg.workers()]
+    assert names == ["pg0", "pg1"], [pg_workers.log(i)[-3000:] for i in range(2)]
 
 
 def test_sigterm_finishes_the_running_job(
