@@ -55,6 +55,27 @@ SELECT {job_columns},
 FROM (SELECT * FROM {job_arrays} ORDER BY n) AS j
 ORDER BY n
 
+-- name: insert_job
+-- Store one job (the parameters of records.job_row), as insert_jobs does a
+-- batch: one row of scalar parameters, without the arrays and unnest (their
+-- encoding costs a one-job enqueue more than the rest of it). A taken id
+-- fails it (unique_violation), and enqueue takes its careful path.
+INSERT INTO {schema}.jobs ({job_columns}, position)
+VALUES (
+    %(id)s::text, %(queue)s::text, %(func_name)s::text, %(payload)s::bytea,
+    %(status)s::text, %(created)s::float8, %(enqueued)s::float8,
+    %(started)s::float8, %(ended)s::float8, %(scheduled)s::float8,
+    %(job_timeout)s::float8, %(result_ttl)s::int8, %(ttl)s::int8,
+    %(failure_ttl)s::int8, %(retries_left)s::int8, %(retry_intervals)s::text,
+    %(attempts)s::int8, %(meta)s::bytea, %(worker_name)s::text, %(result)s::bytea,
+    %(last_job_result)s::text, %(depends_on)s::text, %(at_front)s::bool,
+    %(expires_at)s::float8, %(lease_token)s::text, %(lease_expires)s::float8,
+    %(cancel_requested)s::bool, %(lost_attempts)s::int8, %(enqueued_by)s::bytea,
+    CASE WHEN %(status)s::text <> 'queued' THEN NULL
+    WHEN %(at_front)s::bool THEN -nextval('{schema}.positions')
+    ELSE nextval('{schema}.positions') END
+)
+
 -- name: claim
 -- Take up to %(limit)s queued jobs, queue by queue in priority order (the
 -- order of %(queues)s), in one statement: for each queue an index scan of
