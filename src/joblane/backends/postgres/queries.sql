@@ -151,14 +151,15 @@ SELECT DISTINCT 'd', dependency FROM {schema}.job_deps
 WHERE dependency IN (SELECT id FROM settled)
 
 -- fragment: settle_ctes
--- The settlements and starts of a batch, applied (see settle).
+-- The settlements and starts of a batch, applied (see settle). The arrays
+-- are bound in binary (see job_arrays).
 WITH s AS (
     SELECT * FROM unnest(
-        %(id)s::text[], %(token)s::text[], %(status)s::text[], %(ended)s::float8[],
-        %(result)s::bytea[], %(last_job_result)s::text[], %(retries_left)s::int8[],
-        %(attempts)s::int8[], %(scheduled)s::float8[], %(enqueued)s::float8[],
-        %(expires_at)s::float8[], %(started)s::float8[], %(lost_attempts)s::int8[],
-        %(front)s::bool[], %(mark)s::float8[]
+        %(id)b::text[], %(token)b::text[], %(status)b::text[], %(ended)b::float8[],
+        %(result)b::bytea[], %(last_job_result)b::text[], %(retries_left)b::int8[],
+        %(attempts)b::int8[], %(scheduled)b::float8[], %(enqueued)b::float8[],
+        %(expires_at)b::float8[], %(started)b::float8[], %(lost_attempts)b::int8[],
+        %(front)b::bool[], %(mark)b::float8[]
     ) WITH ORDINALITY AS s (id, token, status, ended, result, last_job_result, retries_left,
                             attempts, scheduled, enqueued, expires_at, started, lost_attempts,
                             front, mark, n)
@@ -178,7 +179,7 @@ placed AS (
 ),
 marked AS (
     UPDATE {schema}.jobs AS j SET started = m.started
-    FROM unnest(%(start_ids)s::text[], %(start_tokens)s::text[], %(start_times)s::float8[])
+    FROM unnest(%(start_ids)b::text[], %(start_tokens)b::text[], %(start_times)b::float8[])
         AS m (id, token, started)
     WHERE j.id = m.id AND j.status = 'started' AND j.lease_token = m.token
       AND j.started IS NULL
