@@ -1,7 +1,7 @@
 """The ``joblane`` command and the URL on PostgreSQL: options checked at once,
 passwords never shown, ``joblane migrate`` (the same mechanism as SQLite's,
-with steps given to it here: the schema has no migration yet) and ``joblane
-check`` against a real worker process."""
+with steps given to it here; the real step from version 1 is in
+test_migrate.py) and ``joblane check`` against a real worker process."""
 
 from __future__ import annotations
 

@@ -35,12 +35,11 @@ from joblane.backends.postgres.database import (
     connection_lost,
     said,
 )
-from joblane.backends.postgres.enqueue import store_jobs, stored_by, unknown
+from joblane.backends.postgres.enqueue import insert, store_jobs, stored_by, unknown
 from joblane.backends.postgres.queries import DEFAULT_SCHEMA, for_schema
 from joblane.backends.postgres.records import (
     JOB_COLUMNS,
     Row,
-    job_arrays,
     job_record,
     settle_arrays,
     worker_info,
@@ -262,7 +261,7 @@ class PostgresBackend:
         state = await self._aio.state()
         try:
             conn = await state.connection()
-            await conn.execute(self.q.insert_jobs, job_arrays(sent))
+            await conn.execute(*insert(self.q, sent))
         except pg_errors.UniqueViolation:
             return await asyncio.to_thread(self.enqueue, jobs, unique=unique)
         except psycopg.Error as exc:

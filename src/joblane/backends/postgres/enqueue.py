@@ -5,6 +5,7 @@ after a lost connection, an enqueue that was stored."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, LiteralString
 
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
@@ -12,7 +13,7 @@ from psycopg.pq import TransactionStatus
 from joblane.backends.postgres import transitions
 from joblane.backends.postgres.database import Connection
 from joblane.backends.postgres.queries import Queries
-from joblane.backends.postgres.records import job_arrays, job_record
+from joblane.backends.postgres.records import job_arrays, job_record, job_row
 from joblane.core.job import JobRecord
 from joblane.errors import EnqueueOutcomeUnknownError
 
@@ -31,10 +32,10 @@ def store_jobs(
     if not retrying and not any(job.depends_on for job in jobs):
         try:
             if conn.info.transaction_status == TransactionStatus.IDLE:
-                conn.execute(q.insert_jobs, job_arrays(jobs))
+                conn.execute(*insert(q, jobs))
             else:
                 with conn.transaction():
-                    conn.execute(q.insert_jobs, job_arrays(jobs))
+                    conn.execute(*insert(q, jobs))
             return list(jobs)
         except pg_errors.UniqueViolation:
             pass  # an id is taken, or repeated in the batch: decide job by job
@@ -47,6 +48,14 @@ def store_jobs(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def insert(q: Queries, jobs: Sequence[JobRecord]) -> tuple[LiteralString, dict[str, Any]]:
+    """The INSERT of *jobs* and its parameters: one job as a row of scalars
+    (``insert_job``), a batch as one array per column (``insert_jobs``)."""
+    if len(jobs) == 1:
+        return q.insert_job, job_row(jobs[0])
+    return q.insert_jobs, job_arrays(jobs)
 
 
 def stored_by(conn: Connection, q: Queries, jobs: Sequence[JobRecord]) -> list[JobRecord] | None:

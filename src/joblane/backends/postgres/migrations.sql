@@ -4,3 +4,11 @@
 -- `schema_version` that records it. A producer or worker refuses a schema of
 -- an earlier version. schema.sql creates the latest version directly; version
 -- 1 is the first, so there is no block yet.
+
+-- name: to_2
+-- jobs_leases without `id`: as (lease_expires, id) the planner chose it to find
+-- a started job by id (settle, renew), a scan of the whole index (which keeps
+-- every job claimed since the last VACUUM); without `id` those go through the
+-- primary key, and the reaper's expired_leases still uses it.
+DROP INDEX IF EXISTS {schema}.jobs_leases;
+CREATE INDEX jobs_leases ON {schema}.jobs (lease_expires) WHERE status = 'started'

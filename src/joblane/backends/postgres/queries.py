@@ -35,6 +35,7 @@ class Queries:
     """Every statement of queries.sql, by name (see the file for what each does)."""
 
     insert_jobs: LiteralString
+    insert_job: LiteralString
     claim: LiteralString
     reclaim: LiteralString
     settle: LiteralString

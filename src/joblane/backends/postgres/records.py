@@ -33,6 +33,7 @@ __all__ = [
     "decode_job",
     "job_arrays",
     "job_record",
+    "job_row",
     "job_status",
     "settle_arrays",
     "worker_info",
@@ -55,6 +56,11 @@ def job_arrays(jobs: Sequence[JobRecord]) -> dict[str, list[Any]]:
         for name, value in zip(_FIELDS, _values(job), strict=True):
             columns[name].append(value)
     return columns
+
+
+def job_row(job: JobRecord) -> dict[str, Any]:
+    """The ``insert_job`` parameters: one value per column."""
+    return dict(zip(_FIELDS, _values(job), strict=True))
 
 
 def _f(value: float | None) -> float | None:

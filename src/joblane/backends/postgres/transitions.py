@@ -20,8 +20,8 @@ from joblane.backends.postgres.queries import Queries
 from joblane.backends.postgres.records import (
     Row,
     decode_job,
-    job_arrays,
     job_record,
+    job_row,
     job_status,
 )
 from joblane.core import rules
@@ -81,7 +81,7 @@ def _insert_in_order(
         if job.id in status:  # an ended job with this id: replaced
             conn.execute(q.delete_replaced, {"id": job.id})
         record = rules.on_enqueue(job, [status.get(dep) for dep in job.depends_on])
-        conn.execute(q.insert_jobs, job_arrays([record]))
+        conn.execute(q.insert_job, job_row(record))
         if record.status is JobStatus.DEFERRED:
             params = {"dependent": job.id, "dependencies": list(job.depends_on)}
             conn.execute(q.link_dependencies, params)
