@@ -81,7 +81,7 @@ def run(settle: float, measure: float, idles: list[float], samples: int, src: st
     reader = MarkReader(fifo)
     cmd = [sys.executable, "-c", "from joblane.cli import main; main()", "--url", url,
            "worker", "-c", "2", "-q", "normal", "-i", "bench.tasks"]  # fmt: skip
-    log = (tmp / "worker.log").open("w")  # noqa: SIM115  (closed in finally)
+    log = (tmp / "worker.log").open("w")
     worker = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log, stderr=log)
     result: dict = {"joblane": os.path.dirname(joblane.__file__), "settle_s": settle,
                     "measure_s": measure}  # fmt: skip
