@@ -14,10 +14,11 @@ what costs (about 5 % of a core at one read a millisecond). So:
 
 - on Linux, a daemon thread blocks on an inotify watch of the ``-wal`` file
   (every commit writes to it) and pokes the waiters: they read the pragma at
-  once, then every millisecond for ``FAST_FOR`` seconds (the commit's index
-  update may land after its last write, or after an fsync), then every
+  once, then every millisecond for ``POKE_WINDOW`` seconds (the commit's index
+  update lands after its last write, and after its fsync), otherwise every
   ``BACKSTOP_POLL`` seconds. An idle worker costs next to nothing and still
-  wakes within about a millisecond;
+  wakes within about a millisecond, and its own periodic writes (its
+  registration) cost only a short burst of reads each;
 - elsewhere, or where inotify cannot be had, reads back off from every
   millisecond to every ``IDLE_POLL`` seconds after ``FAST_FOR`` seconds with no
   change: wake-up within ``IDLE_POLL`` for a lower cost.
@@ -42,6 +43,8 @@ POLL_INTERVAL = 0.001
 """Seconds between two reads of ``PRAGMA data_version`` just after a change."""
 FAST_FOR = 2.0
 """Seconds after the last change (or poke) during which reads stay that fast."""
+POKE_WINDOW = 0.5
+"""Seconds of fast reads after an inotify event (covers the commit's fsync)."""
 IDLE_POLL = 0.005
 """Seconds between two reads once idle, without inotify."""
 BACKSTOP_POLL = 0.25
@@ -70,7 +73,7 @@ class _WalWatch:
     @classmethod
     def start(cls, path: str, poke: Callable[[], None]) -> _WalWatch | None:
         if not sys.platform.startswith("linux") or not os.path.exists(path):
-            return None
+            return None  # tried again a second later (the file may come)
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
             fd = libc.inotify_init1(_IN_CLOEXEC)
@@ -130,6 +133,8 @@ class ChangeWatcher:
         self._version = 0
         self._pokes = 0
         self._active_until = 0.0
+        self._poked_until = 0.0
+        self._start_lock = threading.Lock()
         self._wal_watch: _WalWatch | None = None
         self._wal_watch_tried = 0.0
         self._closed = False
@@ -148,7 +153,7 @@ class ChangeWatcher:
         """The database file may have changed: waiters read the pragma again now."""
         with self._changed:
             self._pokes += 1
-            self._active_until = time.monotonic() + FAST_FOR
+            self._poked_until = time.monotonic() + POKE_WINDOW
             self._changed.notify_all()
 
     @property
@@ -170,26 +175,28 @@ class ChangeWatcher:
             watch.forget()
 
     def _interval(self, now: float) -> float:
-        if now < self._active_until:
+        if now < self._poked_until:
             return POLL_INTERVAL
-        return BACKSTOP_POLL if self.inotify else IDLE_POLL
+        if self.inotify:
+            return BACKSTOP_POLL
+        return POLL_INTERVAL if now < self._active_until else IDLE_POLL
 
     def _ensure_wal_watch(self, now: float) -> None:
         # Called after a read of the pragma, so the -wal file exists if it can.
         if self._wal_path is None or self._closed or self.inotify:
             return
-        if now - self._wal_watch_tried < 1.0:
+        if now - self._wal_watch_tried < 1.0 or not self._start_lock.acquire(blocking=False):
             return
-        self._wal_watch_tried = now
-        watch = _WalWatch.start(self._wal_path, self.poke)
-        with self._changed:
-            if self._closed:
-                stale, watch = watch, None
-            else:
-                stale = None
-            self._wal_watch = watch
-        if stale is not None:
-            stale.stop()
+        try:
+            self._wal_watch_tried = now
+            watch = _WalWatch.start(self._wal_path, self.poke)
+            with self._changed:
+                stale = watch if self._closed else None
+                self._wal_watch = None if self._closed else watch
+            if stale is not None:
+                stale.stop()
+        finally:
+            self._start_lock.release()
 
     def wait(self, timeout: float) -> bool:
         """True once a commit made since this thread's previous call is seen;
