@@ -90,11 +90,14 @@ def run(settle: float, measure: float, idles: list[float], samples: int, src: st
         reader.wait(0, 60, lambda: worker.poll() is None)
         time.sleep(settle)
         pids = _descendants(worker.pid)
-        cpu0, t0 = _cpu_seconds(pids), time.monotonic()
+        cpu0, each0, t0 = _cpu_seconds(pids), [_cpu_seconds([p]) for p in pids], time.monotonic()
         time.sleep(measure)
-        cpu1, t1 = _cpu_seconds(pids), time.monotonic()
+        cpu1, each1, t1 = _cpu_seconds(pids), [_cpu_seconds([p]) for p in pids], time.monotonic()
         result["processes"] = len(pids)
         result["idle_cpu_percent"] = 100 * (cpu1 - cpu0) / (t1 - t0)
+        # the worker first, then its slots
+        spent = zip(each0, each1, strict=True)
+        result["per_process_percent"] = [100 * (b - a) / (t1 - t0) for a, b in spent]
         n = 0
         wake: dict[str, dict[str, float]] = {}
         for idle in idles:
