@@ -61,7 +61,10 @@ class _WalWatch:
     on every change to the file. Linux only; ``start`` returns None elsewhere
     or on any failure (the caller then polls)."""
 
-    def __init__(self, fd: int, wd: int, libc: ctypes.CDLL, poke: Callable[[], None]) -> None:
+    def __init__(
+        self, fd: int, wd: int, inode: int, libc: ctypes.CDLL, poke: Callable[[], None]
+    ) -> None:
+        self.inode = inode
         self._fd = fd
         self._wd = wd
         self._libc = libc
@@ -75,6 +78,7 @@ class _WalWatch:
         if not sys.platform.startswith("linux") or not os.path.exists(path):
             return None  # tried again a second later (the file may come)
         try:
+            inode = os.stat(path).st_ino
             libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
             fd = libc.inotify_init1(_IN_CLOEXEC)
             if fd < 0:
@@ -85,7 +89,7 @@ class _WalWatch:
                 return None
         except (OSError, AttributeError):
             return None
-        return cls(fd, wd, libc, poke)
+        return cls(fd, wd, inode, libc, poke)
 
     def _run(self) -> None:
         try:
@@ -183,12 +187,22 @@ class ChangeWatcher:
 
     def _ensure_wal_watch(self, now: float) -> None:
         # Called after a read of the pragma, so the -wal file exists if it can.
-        if self._wal_path is None or self._closed or self.inotify:
+        # Once a second: start a watch, or replace one whose file was replaced.
+        if self._wal_path is None or self._closed or now - self._wal_watch_tried < 1.0:
             return
-        if now - self._wal_watch_tried < 1.0 or not self._start_lock.acquire(blocking=False):
+        if not self._start_lock.acquire(blocking=False):
             return
         try:
             self._wal_watch_tried = now
+            if self.inotify:
+                assert self._wal_watch is not None
+                try:
+                    if os.stat(self._wal_path).st_ino == self._wal_watch.inode:
+                        return
+                except OSError:
+                    pass
+                self._wal_watch.stop()
+                self._wal_watch = None
             watch = _WalWatch.start(self._wal_path, self.poke)
             with self._changed:
                 stale = watch if self._closed else None
