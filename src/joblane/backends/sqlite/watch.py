@@ -14,11 +14,12 @@ what costs (about 5 % of a core at one read a millisecond). So:
 
 - on Linux, a daemon thread blocks on an inotify watch of the ``-wal`` file
   (every commit writes to it) and pokes the waiters: they read the pragma at
-  once, then every millisecond for ``POKE_WINDOW`` seconds (the commit's index
-  update lands after its last write, and after its fsync), otherwise every
-  ``BACKSTOP_POLL`` seconds. An idle worker costs next to nothing and still
-  wakes within about a millisecond, and its own periodic writes (its
-  registration) cost only a short burst of reads each;
+  once, then after 1, 2, 4 ... ms up to ``BACKSTOP_POLL`` seconds (the
+  commit's index update lands after its last write and after its fsync: the
+  doubling finds it within about twice the fsync's time, in a handful of
+  reads). An idle worker costs next to nothing and still wakes within about a
+  millisecond, and its own periodic writes (its registration) cost a handful of
+  reads each;
 - elsewhere, or where inotify cannot be had, reads back off from every
   millisecond to every ``IDLE_POLL`` seconds after ``FAST_FOR`` seconds with no
   change: wake-up within ``IDLE_POLL`` for a lower cost.
@@ -43,8 +44,6 @@ POLL_INTERVAL = 0.001
 """Seconds between two reads of ``PRAGMA data_version`` just after a change."""
 FAST_FOR = 2.0
 """Seconds after the last change (or poke) during which reads stay that fast."""
-POKE_WINDOW = 0.5
-"""Seconds of fast reads after an inotify event (covers the commit's fsync)."""
 IDLE_POLL = 0.005
 """Seconds between two reads once idle, without inotify."""
 BACKSTOP_POLL = 0.25
@@ -70,6 +69,7 @@ class _WalWatch:
         self._libc = libc
         self._poke = poke
         self.alive = True
+        self._fd_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="joblane-wal-watch", daemon=True)
         self._thread.start()
 
@@ -104,9 +104,10 @@ class _WalWatch:
         except OSError:
             return
         finally:
-            self.alive = False
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
+            with self._fd_lock:  # stop() never touches a closed (reused) descriptor
+                self.alive = False
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
 
     def forget(self) -> None:
         """In a forked child: close the inherited descriptor (no thread reads it
@@ -116,8 +117,9 @@ class _WalWatch:
 
     def stop(self) -> None:
         """Remove the watch: the thread reads IN_IGNORED and ends."""
-        if self.alive:
-            self._libc.inotify_rm_watch(self._fd, self._wd)
+        with self._fd_lock:
+            if self.alive:
+                self._libc.inotify_rm_watch(self._fd, self._wd)
 
 
 def _offsets(data: bytes) -> list[int]:
@@ -137,7 +139,7 @@ class ChangeWatcher:
         self._version = 0
         self._pokes = 0
         self._active_until = 0.0
-        self._poked_until = 0.0
+        self._after_poke = BACKSTOP_POLL
         self._start_lock = threading.Lock()
         self._wal_watch: _WalWatch | None = None
         self._wal_watch_tried = 0.0
@@ -157,7 +159,7 @@ class ChangeWatcher:
         """The database file may have changed: waiters read the pragma again now."""
         with self._changed:
             self._pokes += 1
-            self._poked_until = time.monotonic() + POKE_WINDOW
+            self._after_poke = POLL_INTERVAL
             self._changed.notify_all()
 
     @property
@@ -179,10 +181,10 @@ class ChangeWatcher:
             watch.forget()
 
     def _interval(self, now: float) -> float:
-        if now < self._poked_until:
-            return POLL_INTERVAL
         if self.inotify:
-            return BACKSTOP_POLL
+            interval = self._after_poke
+            self._after_poke = min(2 * interval, BACKSTOP_POLL)
+            return interval
         return POLL_INTERVAL if now < self._active_until else IDLE_POLL
 
     def _ensure_wal_watch(self, now: float) -> None:
