@@ -2,6 +2,7 @@
 
     python -m bench.idle --settle 5 --measure 20 --idle 1,10,60 --samples 3
     python -m bench.idle --src /work/main/src     # the same, on another checkout's code
+    python -m bench.idle --polling                # Linux without inotify (the fallback)
 
 1. A ``joblane worker -c 2`` process (the real CLI, bench.tasks imported) starts on
    a fresh database; a first marker job proves it serves.
@@ -62,7 +63,15 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / TICK
 
 
-def run(settle: float, measure: float, idles: list[float], samples: int, src: str | None) -> dict:
+_NO_INOTIFY = (
+    "import joblane.backends.sqlite.watch as w; "
+    "w._WalWatch.start = classmethod(lambda cls, path, poke: None); "
+)
+
+
+def run(
+    settle: float, measure: float, idles: list[float], samples: int, src: str | None, polling: bool
+) -> dict:
     env = dict(os.environ)
     path_parts = [p for p in (src, str(ROOT), env.get("PYTHONPATH")) if p]
     env["PYTHONPATH"] = os.pathsep.join(path_parts)
@@ -79,12 +88,13 @@ def run(settle: float, measure: float, idles: list[float], samples: int, src: st
     backend = backend_from_url(url)
     queue = Queue("normal", backend=backend)
     reader = MarkReader(fifo)
-    cmd = [sys.executable, "-c", "from joblane.cli import main; main()", "--url", url,
+    code = (_NO_INOTIFY if polling else "") + "from joblane.cli import main; main()"
+    cmd = [sys.executable, "-c", code, "--url", url,
            "worker", "-c", "2", "-q", "normal", "-i", "bench.tasks"]  # fmt: skip
     log = (tmp / "worker.log").open("w")
     worker = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log, stderr=log)
-    result: dict = {"joblane": os.path.dirname(joblane.__file__), "settle_s": settle,
-                    "measure_s": measure}  # fmt: skip
+    result: dict = {"joblane": os.path.dirname(joblane.__file__), "polling": polling,
+                    "settle_s": settle, "measure_s": measure}  # fmt: skip
     try:
         queue.enqueue(tasks.mark, 0)
         reader.wait(0, 60, lambda: worker.poll() is None)
@@ -126,11 +136,12 @@ def main() -> None:
     parser.add_argument("--idle", default="1,10,60", help="idle seconds before each wake-up")
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--src", help="another checkout's src directory to measure")
+    parser.add_argument("--polling", action="store_true", help="the worker without inotify")
     args = parser.parse_args()
     if args.src:
         sys.path.insert(0, args.src)
     idles = [float(x) for x in args.idle.split(",") if x]
-    result = run(args.settle, args.measure, idles, args.samples, args.src)
+    result = run(args.settle, args.measure, idles, args.samples, args.src, args.polling)
     print(json.dumps(result, indent=2))
     print("saved", save_record("idle", result))
 
