@@ -9,13 +9,16 @@ import multiprocessing
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from joblane.backends.sqlite import SQLiteBackend, database, from_url, parse_url
+from joblane.backends.sqlite import SQLiteBackend, database, from_url, parse_url, watch
 from joblane.backends.sqlite.migrate import migrate_file
 from joblane.backends.sqlite.queries import QUERIES, SCHEMA_VERSION, claim_statement
 from joblane.core.states import STATUS_REGISTRY, JobStatus, Registry
@@ -400,3 +403,83 @@ def test_the_parent_keeps_working_after_a_fork(backend: SQLiteBackend) -> None:
     enqueue(backend, clock)
     assert backend.wait_for_change(0) is True
     assert claim_one(backend, clock).status is JobStatus.STARTED
+
+
+# -- waking an idle waiter -------------------------------------------------------
+
+_ENQUEUE_FROM_ANOTHER_PROCESS = """
+import sys
+from joblane.backends.sqlite import SQLiteBackend
+from joblane.core.job import JobOptions, new_job
+backend = SQLiteBackend(sys.argv[1])
+backend.enqueue([new_job("normal", "tests.work", [], {}, JobOptions(), now=0.0)])
+backend.close()
+"""
+
+WATCH_LONG = 30.0
+"""A wait that a commit must cut short: the test fails well before it ends."""
+
+
+def _idle_then_commit_elsewhere(backend: SQLiteBackend, path: Path) -> tuple[bool, float]:
+    """Let *backend*'s waiter back off, then commit from another process while it
+    waits; what the wait returned and how long it lasted."""
+    backend.wait_for_change(0)
+    assert backend.wait_for_change(0.3) is False  # past FAST_FOR: backed off
+    producer = subprocess.Popen([sys.executable, "-c", _ENQUEUE_FROM_ANOTHER_PROCESS, str(path)])
+    try:
+        started = time.monotonic()
+        changed = backend.wait_for_change(WATCH_LONG)
+        lasted = time.monotonic() - started
+    finally:
+        assert producer.wait(timeout=WATCH_LONG) == 0
+    return changed, lasted
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "FAST_FOR", 0.05)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+def test_an_idle_waiter_is_woken_by_inotify_not_by_polling(
+    backend: SQLiteBackend, path: Path, quick_backoff: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads of the pragma once idle are further apart than the test lasts: only
+    # the watch of the -wal file can end the wait in time.
+    monkeypatch.setattr(watch, "BACKSTOP_POLL", 10 * WATCH_LONG)
+    changed, lasted = _idle_then_commit_elsewhere(backend, path)
+    assert backend._db.changes.inotify
+    assert changed and lasted < WATCH_LONG / 2
+
+
+def test_without_inotify_a_backed_off_waiter_still_sees_another_process_s_commit(
+    backend: SQLiteBackend, path: Path, quick_backoff: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch._WalWatch, "start", classmethod(lambda cls, path, poke: None))
+    changed, lasted = _idle_then_commit_elsewhere(backend, path)
+    assert not backend._db.changes.inotify
+    assert changed and lasted < WATCH_LONG / 2
+
+
+def test_a_commit_during_the_backed_off_phase_is_reported_by_the_next_check(
+    backend: SQLiteBackend, path: Path, clock: ManualClock, quick_backoff: None
+) -> None:
+    backend.wait_for_change(0)
+    assert backend.wait_for_change(0.3) is False  # backed off
+    other = SQLiteBackend(path, clock=clock)
+    try:
+        enqueue(other, clock)
+    finally:
+        other.close()
+    assert backend.wait_for_change(0) is True
+    assert backend.wait_for_change(0) is False
+
+
+def test_closing_the_backend_ends_the_watch_thread(backend: SQLiteBackend) -> None:
+    backend.wait_for_change(0.05)
+    wal_watch = backend._db.changes._wal_watch
+    backend.close()
+    if wal_watch is not None:
+        wal_watch._thread.join(timeout=WATCH_LONG)
+        assert not wal_watch._thread.is_alive()
+    assert not backend._db.changes.inotify

@@ -126,7 +126,7 @@ class Database:
         self._watch: _Connection | None = None
         self._watch_lock = threading.Lock()
         self._closed = False
-        self.changes = ChangeWatcher(self.data_version)
+        self.changes = ChangeWatcher(self.data_version, path + "-wal")
         with _DATABASES_LOCK:
             _DATABASES.add(self)
         try:
@@ -180,6 +180,7 @@ class Database:
             self._open_connections = weakref.WeakSet()
             self._local = threading.local()
             self._watch = None
+        self.changes.close()
         for conn in conns:
             conn.sqlite.close()
 
@@ -199,7 +200,8 @@ class Database:
         self._lock = threading.Lock()
         self._watch = None
         self._watch_lock = threading.Lock()
-        self.changes = ChangeWatcher(self.data_version)
+        self.changes.forget_after_fork()
+        self.changes = ChangeWatcher(self.data_version, self.path + "-wal")
 
     # -- running statements ----------------------------------------------------
 
