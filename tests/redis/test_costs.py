@@ -198,4 +198,4 @@ def test_an_idle_worker_wakes_at_once_and_asks_little(
 
 # What an idle worker sends (commandstats also counts the commands that
 # scripts run inside Redis, which are not round trips).
-_TOP_LEVEL = {"cmdstat_evalsha", "cmdstat_time"}
+_TOP_LEVEL = {"cmdstat_fcall", "cmdstat_evalsha", "cmdstat_time"}

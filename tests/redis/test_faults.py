@@ -3,6 +3,8 @@ Redis unreachable, out of memory, an evicting policy. Every job accounted for.""
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import signal
 import threading
@@ -214,9 +216,20 @@ def test_a_worker_carries_on_through_an_outage_longer_than_retry_for(
         backend.close()
 
 
-def test_scripts_are_loaded_again_after_a_script_flush(redis_backend: RedisBackend) -> None:
-    redis_backend._conn.client.script_flush()  # as after a restart of Redis
+def test_the_library_is_loaded_again_after_a_function_flush(redis_backend: RedisBackend) -> None:
+    client = redis_backend._conn.client
+    client.function_flush()  # as after a restart of Redis without persistence
     job = new_job("normal", "tests.f", [], {}, JobOptions(), now=redis_backend.now())
     assert redis_backend.enqueue([job]) == [job]
-    redis_backend._conn.client.script_flush()
-    assert redis_backend.list_queued("normal") == [job]
+    client.function_flush()
+    assert redis_backend.list_queued("normal") == [job]  # a no-writes function too
+    client.function_flush()
+    later = new_job("normal", "tests.f", [], {}, JobOptions(), now=redis_backend.now())
+
+    async def enqueue_async() -> None:
+        assert await redis_backend.aenqueue([later]) == [later]
+        await redis_backend.aclose()
+
+    asyncio.run(enqueue_async())
+    assert [j.id for j in redis_backend.list_queued("normal")] == [job.id, later.id]
+    assert len(client.function_list()) == 1

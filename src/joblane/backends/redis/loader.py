@@ -1,31 +1,38 @@
-"""The Lua scripts: one file per atomic operation in ``scripts/``, loaded once.
+"""The Lua scripts: one file per atomic operation in ``scripts/``, loaded once
+as one Redis function library (Redis 7 functions).
 
-Each ``scripts/<name>.lua`` starts with its shebang line, which carries the
-script's flags (Redis 7): ``#!lua flags=no-writes`` for the ones that only
-read, ``#!lua flags=allow-oom`` for the worker's transitions (they drain
-queues, so they must run when Redis is out of memory), and a bare ``#!lua``
-for enqueue and save_meta, which Redis then refuses to start when it is out
-of memory. ``scripts/_common.lua`` holds the helpers (key names, placing a job
-in its queue or registry, settling, releasing dependents); the loader puts it
-between the shebang line and the script's own text, so each script stays
-self-contained on the server. Constants shared with the core (``{{NAME}}``)
-are filled in from Python, so there is one source for each; ``{{RULES}}``
-becomes the tables of :func:`rule_tables`, from joblane.core.rules and
-joblane.core.states, which the scripts read instead of deciding by themselves
-(a changed rule changes the scripts' text, and so their SHA).
+Each ``scripts/<name>.lua`` starts with a ``#!lua`` line, which carries the
+function's flags: ``#!lua flags=no-writes`` for the ones that only read,
+``#!lua flags=allow-oom`` for the worker's transitions (they drain queues, so
+they must run when Redis is out of memory), and a bare ``#!lua`` for enqueue
+and save_meta, which Redis then refuses to start when it is out of memory.
+``scripts/_common.lua`` holds the helpers (key names, placing a job in its
+queue or registry, settling, releasing dependents). The library is
+``_common.lua`` followed by one ``redis.register_function`` per script, whose
+body is the script's own text: the helpers and the rule tables are made once,
+when the library is loaded, not at each call (an EVALSHA of a script that
+defines them costs about 10 us more per call). Constants shared with the core
+(``{{NAME}}``) are filled in from Python, so there is one source for each;
+``{{RULES}}`` becomes the tables of :func:`rule_tables`, from joblane.core.rules
+and joblane.core.states, which the scripts read instead of deciding by
+themselves.
 
-Scripts are registered with SCRIPT LOAD when the backend connects and run
-with EVALSHA; a NOSCRIPT error (Redis restarted, or SCRIPT FLUSH) loads the
-script again and runs it once more.
+The library's name (and each function's) carries the SHA-1 of its text, so
+several versions of joblane can share one server, and a changed rule makes a
+new library. It is loaded with FUNCTION LOAD when the backend connects (one
+that is already there is kept) and called with FCALL; a "Function not found"
+error (Redis restarted without persistence, or FUNCTION FLUSH) loads it again
+and calls once more. A library of an older joblane stays on the server until
+someone deletes it (``FUNCTION DELETE``); it is about 60 KB.
 
-A script that may change jobs (and so PUBLISH a change message) is sent as
-``PING`` then ``EVALSHA`` in one pipeline, one round trip. Why: Redis writes
-its pending replies newest client first, so the reply to a lone EVALSHA can
-leave before the change message it published reaches the subscribers, and a
-waiter that checks right after the call returns (``wait_for_change(0)``, no
-round trip) could miss it. With the PING, the caller is already waiting for a
-reply when the script publishes, so the subscribers' messages are written
-first (measured: 10 misses in 3,000 without, none with).
+A function that may change jobs (and so PUBLISH a change message) is sent as
+``PING`` then ``FCALL`` in one pipeline, one round trip. Why: Redis writes its
+pending replies newest client first, so the reply to a lone call can leave
+before the change message it published reaches the subscribers, and a waiter
+that checks right after the call returns (``wait_for_change(0)``, no round
+trip) could miss it. With the PING, the caller is already waiting for a reply
+when the function publishes, so the subscribers' messages are written first
+(measured: 10 misses in 3,000 without, none with).
 """
 
 from __future__ import annotations
@@ -97,8 +104,8 @@ def rule_tables() -> str:
 @dataclass(frozen=True, slots=True)
 class Script:
     name: str
-    source: str
-    sha: str
+    function: str
+    """Its name in the library: ``joblane_<sha>_<name>``."""
     publishes: bool
     """May change jobs (its flags are not no-writes): see the module docstring."""
 
@@ -107,26 +114,52 @@ def _read(filename: str) -> str:
     return resources.files(__package__).joinpath("scripts", filename).read_text("utf-8")
 
 
-def build(name: str) -> Script:
-    """The full text of script *name*: its shebang, _common.lua, its own text."""
-    own = _read(f"{name}.lua")
-    shebang, sep, body = own.partition("\n")
-    if not shebang.startswith("#!lua") or not sep:
+def _flags(name: str, shebang: str) -> list[str]:
+    if not shebang.startswith("#!lua"):
         raise ValueError(f"scripts/{name}.lua must start with a '#!lua' line")
+    options = dict(part.split("=", 1) for part in shebang.split()[1:])
+    flags = options.get("flags", "")
+    return [flag for flag in flags.split(",") if flag]
+
+
+def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script]]:
+    """The library's name, its text, and its scripts by name (all of NAMES by default)."""
     common = _read("_common.lua")
     for key, value in {**CONSTANTS, "RULES": rule_tables()}.items():
         common = common.replace("{{" + key + "}}", value)
-    source = f"{shebang}\n{common}\n{body}"
-    sha = hashlib.sha1(source.encode()).hexdigest()
-    return Script(name, source, sha, publishes="no-writes" not in shebang)
+    parts, flags_of = [common], {}
+    for name in names or NAMES:
+        shebang, sep, body = _read(f"{name}.lua").partition("\n")
+        flags_of[name] = flags = _flags(name, shebang)
+        listed = ", ".join(f"'{flag}'" for flag in flags)
+        parts.append(
+            f"redis.register_function{{function_name = '{{{{LIB}}}}_{name}', "
+            f"flags = {{ {listed} }}, callback = function(_, args)\nbegin(args)\n{body}\nend}}\n"
+        )
+    text = "\n".join(parts)
+    library = "joblane_" + hashlib.sha1(text.encode()).hexdigest()[:16]
+    text = f"#!lua name={library}\n" + text.replace("{{LIB}}", library)
+    scripts = {
+        name: Script(name, f"{library}_{name}", publishes="no-writes" not in flags)
+        for name, flags in flags_of.items()
+    }
+    return library, text, scripts
+
+
+def _missing(exc: redis.exceptions.ResponseError) -> bool:
+    return "function not found" in str(exc).lower()
+
+
+def _already_loaded(exc: redis.exceptions.ResponseError) -> bool:
+    return "already exists" in str(exc)
 
 
 class Scripts:
-    """Every script, by name; runs them on a client with EVALSHA."""
+    """Every script, by name, as functions of one library; calls them with FCALL."""
 
     def __init__(self) -> None:
         self.rules = rule_tables()
-        self.by_name = {name: build(name) for name in NAMES}
+        self.library, self.source, self.by_name = build_library()
 
     _current: Scripts | None = None
 
@@ -140,43 +173,56 @@ class Scripts:
         return scripts
 
     def load(self, client: redis.Redis) -> None:
-        """Register every script with the server (one round trip)."""
-        pipe = client.pipeline(transaction=False)
-        for script in self.by_name.values():
-            pipe.script_load(script.source)
-        pipe.execute()
+        """Load the library, unless the server has it already (one round trip)."""
+        try:
+            client.function_load(self.source)
+        except redis.exceptions.ResponseError as exc:
+            if not _already_loaded(exc):
+                raise
+
+    async def aload(self, client: aredis.Redis) -> None:
+        try:
+            await client.function_load(self.source)
+        except redis.exceptions.ResponseError as exc:
+            if not _already_loaded(exc):
+                raise
 
     def run(self, client: redis.Redis, name: str, args: list[Any]) -> Any:
-        """EVALSHA script *name* with *args* (no KEYS: the scripts build their
-        key names from the prefix, see keys.py); loads it on NOSCRIPT."""
+        """FCALL script *name* with *args* (no keys: the scripts build their
+        key names from the prefix, see keys.py); loads the library when the
+        server lost it."""
         script = self.by_name[name]
         try:
             return self._call(client, script, args)
-        except redis.exceptions.NoScriptError:
-            client.script_load(script.source)
+        except redis.exceptions.ResponseError as exc:
+            if not _missing(exc):
+                raise
+            self.load(client)
             return self._call(client, script, args)
 
     def _call(self, client: redis.Redis, script: Script, args: list[Any]) -> Any:
         if not script.publishes:
-            return client.evalsha(script.sha, 0, *args)
+            return client.execute_command("FCALL", script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.evalsha(script.sha, 0, *args)
+        pipe.execute_command("FCALL", script.function, 0, *args)
         return pipe.execute()[1]
 
     async def arun(self, client: aredis.Redis, name: str, args: list[Any]) -> Any:
-        """:meth:`run` on an asyncio client: the same script, the same pipeline."""
+        """:meth:`run` on an asyncio client: the same function, the same pipeline."""
         script = self.by_name[name]
         try:
             return await self._acall(client, script, args)
-        except redis.exceptions.NoScriptError:
-            await client.script_load(script.source)
+        except redis.exceptions.ResponseError as exc:
+            if not _missing(exc):
+                raise
+            await self.aload(client)
             return await self._acall(client, script, args)
 
     async def _acall(self, client: aredis.Redis, script: Script, args: list[Any]) -> Any:
         if not script.publishes:
-            return await client.evalsha(script.sha, 0, *args)
+            return await client.execute_command("FCALL", script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.evalsha(script.sha, 0, *args)
+        pipe.execute_command("FCALL", script.function, 0, *args)
         return (await pipe.execute())[1]

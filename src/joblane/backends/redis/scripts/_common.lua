@@ -1,18 +1,28 @@
--- Shared by every script: the loader puts this file after the script's
--- shebang line and before the script's own text (see loader.py). It only
--- defines helpers; nothing here runs a command by itself.
+-- Shared by every function of the library (see loader.py): it comes first in
+-- the library's text, and each script's own text becomes the body of one
+-- function after it. It only defines helpers and tables, once, when the library
+-- is loaded; nothing here runs a command by itself.
 --
--- Every script takes the key prefix as ARGV[1] and the origin (the token of
--- the backend object that runs it, carried by the change messages it
--- publishes) as ARGV[2]; its own arguments follow and are read in order with
--- nextarg(). Key names are built here, from the prefix,
--- exactly as keys.py documents them. Numbers arrive as the text Python wrote
--- (repr of a float: exact) and are stored as that text where possible; a
--- number computed here is written by redis.call as %.17g, which reads back
--- exactly too. Never concatenate a float with `..` (that rounds to 14 digits).
+-- Every function takes the key prefix as its first argument and the origin
+-- (the token of the backend object that calls it, carried by the change
+-- messages it publishes) as its second; its own arguments follow and are read
+-- in order with nextarg(). begin() sets these for the call (Redis runs one
+-- function at a time, so the library's locals below are the call's). Key
+-- names are built here, from the prefix, exactly as keys.py documents them.
+-- Numbers arrive as the text Python wrote (repr of a float: exact) and are
+-- stored as that text where possible; a number computed here is written by
+-- redis.call as %.17g, which reads back exactly too. Never concatenate a float
+-- with `..` (that rounds to 14 digits).
 
-local P, ORIGIN = ARGV[1], ARGV[2]
-local argi = 2
+local ARGV, P, ORIGIN, argi
+local SEQ, QUEUES, LEASES, SCHEDULED, EXPIRY, CHANNEL
+
+local function begin(args)
+  ARGV, P, ORIGIN, argi = args, args[1], args[2], 2
+  SEQ, QUEUES, LEASES = P .. "seq", P .. "queues", P .. "leases"
+  SCHEDULED, EXPIRY, CHANNEL = P .. "scheduled", P .. "expiry", P .. "changes"
+end
+
 local function nextarg()
   argi = argi + 1
   return ARGV[argi]
@@ -32,13 +42,6 @@ local KEEP_FOREVER = -1
 -- registry key names.
 -- REGISTRY_TIME: the hash fields whose first set one orders a registry.
 {{RULES}}
-
-local SEQ = P .. "seq"
-local QUEUES = P .. "queues"
-local LEASES = P .. "leases"
-local SCHEDULED = P .. "scheduled"
-local EXPIRY = P .. "expiry"
-local CHANNEL = P .. "changes"
 
 local function job_key(id) return P .. "job:" .. id end
 local function queue_key(q) return P .. "queue:" .. q end
