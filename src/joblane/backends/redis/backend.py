@@ -103,6 +103,9 @@ class RedisBackend:
         def connect(client: redis.Redis, attempt: int) -> None:
             check_layout(client, self.keys, self._conn.display_url)
             scripts.load(client)
+            lane = self._conn.lane(client)
+            if lane is not None:
+                lane.connect()  # this thread's calls go out at once (its set-up now)
             if clock is None:
                 self._redis_clock.sync(client)
 
@@ -127,7 +130,7 @@ class RedisBackend:
     def _run(self, name: str, args: list[Arg], what: str = "") -> Any:
         head = self._head
         return self._conn.call(
-            lambda client, attempt: self._scripts.run(client, name, [*head, *args]), what or name
+            lambda client, attempt: self._scripts.run(client, name, [*head, *args], self._conn.lane(client)), what or name
         )
 
     # -- reading ---------------------------------------------------------------
@@ -250,7 +253,7 @@ class RedisBackend:
 
         def store(client: redis.Redis, attempt: int) -> Any:
             args[3] = "1" if attempt or retried else "0"
-            return self._scripts.run(client, "enqueue", args)
+            return self._scripts.run(client, "enqueue", args, self._conn.lane(client))
 
         try:
             reply = self._conn.call(store, "the enqueue", unknown=_unknown(jobs))
@@ -341,7 +344,7 @@ class RedisBackend:
                 lost_ids = ",".join(lost)
                 lost.append(claim_id)  # until the reply is read
             args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
-            reply = self._scripts.run(client, "claim", args)
+            reply = self._scripts.run(client, "claim", args, self._conn.lane(client))
             with self._lost_lock:
                 self._lost_claims.pop(worker, None)
             return reply
@@ -453,7 +456,7 @@ class RedisBackend:
         def remove(client: redis.Redis, attempt: int) -> Any:
             nonlocal retried
             retried = attempt > 0
-            return self._scripts.run(client, "delete", [*self._head, job_id])
+            return self._scripts.run(client, "delete", [*self._head, job_id], self._conn.lane(client))
 
         deleted = bool(self._conn.call(remove, "delete"))
         if deleted:
