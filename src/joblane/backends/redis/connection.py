@@ -156,7 +156,7 @@ class Connection:
         self.client = self._client(first)
         self.clock_client = self._client(CLOCK_TIMEOUT)
         self._lanes = threading.local()
-        self._lane_list: list[redis.Connection] = []
+        self._lane_list: list[Any] = []
         self._lane_lock = threading.Lock()
 
     def _client(self, limit: float) -> redis.Redis:
@@ -259,7 +259,7 @@ class Connection:
                 self.display_url,
             )
 
-    def lane(self, client: redis.Redis) -> redis.Connection | None:
+    def lane(self, client: redis.Redis) -> Any:
         """The calling thread's own connection to send the scripts' calls on
         when *client* is the main client (None for a retry's client of its own).
 
@@ -276,7 +276,7 @@ class Connection:
         if client is not self.client:
             return None
         lanes = self._lanes
-        conn: redis.Connection | None = getattr(lanes, "conn", None)
+        conn: Any = getattr(lanes, "conn", None)
         if conn is None or lanes.pid != os.getpid():
             pool = client.connection_pool
             conn = pool.connection_class(**pool.connection_kwargs)

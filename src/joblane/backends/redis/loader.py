@@ -129,7 +129,7 @@ def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script
         common = common.replace("{{" + key + "}}", value)
     parts, flags_of = [common], {}
     for name in names or NAMES:
-        shebang, sep, body = _read(f"{name}.lua").partition("\n")
+        shebang, _, body = _read(f"{name}.lua").partition("\n")
         flags_of[name] = flags = _flags(name, shebang)
         listed = ", ".join(f"'{flag}'" for flag in flags)
         parts.append(
@@ -146,7 +146,7 @@ def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script
     return library, text, scripts
 
 
-def _check_idle(lane: redis.Connection) -> None:
+def _check_idle(lane: Any) -> None:
     """Drop *lane*'s socket if something came on it while it was idle (Redis
     closed it, or restarted): the call then connects anew, and a failure to
     connect is known not to have sent anything. Without this look (the one
@@ -161,7 +161,7 @@ def _check_idle(lane: redis.Connection) -> None:
         lane.disconnect()
 
 
-def _on_lane(lane: redis.Connection, script: Script, args: list[Any]) -> Any:
+def _on_lane(lane: Any, script: Script, args: list[Any]) -> Any:
     """Send the call (after a PING if it publishes) and read its reply on *lane*.
     Every reply sent for is read before an error reply is raised, so the
     connection stays usable; any other failure disconnects it (redis-py does
@@ -232,7 +232,7 @@ class Scripts:
         client: redis.Redis,
         name: str,
         args: list[Any],
-        lane: redis.Connection | None = None,
+        lane: Any = None,
     ) -> Any:
         """FCALL script *name* with *args* (no keys: the scripts build their
         key names from the prefix, see keys.py), on the connection *lane* if
@@ -247,16 +247,14 @@ class Scripts:
             self.load(client)
             return self._call(client, script, args, lane)
 
-    def _call(
-        self, client: redis.Redis, script: Script, args: list[Any], lane: redis.Connection | None
-    ) -> Any:
+    def _call(self, client: redis.Redis, script: Script, args: list[Any], lane: Any) -> Any:
         if lane is not None:
             return _on_lane(lane, script, args)
         if not script.publishes:
-            return client.execute_command("FCALL", script.function, 0, *args)
+            return client.fcall(script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.execute_command("FCALL", script.function, 0, *args)
+        pipe.fcall(script.function, 0, *args)
         return pipe.execute()[1]
 
     async def arun(self, client: aredis.Redis, name: str, args: list[Any]) -> Any:
@@ -272,8 +270,8 @@ class Scripts:
 
     async def _acall(self, client: aredis.Redis, script: Script, args: list[Any]) -> Any:
         if not script.publishes:
-            return await client.execute_command("FCALL", script.function, 0, *args)
+            return await client.fcall(script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.execute_command("FCALL", script.function, 0, *args)
+        pipe.fcall(script.function, 0, *args)
         return (await pipe.execute())[1]
