@@ -18,6 +18,7 @@ them in any order; a slot running one at a time reports them in order.
 from __future__ import annotations
 
 import math
+import os
 import struct
 
 import orjson
@@ -30,6 +31,12 @@ from joblane.worker.run import JobContext
 _SEP = b"\x00"
 _TIME = struct.Struct("<d")
 """The enqueue time, packed (NaN for none): text would cost a float repr per job."""
+
+_LENGTH = struct.Struct("!i")
+"""multiprocessing.connection's frame header: the length, big-endian; -1 means
+an 8-byte length follows (frames of 2 GiB or more)."""
+_LONG = struct.Struct("!Q")
+READ_SIZE = 64 * 1024
 
 READY = b"\0R"
 """A slot's on_startup hook returned: it takes jobs now."""
@@ -116,3 +123,51 @@ def decode_outcome(frame: bytes) -> tuple[str, Outcome]:
         return job_id.decode(), Outcome.retry_in(defer, reason)
     reason = body[2:].decode("utf-8", "replace")
     return job_id.decode(), Outcome.failure(reason, retryable=body[1:2] == b"1")
+
+
+class FrameReader:
+    """Reads the frames that ``Connection.send_bytes`` wrote to a socket, with
+    one ``read`` for all that has arrived instead of two per frame (its header,
+    then its bytes): a worker draining short jobs gets several outcomes, and a
+    slot several jobs, per system call. Only whole frames are handed out; a
+    partial one waits in the buffer for the next :meth:`read`. Once a reader is
+    used on a socket, nothing else may read from it."""
+
+    __slots__ = ("_buf", "_fd")
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = bytearray()
+
+    def read(self) -> None:
+        """One read of what has arrived (blocks until something does);
+        EOFError when the other end closed."""
+        data = os.read(self._fd, READ_SIZE)
+        if not data:
+            raise EOFError
+        self._buf += data
+
+    def take(self) -> bytes | None:
+        """The next whole frame, or None if none is buffered."""
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        (size,) = _LENGTH.unpack_from(buf)
+        start = 4
+        if size == -1:
+            if len(buf) < 12:
+                return None
+            (size,) = _LONG.unpack_from(buf, 4)
+            start = 12
+        end = start + size
+        if len(buf) < end:
+            return None
+        frame = bytes(buf[start:end])
+        del buf[:end]
+        return frame
+
+    def next(self) -> bytes:
+        """The next frame, reading until one is whole."""
+        while (frame := self.take()) is None:
+            self.read()
+        return frame

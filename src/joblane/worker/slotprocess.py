@@ -101,9 +101,10 @@ def _serve_one_at_a_time(
             _report_startup_failure(conn, hooks.on_startup, error)
             return 1
         conn.send_bytes(frames.READY)
+    reader = frames.FrameReader(conn.fileno())
     while True:
         try:
-            frame = conn.recv_bytes()
+            frame = reader.next()
         except (EOFError, OSError):
             break
         if frames.is_control(frame):

@@ -176,6 +176,11 @@ class _Slot:
     conn: Connection
     held: deque[Running] = field(default_factory=deque)
     """The running job first, then those waiting in the pipe."""
+    reader: frames.FrameReader = field(init=False)
+    """Reads what the slot writes: nothing else reads from *conn*."""
+
+    def __post_init__(self) -> None:
+        self.reader = frames.FrameReader(self.conn.fileno())
 
 
 PIPE_FRAME_MAX = 16 * 1024
@@ -280,7 +285,7 @@ class ProcessExecutor:
             if not slot.conn.poll(STARTUP_TIMEOUT):
                 failure = f"on_startup did not return within {STARTUP_TIMEOUT:g} s"
             else:
-                failure = frames.decode_startup(slot.conn.recv_bytes())
+                failure = frames.decode_startup(slot.reader.next())
         except (EOFError, OSError):
             status = self._retire(slot, kill=True)
             failure = f"the slot process {describe_exit(status)} during on_startup"
@@ -385,14 +390,16 @@ class ProcessExecutor:
     ) -> None:
         """Read the outcomes *slot* has written (the first one even if not yet
         complete when *block*); a dead slot reports its jobs lost."""
+        reader = slot.reader
         try:
             if not slot.held:
                 if block or slot.conn.poll(0):
-                    slot.conn.recv_bytes()  # an idle slot only speaks when it dies
+                    reader.read()  # an idle slot only speaks when it dies
                 return
-            while slot.held and (block or slot.conn.poll(0)):
-                block = False
-                job_id, outcome = frames.decode_outcome(slot.conn.recv_bytes())
+            if block or slot.conn.poll(0):
+                reader.read()  # all that has arrived: often several outcomes
+            while slot.held and (frame := reader.take()) is not None:
+                job_id, outcome = frames.decode_outcome(frame)
                 if self._many:
                     self._finish_one(slot, job_id, outcome, done)
                 else:
