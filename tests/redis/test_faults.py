@@ -4,7 +4,6 @@ Redis unreachable, out of memory, an evicting policy. Every job accounted for.""
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import signal
 import threading

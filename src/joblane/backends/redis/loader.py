@@ -129,7 +129,7 @@ def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script
         common = common.replace("{{" + key + "}}", value)
     parts, flags_of = [common], {}
     for name in names or NAMES:
-        shebang, sep, body = _read(f"{name}.lua").partition("\n")
+        shebang, _, body = _read(f"{name}.lua").partition("\n")
         flags_of[name] = flags = _flags(name, shebang)
         listed = ", ".join(f"'{flag}'" for flag in flags)
         parts.append(
