@@ -23,9 +23,7 @@ def placements(client: redis.Redis, prefix: str) -> dict[str, list[str]]:
     for key in client.scan_iter(match=f"{prefix}job:*", count=1000):
         found.setdefault(_text(key).removeprefix(f"{prefix}job:"), [])
     queues = sorted(_text(q) for q in client.smembers(f"{prefix}queues"))
-    zsets = [
-        f"qb:{_text(b)}:{q}" for q in queues for b in client.zrange(f"{prefix}qi:{q}", 0, -1)
-    ]
+    zsets = [f"qb:{_text(b)}:{q}" for q in queues for b in client.zrange(f"{prefix}qi:{q}", 0, -1)]
     zsets += [f"reg:{q}:{r}" for q in queues for r in REGISTRIES]
     zsets += ["leases", "scheduled"]
     for name in zsets:
