@@ -136,3 +136,24 @@ def test_the_compact_hash_reads_back_every_form(
     taken = claim(backend, clock)
     assert [job.payload for job in taken] == [plain.payload, other.payload]
     assert [job.enqueued for job in taken] == [plain.created, other.created]
+
+
+def test_a_bucket_of_another_type_skips_the_rest_of_its_queue(
+    backend: RedisBackend,
+    clock: ManualClock,
+    client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = [make_job(clock, "broken", i) for i in range(200)]
+    first = ids(backend.enqueue(broken))
+    served = ids(backend.enqueue([make_job(clock, "normal")]))
+    second = buckets_of(client, backend.prefix, "broken")[1]
+    client.delete(second)
+    client.set(second, "not a sorted set")
+    taken = ids(claim(backend, clock, ("broken", "normal"), limit=300))
+    assert taken == first[:127] + served  # bucket 0 holds positions 1-127
+    assert f"queue 'broken' skipped: its key {second} is a string" in caplog.text
+
+
+def buckets_of(client: redis.Redis, prefix: str, queue: str) -> list[str]:
+    return [f"{prefix}qb:{b.decode()}:{queue}" for b in client.zrange(f"{prefix}qi:{queue}", 0, -1)]
