@@ -5,6 +5,7 @@ and no bucket or index left behind once a queue is empty."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -38,7 +39,7 @@ def client(db_url: str) -> Iterator[redis.Redis]:
     c.close()
 
 
-def fill(backend: RedisBackend, clock: ManualClock, count: int, **options: object) -> list[str]:
+def fill(backend: RedisBackend, clock: ManualClock, count: int, **options: Any) -> list[str]:
     jobs = [make_job(clock, "normal", i, **options) for i in range(count)]
     return [job.id for job in backend.enqueue(jobs)]
 
@@ -47,8 +48,12 @@ def ids(jobs: list[JobRecord]) -> list[str]:
     return [job.id for job in jobs]
 
 
-def buckets(client: redis.Redis, prefix: str) -> list[bytes]:
-    return list(client.zrange(prefix + "qi:normal", 0, -1))
+def text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def buckets(client: redis.Redis, prefix: str) -> list[str]:
+    return [text(b) for b in client.zrange(prefix + "qi:normal", 0, -1)]
 
 
 def test_pages_counts_and_the_claim_order_across_buckets(
@@ -156,4 +161,4 @@ def test_a_bucket_of_another_type_skips_the_rest_of_its_queue(
 
 
 def buckets_of(client: redis.Redis, prefix: str, queue: str) -> list[str]:
-    return [f"{prefix}qb:{b.decode()}:{queue}" for b in client.zrange(f"{prefix}qi:{queue}", 0, -1)]
+    return [f"{prefix}qb:{text(b)}:{queue}" for b in client.zrange(f"{prefix}qi:{queue}", 0, -1)]

@@ -8,7 +8,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -156,7 +156,8 @@ def test_memory_per_queued_noop_job(bare_server: RedisServer) -> None:
     one = b.list_queued("default", 0, 1)[0]
     hash_bytes = client.memory_usage(f"joblane:job:{one.id}", samples=0)
     buckets = [
-        f"joblane:qb:{n.decode()}:default" for n in client.zrange("joblane:qi:default", 0, -1)
+        f"joblane:qb:{cast(bytes, n).decode()}:default"
+        for n in client.zrange("joblane:qi:default", 0, -1)
     ]
     queue_bytes = sum(client.memory_usage(key, samples=0) or 0 for key in buckets) / (count + 1)
     print(

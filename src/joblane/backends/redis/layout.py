@@ -99,7 +99,7 @@ def _text(raw: bytes | str) -> str:
 
 def _queues_to_buckets(client: redis.Redis, keys: Keys) -> None:
     old_prefix = keys.prefix + "queue:"
-    names = {_text(q) for q in client.smembers(keys.queues)}  # type: ignore[union-attr]
+    names = {_text(q) for q in client.smembers(keys.queues)}
     for key in client.scan_iter(match=_glob(old_prefix) + "*", count=_CHUNK):
         names.add(_text(key).removeprefix(old_prefix))
     for name in sorted(names):
