@@ -103,6 +103,9 @@ class RedisBackend:
         def connect(client: redis.Redis, attempt: int) -> None:
             check_layout(client, self.keys, self._conn.display_url)
             scripts.load(client)
+            lane = self._conn.lane(client)
+            if lane is not None:
+                lane.connect()  # this thread's calls go out at once (its set-up now)
             if clock is None:
                 self._redis_clock.sync(client)
 
@@ -124,10 +127,15 @@ class RedisBackend:
     def __repr__(self) -> str:
         return f"RedisBackend({self._conn.display_url!r}, prefix={self.prefix!r})"
 
+    def _script(self, client: redis.Redis, name: str, args: list[Arg]) -> Any:
+        """Call script *name* on *client*, on this thread's own connection
+        when *client* is the main one (Connection.lane)."""
+        return self._scripts.run(client, name, args, self._conn.lane(client))
+
     def _run(self, name: str, args: list[Arg], what: str = "") -> Any:
         head = self._head
         return self._conn.call(
-            lambda client, attempt: self._scripts.run(client, name, [*head, *args]), what or name
+            lambda client, attempt: self._script(client, name, [*head, *args]), what or name
         )
 
     # -- reading ---------------------------------------------------------------
@@ -250,7 +258,7 @@ class RedisBackend:
 
         def store(client: redis.Redis, attempt: int) -> Any:
             args[3] = "1" if attempt or retried else "0"
-            return self._scripts.run(client, "enqueue", args)
+            return self._script(client, "enqueue", args)
 
         try:
             reply = self._conn.call(store, "the enqueue", unknown=_unknown(jobs))
@@ -341,7 +349,7 @@ class RedisBackend:
                 lost_ids = ",".join(lost)
                 lost.append(claim_id)  # until the reply is read
             args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
-            reply = self._scripts.run(client, "claim", args)
+            reply = self._script(client, "claim", args)
             with self._lost_lock:
                 self._lost_claims.pop(worker, None)
             return reply
@@ -426,7 +434,7 @@ class RedisBackend:
 
     def _change_one(self, name: str, job_id: str, now: float) -> JobRecord:
         reply = self._conn.call(
-            lambda client, attempt: self._scripts.run(
+            lambda client, attempt: self._script(
                 client, name, [*self._head, job_id, now, "1" if attempt else "0"]
             ),
             name,
@@ -453,7 +461,7 @@ class RedisBackend:
         def remove(client: redis.Redis, attempt: int) -> Any:
             nonlocal retried
             retried = attempt > 0
-            return self._scripts.run(client, "delete", [*self._head, job_id])
+            return self._script(client, "delete", [*self._head, job_id])
 
         deleted = bool(self._conn.call(remove, "delete"))
         if deleted:

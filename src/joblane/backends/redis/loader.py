@@ -146,6 +146,46 @@ def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script
     return library, text, scripts
 
 
+def _check_idle(lane: Any) -> None:
+    """Drop *lane*'s socket if something came on it while it was idle (Redis
+    closed it, or restarted): the call then connects anew, and a failure to
+    connect is known not to have sent anything. Without this look (the one
+    redis-py's pool makes at each check-out, a poll with no wait), a call on a
+    socket that Redis closed meanwhile could not tell whether it ran."""
+    if getattr(lane, "_sock", None) is None:
+        return
+    try:
+        if lane.can_read(timeout=0):
+            raise redis.exceptions.ConnectionError("data on an idle connection")
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        lane.disconnect()
+
+
+def _on_lane(lane: Any, script: Script, args: list[Any]) -> Any:
+    """Send the call (after a PING if it publishes) and read its reply on *lane*.
+    Every reply sent for is read before an error reply is raised, so the
+    connection stays usable; any other failure disconnects it (redis-py does
+    for socket errors; this covers the rest, e.g. KeyboardInterrupt)."""
+    call = ("FCALL", script.function, 0, *args)
+    _check_idle(lane)
+    try:
+        if not script.publishes:
+            lane.send_packed_command(lane.pack_command(*call), check_health=False)
+            return lane.read_response()
+        lane.send_packed_command(lane.pack_commands([("PING",), call]), check_health=False)
+        try:
+            lane.read_response()
+        except redis.exceptions.ResponseError:
+            lane.read_response()  # the call's own reply, or its error
+            raise
+        return lane.read_response()
+    except redis.exceptions.ResponseError:
+        raise
+    except BaseException:
+        lane.disconnect()
+        raise
+
+
 def _missing(exc: redis.exceptions.ResponseError) -> bool:
     return "function not found" in str(exc).lower()
 
@@ -187,25 +227,34 @@ class Scripts:
             if not _already_loaded(exc):
                 raise
 
-    def run(self, client: redis.Redis, name: str, args: list[Any]) -> Any:
+    def run(
+        self,
+        client: redis.Redis,
+        name: str,
+        args: list[Any],
+        lane: Any = None,
+    ) -> Any:
         """FCALL script *name* with *args* (no keys: the scripts build their
-        key names from the prefix, see keys.py); loads the library when the
-        server lost it."""
+        key names from the prefix, see keys.py), on the connection *lane* if
+        given (Connection.lane), else through the client; loads the library
+        when the server lost it."""
         script = self.by_name[name]
         try:
-            return self._call(client, script, args)
+            return self._call(client, script, args, lane)
         except redis.exceptions.ResponseError as exc:
             if not _missing(exc):
                 raise
             self.load(client)
-            return self._call(client, script, args)
+            return self._call(client, script, args, lane)
 
-    def _call(self, client: redis.Redis, script: Script, args: list[Any]) -> Any:
+    def _call(self, client: redis.Redis, script: Script, args: list[Any], lane: Any) -> Any:
+        if lane is not None:
+            return _on_lane(lane, script, args)
         if not script.publishes:
-            return client.execute_command("FCALL", script.function, 0, *args)
+            return client.fcall(script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.execute_command("FCALL", script.function, 0, *args)
+        pipe.fcall(script.function, 0, *args)
         return pipe.execute()[1]
 
     async def arun(self, client: aredis.Redis, name: str, args: list[Any]) -> Any:
@@ -221,8 +270,8 @@ class Scripts:
 
     async def _acall(self, client: aredis.Redis, script: Script, args: list[Any]) -> Any:
         if not script.publishes:
-            return await client.execute_command("FCALL", script.function, 0, *args)
+            return await client.fcall(script.function, 0, *args)
         pipe = client.pipeline(transaction=False)
         pipe.ping()
-        pipe.execute_command("FCALL", script.function, 0, *args)
+        pipe.fcall(script.function, 0, *args)
         return (await pipe.execute())[1]

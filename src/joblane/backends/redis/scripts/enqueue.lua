@@ -68,17 +68,19 @@ for i = 1, count do
         return { "missing", dep }
       end
     end
+    job.replaces = existing ~= false -- an ended job, or one earlier in this batch
     batch[id] = job
     reply[i + 1] = 0
   end
 end
 
+local queues = {}
 for i = 1, count do
   local job = jobs[i]
   if not job.skip then
     local id, f = job.id, job.f
     local key = job_key(id)
-    remove_job(id) -- an ended job with this id is replaced
+    if job.replaces then remove_job(id) end -- an ended job with this id is replaced
     redis.call("HSET", key, unpack(job.flat))
     local status = f.s
     if f.d and status == "queued" then
@@ -109,7 +111,10 @@ for i = 1, count do
       job_reply(entry, id)
       reply[i + 1] = entry
     end
-    redis.call("SADD", QUEUES, f.q)
+    if not queues[f.q] then
+      queues[f.q] = true
+      redis.call("SADD", QUEUES, f.q)
+    end
   end
 end
 publish()
