@@ -116,8 +116,12 @@ class Corrupter:
         assert self.redis.exists(key), job_id
         if value is None:
             self.redis.hdel(key, REDIS_FIELDS[field])
+            if field == "payload":  # or its compact form (keys.py)
+                self.redis.hdel(key, "g")
         else:
             self.redis.hset(key, REDIS_FIELDS[field], value)  # type: ignore[arg-type]
+            if field == "payload":
+                self.redis.hdel(key, "g")
 
     def _set_postgres(self, job_id: str, field: str, value: object) -> None:
         assert self.postgres is not None

@@ -17,13 +17,13 @@ def _text(value: object) -> str:
 
 def placements(client: redis.Redis, prefix: str) -> dict[str, list[str]]:
     """Every job id under *prefix* -> the keys (without the prefix) that hold it:
-    its queue or registry, plus ``leases``/``scheduled``/``expiry`` where they apply.
+    its queue's bucket or its registry, plus ``leases``/``scheduled``/``expiry`` where they apply.
     Ids listed somewhere without a job hash appear too (with ``missing-hash``)."""
     found: dict[str, list[str]] = {}
     for key in client.scan_iter(match=f"{prefix}job:*", count=1000):
         found.setdefault(_text(key).removeprefix(f"{prefix}job:"), [])
     queues = sorted(_text(q) for q in client.smembers(f"{prefix}queues"))
-    zsets = [f"queue:{q}" for q in queues]
+    zsets = [f"qb:{_text(b)}:{q}" for q in queues for b in client.zrange(f"{prefix}qi:{q}", 0, -1)]
     zsets += [f"reg:{q}:{r}" for q in queues for r in REGISTRIES]
     zsets += ["leases", "scheduled"]
     for name in zsets:
@@ -46,10 +46,10 @@ def check_one_place_each(client: redis.Redis, prefix: str) -> Counter[str]:
         assert isinstance(status, bytes)
         status_text = status.decode()
         statuses[status_text] += 1
-        held = [p for p in places if p.startswith(("queue:", "reg:"))]
+        held = [p for p in places if p.startswith(("qb:", "reg:"))]
         assert len(held) == 1, f"job {job_id} ({status_text}) is in {places}"
         if status_text == "queued":
-            assert held[0].startswith("queue:"), (job_id, places)
+            assert held[0].startswith("qb:"), (job_id, places)
         else:
             registry = "canceled" if status_text == "stopped" else status_text
             assert held[0].endswith(":" + registry), (job_id, status_text, places)

@@ -46,7 +46,7 @@ def test_a_queue_key_of_another_type_is_skipped_and_the_others_served(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert corrupter.redis is not None
-    corrupter.redis.set(corrupter.prefix + "queue:broken", "not a sorted set")
+    corrupter.redis.set(corrupter.prefix + "qi:broken", "not a sorted set")
     jobs = [enqueue(backend, clock) for _ in range(2)]
     assert ids(claim(backend, clock, ("broken", "normal"))) == ids(jobs)
     assert "queue 'broken' skipped: its key" in caplog.text

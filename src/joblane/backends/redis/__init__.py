@@ -78,9 +78,10 @@ no TTL on any key, so the ``volatile-*`` policies never evict its keys, and
 ``noeviction`` is recommended. When Redis is out of memory, Redis refuses to
 start the enqueue script (BackendError: nothing of the batch is stored); the
 worker's scripts carry the ``allow-oom`` flag, so that workers go on draining
-the queues. A queued no-op job takes about 420 bytes of Redis memory: its
-hash about 250, its queue entry about 145 (``tests/redis/test_costs.py``
-measures it over 10,000 jobs).
+the queues. A queued no-op job takes about 240 bytes of Redis memory: its
+hash (a 96-byte listpack, with its key and the database's entry) and its
+entry in one of its queue's buckets, about 40 (``tests/redis/test_costs.py``
+measures it over 10,000 jobs; keys.py says how the layout keeps it small).
 
 Connection loss
 ---------------

@@ -162,21 +162,21 @@ class RedisBackend:
         return [name.decode() for name in self._run("queue_names", [])]
 
     def count(self, queue: str) -> int:
-        return int(self._conn.call(lambda c, a: c.zcard(self.keys.queue(queue)), "count"))
+        counted = self._conn.call(lambda c, a: c.hget(self.keys.qcount, queue), "count")
+        return max(int(counted or 0), 0)
 
     def registry_count(self, queue: str, registry: Registry) -> int:
         key = self.keys.registry(queue, registry)
         return int(self._conn.call(lambda c, a: c.zcard(key), "registry_count"))
 
     def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
-        key = self.keys.queue(queue, prefixed=False)
-        return job_records(self._run("list_jobs", [key, max(start, 0), max(limit, 0)]))
+        return job_records(self._run("list_jobs", ["queue", queue, max(start, 0), max(limit, 0)]))
 
     def list_registry(
         self, queue: str, registry: Registry, start: int = 0, limit: int = 100
     ) -> list[JobRecord]:
         key = self.keys.registry(queue, registry, prefixed=False)
-        return job_records(self._run("list_jobs", [key, max(start, 0), max(limit, 0)]))
+        return job_records(self._run("list_jobs", ["zset", key, max(start, 0), max(limit, 0)]))
 
     def workers(self) -> list[WorkerInfo]:
         raw = self._conn.call(lambda c, a: c.hvals(self.keys.workers), "workers")

@@ -9,9 +9,19 @@ With the prefix ``p:``::
     key                        type     holds
     -------------------------  -------  ------------------------------------------------
     p:job:<id>                 hash     one job (fields below)
-    p:queue:<queue>            zset     the queue's queued jobs, score = position: a
-                                        counter (p:seq), negated for at_front jobs, so
-                                        ZRANGE 0 n is the claim order
+    p:qb:<b>:<queue>           zset     bucket b of the queue's queued jobs: those at
+                                        positions 128*b to 128*b + 127, score =
+                                        position: a counter (p:seq), negated for
+                                        at_front jobs (so b < 0 for them); b =
+                                        floor(position / 128). Buckets in the
+                                        order of b, each in score order, are the
+                                        claim order. A bucket holds at most 128
+                                        jobs, so Redis keeps it compact (listpack,
+                                        ~40 B an entry against ~140 in a skiplist)
+                                        and a ZREM in it is cheap
+    p:qi:<queue>               zset     the queue's non-empty buckets: member and
+                                        score = b
+    p:qcount                   hash     queue -> how many jobs are queued in it
     p:reg:<queue>:<registry>   zset     the queue's jobs in one registry (started,
                                         deferred, canceled, failed, finished, scheduled),
                                         score = when the job entered its state (the due
@@ -37,23 +47,36 @@ With the prefix ``p:``::
     p:version                  string   the version of this layout (layout.py), written
                                         when a backend first opens an empty prefix
 
-A job is in exactly one of ``queue:<queue>`` or ``reg:<queue>:<registry>`` at
+A queue name holds no ``:`` (joblane.core.queues), so the bucket number comes
+first in ``qb:<b>:<queue>`` and the key cannot be read two ways.
+
+A job is in exactly one of its queue's buckets or ``reg:<queue>:<registry>`` at
 any moment (plus ``leases`` when started, ``scheduled`` when scheduled,
 ``expiry`` when it has an expires_at): each script moves it in one atomic step.
 
 The job hash has short field names (they are stored once per job); a field
 that is absent has the value in brackets::
 
-    q   queue                  f   func_name              p   payload (bytes)
+    q   queue                  f   func_name              p   payload (bytes) [g]
     s   status                 c   created                e   enqueued [None]
     st  started [None]         en  ended [None]           sc  scheduled [None]
-    to  job_timeout [None]     rt  result_ttl [500]       tt  ttl [None]
+    to  job_timeout [180.0]    rt  result_ttl [500]       tt  ttl [None]
     ft  failure_ttl [1 year]   rl  retries_left [0]       ri  retry_intervals, JSON [()]
     a   attempts [0]           m   meta, JSON [{}]        w   worker_name [None]
     r   result [None]          lr  last_job_result [None] d   depends_on, "a,b" [()]
     af  at_front, "1" [False]  x   expires_at [None]      lt  lease_token [None]
     le  lease_expires [None]   cr  cancel_requested, "1" [False]
     la  lost_attempts [0]      by  enqueued_by, JSON [None]
+    g   payload's args [p]     b   its queue's bucket, while queued [None]
+
+Compact forms (layout 3), so that a plain job's hash stays in a small
+allocation: a payload that is exactly ``{"args":A,"kwargs":{}}`` is stored as
+``g`` = A instead of ``p`` (the bytes are rebuilt exactly); ``e`` = "=" means
+enqueued when created (the value of ``c``); ``to`` = "" means no timeout
+(None), and no ``to`` the default, 180.0. ``b`` gives the bucket of a queued
+job in one step (cancel, delete, purge: no scan of the queue). A plain job's
+hash (a listpack: bench.tasks.noop(i) on queue "default") then fits in 96
+bytes, a smaller allocation class than 112.
 
 ``by`` came with no change of the layout version (layout.py): a job without it
 reads as before, and an older joblane ignores it (its jobs run without their
@@ -88,6 +111,8 @@ class Keys:
         self.scheduled = prefix + "scheduled"
         self.expiry = prefix + "expiry"
         self.queues = prefix + "queues"
+        self.qcount = prefix + "qcount"
+        self.seq = prefix + "seq"
         self.workers = prefix + "workers"
         self.schedules = prefix + "schedules"
         self.ticks = prefix + "ticks"
@@ -97,8 +122,11 @@ class Keys:
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
 
-    def queue(self, queue: str, *, prefixed: bool = True) -> str:
-        return f"{self.prefix if prefixed else ''}queue:{queue}"
+    def queue_index(self, queue: str) -> str:
+        return f"{self.prefix}qi:{queue}"
+
+    def bucket(self, queue: str, bucket: int) -> str:
+        return f"{self.prefix}qb:{bucket}:{queue}"
 
     def registry(self, queue: str, registry: Registry, *, prefixed: bool = True) -> str:
         return f"{self.prefix if prefixed else ''}reg:{queue}:{registry_name(registry)}"

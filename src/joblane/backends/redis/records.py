@@ -27,7 +27,12 @@ from joblane.backends.decoding import (
 from joblane.backends.decoding import worker_info as decoded_worker
 from joblane.backends.encoding import joined_ids, split_ids, worker_fields
 from joblane.core.identity import identity_bytes, identity_from_json
-from joblane.core.job import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL, JobRecord
+from joblane.core.job import (
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_JOB_TIMEOUT,
+    DEFAULT_RESULT_TTL,
+    JobRecord,
+)
 from joblane.core.outcome import Settlement, Start
 from joblane.core.serialization import dumps
 from joblane.core.states import JobStatus
@@ -40,16 +45,52 @@ _TAG = b"="
 """Put before an optional text or bytes argument that is present (see settle.lua)."""
 
 
+_ARGS_HEAD = b'{"args":'
+_ARGS_TAIL = b',"kwargs":{}}'
+_COMPACT_MIN = len(_ARGS_HEAD) + len(_ARGS_TAIL)
+_ENQUEUED_AS_CREATED = b"="
+"""``e`` when the job was enqueued when it was created (keys.py)."""
+_NO_TIMEOUT = b""
+"""``to`` of a job without a timeout (None); no ``to`` is DEFAULT_JOB_TIMEOUT."""
+
+
+def _payload_field(payload: bytes) -> tuple[str, bytes]:
+    """``g`` and the args array of a payload without kwargs, else ``p`` and the payload."""
+    if (
+        len(payload) >= _COMPACT_MIN
+        and payload.startswith(_ARGS_HEAD)
+        and payload.endswith(_ARGS_TAIL)
+    ):
+        return "g", payload[len(_ARGS_HEAD) : -len(_ARGS_TAIL)]
+    return "p", payload
+
+
+def _compact_times(job: JobRecord, out: list[Arg]) -> tuple[float | None, float | None]:
+    """Add ``e`` "=" (enqueued as created) and ``to`` "" (no timeout) to *out*
+    where they apply; the enqueued time and timeout left to write (None: none)."""
+    enqueued, timeout = job.enqueued, job.job_timeout
+    if enqueued is not None and enqueued == job.created:
+        out += ("e", _ENQUEUED_AS_CREATED)
+        enqueued = None
+    if timeout is None:
+        out += ("to", _NO_TIMEOUT)
+    elif timeout.__class__ is float and timeout == DEFAULT_JOB_TIMEOUT:
+        timeout = None  # the default: no field
+    return enqueued, timeout
+
+
 def job_fields(job: JobRecord) -> list[Arg]:
     """The hash of *job* as field, value, field, value... (defaults left out)."""
+    name, payload = _payload_field(job.payload)
     out: list[Arg] = [
-        "q", job.queue, "f", job.func_name, "p", job.payload, "s", job.status.value,
+        "q", job.queue, "f", job.func_name, name, payload, "s", job.status.value,
         "c", job.created,
     ]  # fmt: skip
     by = job.enqueued_by
+    enqueued, timeout = _compact_times(job, out)
     optional: tuple[tuple[str, Arg | None], ...] = (
-        ("e", job.enqueued), ("st", job.started), ("en", job.ended), ("sc", job.scheduled),
-        ("to", job.job_timeout), ("tt", job.ttl), ("w", job.worker_name), ("r", job.result),
+        ("e", enqueued), ("st", job.started), ("en", job.ended), ("sc", job.scheduled),
+        ("to", timeout), ("tt", job.ttl), ("w", job.worker_name), ("r", job.result),
         ("lr", job.last_job_result), ("x", job.expires_at), ("lt", job.lease_token),
         ("le", job.lease_expires), ("by", None if by is None else identity_bytes(by)),
     )  # fmt: skip
@@ -109,9 +150,25 @@ def job_record(job_id: bytes | str, flat: Sequence[bytes] | None) -> JobRecord:
     return _read_hash(job_key, flat)[0] if record is None else record
 
 
+def _expanded(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    """The hash as a dict, its compact forms (keys.py) written out: ``g`` as
+    the payload ``p``, ``e`` "=" as the created time (``to``: see _timeout)."""
+    h = dict(zip(flat[::2], flat[1::2], strict=True))
+    args = h.get(b"g")
+    if args is not None and b"p" not in h:
+        h[b"p"] = _ARGS_HEAD + args + _ARGS_TAIL
+    if h.get(b"e") == _ENQUEUED_AS_CREATED:
+        created = h.get(b"c")
+        if created is None:
+            del h[b"e"]
+        else:
+            h[b"e"] = created
+    return h
+
+
 def _sound_record(job_id: str, flat: Sequence[bytes]) -> JobRecord | None:
     """The record of a hash whose every field decodes (the hot path), else None."""
-    h = dict(zip(flat[::2], flat[1::2], strict=True))
+    h = _expanded(flat)
     status = _STATUSES.get(h.get(b"s", b""))
     if status is None:
         return None
@@ -137,7 +194,7 @@ def _decode(job_id: str, status: JobStatus, h: dict[bytes, bytes]) -> JobRecord:
         started=_opt_float(get(b"st")),
         ended=_opt_float(get(b"en")),
         scheduled=_opt_float(get(b"sc")),
-        job_timeout=None if timeout is None else _number(timeout),
+        job_timeout=_timeout(timeout),
         result_ttl=_whole(get(b"rt", b"%d" % DEFAULT_RESULT_TTL)),
         ttl=None if ttl is None else _whole(ttl),
         failure_ttl=_whole(get(b"ft", b"%d" % DEFAULT_FAILURE_TTL)),
@@ -169,7 +226,7 @@ def _read_hash(
     if not flat:
         error = CorruptRecordError(job_id, None, "its hash is missing (a stale index entry)")
         return JobRecord(job_id, **SALVAGE_DEFAULTS, undecodable=str(error)), error
-    h = dict(zip(flat[::2], flat[1::2], strict=True))
+    h = _expanded(flat)
     return read_fields(job_id, ((name, read, h.get(key)) for name, key, read in _FIELDS))
 
 
@@ -207,6 +264,15 @@ def _int_number(raw: bytes) -> int | float:
         raise ValueError("not a number") from None
 
 
+def _timeout(raw: bytes | None) -> int | float | None:
+    """``to``: absent is DEFAULT_JOB_TIMEOUT, "" is no timeout (None)."""
+    if raw is None:
+        return DEFAULT_JOB_TIMEOUT
+    if raw == _NO_TIMEOUT:
+        return None
+    return _int_number(raw)
+
+
 def _whole(raw: bytes) -> int:
     """A number of seconds as an int (a float written for one is cut)."""
     value = _int_number(raw)
@@ -232,7 +298,7 @@ _FIELDS: tuple[tuple[str, bytes, Reader], ...] = (
     ("created", b"c", _required(_float)), ("enqueued", b"e", _defaulted(_float, None)),
     ("started", b"st", _defaulted(_float, None)), ("ended", b"en", _defaulted(_float, None)),
     ("scheduled", b"sc", _defaulted(_float, None)),
-    ("job_timeout", b"to", _defaulted(_int_number, None)),
+    ("job_timeout", b"to", _timeout),
     ("result_ttl", b"rt", _defaulted(_whole, DEFAULT_RESULT_TTL)),
     ("ttl", b"tt", _defaulted(_whole, None)),
     ("failure_ttl", b"ft", _defaulted(_whole, DEFAULT_FAILURE_TTL)),

@@ -15,11 +15,11 @@
 -- with `..` (that rounds to 14 digits).
 
 local ARGV, P, ORIGIN, argi
-local SEQ, QUEUES, LEASES, SCHEDULED, EXPIRY, CHANNEL
+local SEQ, QUEUES, QCOUNT, LEASES, SCHEDULED, EXPIRY, CHANNEL
 
 local function begin(args)
   ARGV, P, ORIGIN, argi = args, args[1], args[2], 2
-  SEQ, QUEUES, LEASES = P .. "seq", P .. "queues", P .. "leases"
+  SEQ, QUEUES, QCOUNT, LEASES = P .. "seq", P .. "queues", P .. "qcount", P .. "leases"
   SCHEDULED, EXPIRY, CHANNEL = P .. "scheduled", P .. "expiry", P .. "changes"
 end
 
@@ -44,7 +44,8 @@ local KEEP_FOREVER = -1
 {{RULES}}
 
 local function job_key(id) return P .. "job:" .. id end
-local function queue_key(q) return P .. "queue:" .. q end
+local function index_key(q) return P .. "qi:" .. q end
+local function bucket_key(q, b) return P .. "qb:" .. b .. ":" .. q end
 local function reg_key(q, name) return P .. "reg:" .. q .. ":" .. name end
 local function deps_key(id) return P .. "deps:" .. id end
 
@@ -100,17 +101,57 @@ local function registry_time(key, status)
   end
   local f = redis.call("HMGET", key, unpack(REGISTRY_TIME))
   for i = 1, #REGISTRY_TIME do
+    if f[i] == "=" then break end -- enqueued as created (keys.py): created
     if f[i] then return f[i] end
   end
   return redis.call("HGET", key, "c")
 end
 
+-- A queue is split in buckets of BUCKET positions (keys.py): small sorted
+-- sets, which Redis keeps compact (listpack), listed by the queue's index.
+local BUCKET = 128
+
+local function bucket_of(n)
+  return math.floor(n / BUCKET)
+end
+
 -- Put job `id` of queue `q` on its queue: at the front (before every queued
--- job, the latest first) if at_front, else at the back.
+-- job, the latest first) if at_front, else at the back. Its bucket is kept in
+-- its hash (`b`), so that taking it off finds it at once.
 local function push(id, q, at_front)
   local n = redis.call("INCR", SEQ)
   if at_front == "1" then n = -n end
-  redis.call("ZADD", queue_key(q), n, id)
+  local b = bucket_of(n)
+  redis.call("ZADD", bucket_key(q, b), n, id)
+  redis.call("ZADD", index_key(q), b, b)
+  redis.call("HSET", job_key(id), "b", b)
+  redis.call("HINCRBY", QCOUNT, q, 1)
+end
+
+-- Take job `id` out of bucket `b` of queue `q` (and the bucket out of the
+-- index when it empties). Its hash's `b` is left to the caller.
+local function bucket_remove(id, q, b)
+  local bkey = bucket_key(q, b)
+  if redis.call("ZREM", bkey, id) == 0 then return false end
+  if redis.call("HINCRBY", QCOUNT, q, -1) <= 0 then redis.call("HDEL", QCOUNT, q) end
+  if redis.call("EXISTS", bkey) == 0 then redis.call("ZREM", index_key(q), b) end
+  return true
+end
+
+-- Take queued job `id` off queue `q`: from the bucket its hash names (`b`),
+-- or, for a hash without one (not as joblane writes it), by looking through
+-- the buckets (O(queue length / BUCKET)).
+local function dequeue(id, q)
+  local key = job_key(id)
+  local b = redis.call("HGET", key, "b")
+  redis.call("HDEL", key, "b")
+  if b and bucket_remove(id, q, b) then return end
+  for _, b in ipairs(redis.call("ZRANGE", index_key(q), 0, -1)) do
+    if redis.call("ZSCORE", bucket_key(q, b), id) then
+      bucket_remove(id, q, b)
+      return
+    end
+  end
 end
 
 -- Record job `id` (its hash already says `status`) where jobs of that status live.
@@ -137,7 +178,7 @@ end
 -- Take job `id` out of where a job of `status` lives (the inverse of place).
 local function unplace(id, q, status)
   if status == "queued" then
-    redis.call("ZREM", queue_key(q), id)
+    dequeue(id, q)
     return
   end
   local registry = REGISTRY[status]
@@ -363,7 +404,7 @@ end
 -- Whether the keys that a claim from queue `q` writes are sorted sets (or do
 -- not exist yet); if not, the reason is added to `problems`.
 local function queue_usable(q, problems)
-  local keys = { queue_key(q), reg_key(q, REGISTRY.started), reg_key(q, REGISTRY.failed) }
+  local keys = { index_key(q), reg_key(q, REGISTRY.started), reg_key(q, REGISTRY.failed) }
   for _, key in ipairs(keys) do
     local kind = redis.call("TYPE", key).ok
     if kind ~= "zset" and kind ~= "none" then
@@ -375,16 +416,18 @@ local function queue_usable(q, problems)
   return true
 end
 
--- Take job `id` off queue `q` because of `problem` (from claimable): to
--- failed at `now`, as a job that failed for good, unless it cannot be moved
--- (`unmovable`), then only off the queue. The reason is added to `problems`.
-local function set_aside(id, q, now, problem, unmovable, problems)
-  redis.call("ZREM", queue_key(q), id)
+-- Take job `id` off queue `q` (from its bucket `b`) because of `problem`
+-- (from claimable): to failed at `now`, as a job that failed for good, unless
+-- it cannot be moved (`unmovable`), then only off the queue. The reason is
+-- added to `problems`.
+local function set_aside(id, q, b, now, problem, unmovable, problems)
+  bucket_remove(id, q, b)
   if unmovable then
     problems[#problems + 1] = problem .. "; taken off queue '" .. q .. "'"
     return
   end
   local key = job_key(id)
+  redis.call("HDEL", key, "b")
   redis.call("HSET", key, "s", "failed", "en", now, "lr", "CorruptRecordError: " .. problem)
   redis.call("HDEL", key, "lt", "le")
   set_expiry(id, expiry(tonumber(now), failure_ttl(key)))

@@ -53,41 +53,62 @@ if lost_claims ~= "" then
   end
 end
 
+-- The first bucket of queue `q` after bucket `b` (the first of all if b is nil).
+local function next_bucket(q, b)
+  local found
+  if b == nil then
+    found = redis.call("ZRANGE", index_key(q), 0, 0)
+  else
+    found = redis.call("ZRANGE", index_key(q), "(" .. b, "+inf", "BYSCORE", "LIMIT", 0, 1)
+  end
+  return found[1]
+end
+
 local seen = {}
 for _ = 1, queue_count do
   local q = nextarg()
   if not seen[q] and queue_usable(q, problems) then
     seen[q] = true
-    local key = queue_key(q)
-    local skipped = 0
-    while #taken < limit do
-      local ids = redis.call("ZRANGE", key, skipped, skipped + limit - #taken - 1)
-      if #ids == 0 then break end
-      for _, id in ipairs(ids) do
-        local jkey = job_key(id)
-        local expires_at, problem, unmovable = claimable(id)
-        if problem then
-          set_aside(id, q, now, problem, unmovable, problems)
-        elseif expires_at and expires_at <= now_number then
-          skipped = skipped + 1 -- past its ttl: left in place for purge_expired
-        else
-          redis.call("ZREM", key, id)
-          if expires_at then redis.call("ZREM", EXPIRY, id) end
-          taken[#taken + 1] = id
-          local token = claim_id .. "." .. #taken
-          redis.call("HSET", jkey, "s", "started", "w", worker, "lt", token, "le", lease_expires)
-          if #taken <= starting then
-            redis.call("HSET", jkey, "st", now)
-            redis.call("HDEL", jkey, "x", "en")
+    local b = #taken < limit and next_bucket(q, nil)
+    while b and #taken < limit do
+      local bkey = bucket_key(q, b)
+      local skipped = 0
+      while #taken < limit do
+        local ids = redis.pcall("ZRANGE", bkey, skipped, skipped + limit - #taken - 1)
+        if ids.err then
+          problems[#problems + 1] = "queue '" .. q .. "' skipped: its key " .. bkey .. " is a "
+            .. redis.call("TYPE", bkey).ok .. ", not a sorted set"
+          b = nil
+          break
+        end
+        if #ids == 0 then break end
+        for _, id in ipairs(ids) do
+          local jkey = job_key(id)
+          local expires_at, problem, unmovable = claimable(id)
+          if problem then
+            set_aside(id, q, b, now, problem, unmovable, problems)
+          elseif expires_at and expires_at <= now_number then
+            skipped = skipped + 1 -- past its ttl: left in place for purge_expired
           else
-            redis.call("HDEL", jkey, "x", "en", "st")
+            bucket_remove(id, q, b)
+            if expires_at then redis.call("ZREM", EXPIRY, id) end
+            taken[#taken + 1] = id
+            local token = claim_id .. "." .. #taken
+            redis.call("HSET", jkey, "s", "started", "w", worker, "lt", token, "le", lease_expires)
+            if #taken <= starting then
+              redis.call("HSET", jkey, "st", now)
+              redis.call("HDEL", jkey, "x", "en", "b")
+            else
+              redis.call("HDEL", jkey, "x", "en", "st", "b")
+            end
+            redis.call("HINCRBY", jkey, "a", 1)
+            redis.call("ZADD", LEASES, lease_expires, id)
+            redis.call("ZADD", reg_key(q, REGISTRY.started), now, id)
+            job_reply(reply, id)
           end
-          redis.call("HINCRBY", jkey, "a", 1)
-          redis.call("ZADD", LEASES, lease_expires, id)
-          redis.call("ZADD", reg_key(q, REGISTRY.started), now, id)
-          job_reply(reply, id)
         end
       end
+      if b then b = next_bucket(q, b) end
     end
   end
 end

@@ -41,8 +41,11 @@ for i = 1, count do
   end
   local earlier = false
   if existing and retrying and not batch[id] then
-    local stored = redis.call("HMGET", job_key(id), "c", "p")
-    earlier = stored[1] == fields.c and stored[2] == fields.p
+    -- The payload is in `p`, or in `g` in its compact form (keys.py), as
+    -- records.py wrote it for this job: the same form both times.
+    local stored = redis.call("HMGET", job_key(id), "c", "p", "g")
+    earlier = stored[1] == fields.c and (stored[2] or nil) == fields.p
+      and (stored[3] or nil) == fields.g
   end
   if earlier then
     job.skip = true

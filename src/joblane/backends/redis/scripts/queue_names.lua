@@ -5,7 +5,7 @@
 
 local names = {}
 for _, q in ipairs(redis.call("SMEMBERS", QUEUES)) do
-  local held = redis.call("ZCARD", queue_key(q)) > 0
+  local held = redis.call("EXISTS", index_key(q)) == 1
   if not held then
     for _, registry in ipairs(REGISTRIES) do
       if redis.call("ZCARD", reg_key(q, registry)) > 0 then

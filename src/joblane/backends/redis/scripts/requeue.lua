@@ -7,8 +7,9 @@
 
 local id, now, retrying = nextarg(), nextarg(), nextarg() == "1"
 local key = job_key(id)
-local f = redis.call("HMGET", key, "q", "s", "e")
+local f = redis.call("HMGET", key, "q", "s", "e", "c")
 local status = f[2]
+if f[3] == "=" then f[3] = f[4] end -- enqueued as created (keys.py)
 if not status then return { "missing" } end
 if REQUEUEABLE[status] then
   unplace(id, f[1], status)
