@@ -39,7 +39,12 @@ from bench.common import save_record
 from bench.sqlite import measure_joblane
 
 BENCH = Path(__file__).resolve().parent
-PEERS = ("huey", "rq", "arq", "saq", "dramatiq", "celery")
+PEERS = ("huey", "huey-hiredis", "rq", "arq", "saq", "dramatiq", "celery")
+# A peer run again from a venv of its own with something added: its script.
+PEER_SCRIPT = {"huey-hiredis": "huey"}
+"""huey-hiredis: Huey with hiredis installed beside redis-py, as joblane's redis extra has
+it, so that the enqueue rows compare like with like (redis-py uses hiredis to pack
+commands and parse replies when it is installed)."""
 # joblane's worker settings: its default here (max(2, CPUs) slot processes) and one slot.
 JOBLANE_SETTINGS = ("concurrency=2", "concurrency=1")
 JOBLANE_DEFAULT = "concurrency=2"
@@ -200,7 +205,8 @@ def setup_venv(peer: str) -> None:
 def measure_peer(peer: str, url: str, jobs: int, samples: int, workdir: Path) -> dict[str, Any]:
     python = BENCH / ".venvs" / peer / "bin" / "python"
     samples = min(samples, PEER_MAX_LATENCY_SAMPLES.get(peer, samples))
-    cmd = [str(python), str(BENCH / "peers" / f"redis_{peer}.py"), "--redis-url", url,
+    script = PEER_SCRIPT.get(peer, peer)
+    cmd = [str(python), str(BENCH / "peers" / f"redis_{script}.py"), "--redis-url", url,
            "--jobs", str(jobs), "--latency-samples", str(samples),
            "--workdir", str(workdir / peer), *PEER_ARGS.get(peer, [])]  # fmt: skip
     log = workdir / f"{peer}.stderr.log"
@@ -218,7 +224,10 @@ def measure_peer(peer: str, url: str, jobs: int, samples: int, workdir: Path) ->
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-1:] or ["(no stderr)"]
         raise RuntimeError(f"exit code {proc.returncode}: {tail[0]} (see {log})")
-    return json.loads(out)  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(out)
+    if peer in PEER_SCRIPT:
+        result["name"] = peer
+    return result
 
 
 # --------------------------------------------------------------------------- report

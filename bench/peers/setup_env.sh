@@ -4,13 +4,13 @@
 # dependency of joblane.
 #
 # Usage: bash bench/peers/setup_env.sh [PEER...]   (from anywhere; paths come from this file)
-#        PEER: huey rq arq saq dramatiq celery pgqueuer procrastinate; none given: all of them.
+#        PEER: huey huey-hiredis rq arq saq dramatiq celery pgqueuer procrastinate; none given: all of them.
 # Prints each venv's python path on success, one a line, in the order asked.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "${here}/../.." && pwd)"
-all_peers=(huey rq arq saq dramatiq celery pgqueuer procrastinate)
+all_peers=(huey huey-hiredis rq arq saq dramatiq celery pgqueuer procrastinate)
 
 # What pip installs into each venv (the peer with its own Redis extra, if it has one).
 # huey keeps orjson for huey_sqlite.py; the Redis scripts use the stdlib json module.
@@ -19,6 +19,7 @@ all_peers=(huey rq arq saq dramatiq celery pgqueuer procrastinate)
 # runs on asyncpg, its first driver, which it does not require.
 declare -A specs=(
     [huey]="huey>=2.5 orjson redis"
+    [huey-hiredis]="huey>=2.5 orjson redis hiredis"
     [rq]="rq>=2.0"
     [arq]="arq>=0.26"
     [saq]="saq[redis]>=0.24 typing_extensions"
@@ -30,6 +31,7 @@ declare -A specs=(
 # Modules that must import for the venv to count as ready (pip is skipped then).
 declare -A modules=(
     [huey]="huey orjson redis"
+    [huey-hiredis]="huey orjson redis hiredis"
     [rq]="rq redis"
     [arq]="arq redis"
     [saq]="saq redis"
