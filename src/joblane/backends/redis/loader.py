@@ -38,7 +38,7 @@ when the function publishes, so the subscribers' messages are written first
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -146,6 +146,16 @@ def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script
     return library, text, scripts
 
 
+_PING = b"*1\r\n$4\r\nPING\r\n"
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:  # hiredis (joblane's redis extra) packs a command in C; redis-py's own way else
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - without the extra
+    _pack = None
+"""Packs exactly as redis-py does (floats as their repr), without its per-argument
+Python pass."""
+
+
 def _check_idle(lane: Any) -> None:
     """Drop *lane*'s socket if something came on it while it was idle (Redis
     closed it, or restarted): the call then connects anew, and a failure to
@@ -167,12 +177,13 @@ def _on_lane(lane: Any, script: Script, args: list[Any]) -> Any:
     connection stays usable; any other failure disconnects it (redis-py does
     for socket errors; this covers the rest, e.g. KeyboardInterrupt)."""
     call = ("FCALL", script.function, 0, *args)
+    packed = _pack(call) if _pack is not None else b"".join(lane.pack_command(*call))
     _check_idle(lane)
     try:
         if not script.publishes:
-            lane.send_packed_command(lane.pack_command(*call), check_health=False)
+            lane.send_packed_command([packed], check_health=False)
             return lane.read_response()
-        lane.send_packed_command(lane.pack_commands([("PING",), call]), check_health=False)
+        lane.send_packed_command([_PING + packed], check_health=False)
         try:
             lane.read_response()
         except redis.exceptions.ResponseError:
