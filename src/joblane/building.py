@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 from joblane.core.clock import to_timestamp
-from joblane.core.job import DEFAULT_MAX_PAYLOAD, JobOptions, JobRecord, new_job
+from joblane.core.job import DEFAULT_MAX_PAYLOAD, JobOptions, JobRecord, new_job, new_jobs
 from joblane.core.retry import Retry
 from joblane.errors import InvalidJobError
 from joblane.identity import capture
@@ -197,12 +199,29 @@ def build_many(
     """Build the records of :meth:`Queue.enqueue_many`'s *items*; ``unique``
     holds for a whole batch, so an item may not ask for it."""
     # Items without options of their own share their function's name and
-    # options: resolve those once per function, not once per job.
+    # options: resolve those once per function, and build each run of such
+    # items of one function with new_jobs (the per-job work only).
     shared: dict[object, tuple[str, JobOptions]] = {}
-    records = []
+
+    def plain(func: Callable[..., Any] | str, calls: Iterable[tuple[Any, Any]]) -> None:
+        resolved = shared.get(func)
+        if resolved is None:
+            name = function_name(func, allow_main=allow_main)
+            resolved = shared[func] = (name, resolve_options(name, {}))
+        records.extend(new_jobs(queue, resolved[0], calls, resolved[1], now=now,
+                                max_payload=max_payload, enqueued_by=by))  # fmt: skip
+
+    records: list[JobRecord] = []
     by = capture()  # one enqueuer for the whole batch
-    for item in items:
-        if item.options or not isinstance(item.kwargs, dict):
+    for func, run in groupby(items, key=_FUNC):
+        batch = list(run)
+        if not any(map(_OPTIONS, batch)):
+            plain(func, map(_CALL, batch))
+            continue
+        for item in batch:
+            if not item.options:
+                plain(func, [(item.args, item.kwargs)])
+                continue
             if "unique" in item.options:
                 raise InvalidJobError(
                     "enqueue_many takes unique= for the whole batch, not per item"
@@ -212,14 +231,10 @@ def build_many(
             records.append(new_job(queue, name, item.args, item.kwargs,
                                    resolve_options(name, item.options), now=now,
                                    max_payload=max_payload, enqueued_by=by))  # fmt: skip
-            continue
-        resolved = shared.get(item.func)
-        if resolved is None:
-            name = function_name(item.func, allow_main=allow_main)
-            resolved = shared[item.func] = (name, resolve_options(name, {}))
-        name, options = resolved
-        if not isinstance(item.args, list | tuple):
-            raise InvalidJobError(f"args must be a list or tuple, not {type(item.args).__name__}")
-        records.append(new_job(queue, name, item.args, item.kwargs, options, now=now,
-                               max_payload=max_payload, enqueued_by=by))  # fmt: skip
     return records
+
+
+_FUNC = attrgetter("func")
+_OPTIONS = attrgetter("options")
+_CALL = itemgetter(1, 2)
+"""An EnqueueData's (args, kwargs)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from joblane.aclient import AsyncJobMethods, AsyncQueueMethods
@@ -53,6 +54,9 @@ from joblane.core.serialization import decode_call, dumps, loads
 from joblane.core.states import ENDED_STATUSES, JobStatus, Registry, registry_for
 from joblane.errors import InvalidJobError, WaitTimeoutError
 from joblane.pending import current_pending, not_found
+
+_new_tuple = tuple.__new__
+_OPTIONS = attrgetter("options")
 
 __all__ = ["RESERVED_OPTIONS", "EnqueueData", "Job", "JobRegistry", "PreparedJob", "Queue"]
 
@@ -147,7 +151,12 @@ class Queue(AsyncQueueMethods):
         **options: Any,
     ) -> EnqueueData:
         """Describe one job for :meth:`enqueue_many`."""
-        return EnqueueData(func, tuple(args), dict(kwargs or {}), options)
+        # tuple.__new__ skips the named tuple's Python-level __new__: this runs
+        # once per item of a batch.
+        return _new_tuple(EnqueueData, (
+            func, args if args.__class__ is tuple else tuple(args),
+            dict(kwargs) if kwargs else {}, options,
+        ))  # fmt: skip
 
     def enqueue_many(self, items: Iterable[EnqueueData], *, unique: bool = False) -> list[Job]:
         """Enqueue many jobs in one round-trip: all of them or, on an error, none.
@@ -159,7 +168,7 @@ class Queue(AsyncQueueMethods):
 
     def _build_many(self, items: Iterable[EnqueueData]) -> list[JobRecord]:
         items = list(items)
-        if any("unique" in i.options for i in items):
+        if any(map(_OPTIONS, items)) and any("unique" in i.options for i in items):
             raise InvalidJobError("enqueue_many takes unique= for the whole batch, not per item")
         if not items:
             return []

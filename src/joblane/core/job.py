@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
 from joblane.core.serialization import dumps, encode_call
 from joblane.core.states import JobStatus
-from joblane.errors import InvalidJobError, PayloadTooLargeError
+from joblane.errors import InvalidJobError, PayloadTooLargeError, SerializationError
 
 DEFAULT_JOB_TIMEOUT = 180.0
 DEFAULT_RESULT_TTL = 500
@@ -106,6 +106,20 @@ def new_job_id() -> str:
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     return raw.hex()
+
+
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_RFC_4122 = bytes((b & 0x3F) | 0x80 for b in range(256))
+
+
+def new_job_ids(count: int) -> list[str]:
+    """*count* ids as :func:`new_job_id` makes them, from one read of the OS's
+    random source: the version and variant bits set by two C-speed passes."""
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122)
+    text = raw.hex()
+    return [text[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
 def _seconds(name: str, value: object, *, allow_forever: bool, allow_none: bool) -> Any:
@@ -224,3 +238,75 @@ def new_job(
         (now + ttl) if ttl and not waits else None,  # expires_at
         enqueued_by=enqueued_by,
     )
+
+
+def new_jobs(
+    queue: str,
+    func_name: str,
+    calls: Iterable[tuple[Any, Any]],
+    options: JobOptions,
+    *,
+    now: float,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+    enqueued_by: Identity | None = None,
+    rng: random.Random | None = None,
+) -> list[JobRecord]:
+    """:func:`new_job` (queued now) for each ``(args, kwargs)`` of *calls*, all
+    with *options*: the same records, checks and errors, in order, with the work
+    they share (options, meta, retry intervals, ids) done once for the batch.
+    Each *args* must be a list or tuple and each *kwargs* a dict
+    (InvalidJobError otherwise)."""
+    validate_queue_name(queue)
+    calls = list(calls)
+    meta = options.meta
+    try:
+        meta_size = len(dumps(meta, "meta")) if meta else 0
+    except SerializationError:
+        # Raised by the first call whose arguments encode, as new_job orders its checks.
+        for args, kwargs in calls:
+            _check_types(args, kwargs)
+            new_job(queue, func_name, args, kwargs, options, now=now, max_payload=max_payload)
+        raise
+    room = max_payload - meta_size
+    retry = options.retry
+    assert retry is None or isinstance(retry, Retry)  # normalised by JobOptions
+    jitter = (rng or _RNG) if retry and retry.jitter else None
+    intervals = retry.intervals if retry else ()
+    retries_left = retry.max if retry else 0
+    ttl = options.ttl
+    expires_at = (now + ttl) if ttl else None
+    job_id = options.job_id
+    ids = new_job_ids(len(calls)) if job_id is None else [job_id] * len(calls)
+    timeout, result_ttl, failure_ttl = options.job_timeout, options.result_ttl, options.failure_ttl
+    depends_on, at_front = options.depends_on, options.at_front
+    queued = JobStatus.QUEUED
+    records: list[JobRecord] = []
+    append = records.append
+    for new_id, (args, kwargs) in zip(ids, calls, strict=True):
+        if args.__class__ is not tuple or kwargs.__class__ is not dict:
+            _check_types(args, kwargs)
+        payload = encode_call(args, kwargs, func_name)
+        if len(payload) > room:
+            raise PayloadTooLargeError(
+                f"job payload of {func_name} is {len(payload) + meta_size} bytes, over the "
+                f"limit of {max_payload} bytes"
+            )
+        # Positional, in field order, as new_job.
+        record = JobRecord(
+            new_id, queue, func_name, payload, queued, now, now, None, None, None, timeout,
+            result_ttl, ttl, failure_ttl, retries_left,
+            intervals if jitter is None else retry.delays(jitter),  # type: ignore[union-attr]
+            0, dict(meta) if meta else {}, None, None, None,
+            depends_on,  # type: ignore[arg-type]  # a tuple, normalised by JobOptions
+            at_front, expires_at, enqueued_by=enqueued_by,
+        )  # fmt: skip
+        append(record)
+    return records
+
+
+def _check_types(args: object, kwargs: object) -> None:
+    """Raise InvalidJobError unless *args* is a list or tuple and *kwargs* a dict."""
+    if not isinstance(args, list | tuple):
+        raise InvalidJobError(f"args must be a list or tuple, not {type(args).__name__}")
+    if not isinstance(kwargs, dict):
+        raise InvalidJobError(f"kwargs must be a dict, not {type(kwargs).__name__}")

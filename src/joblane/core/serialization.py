@@ -64,7 +64,10 @@ def encode_call(args: Sequence[Any], kwargs: Mapping[str, Any], func_name: str =
         pass
     else:
         if not (_U in payload and b"null" in payload) or not _has_non_finite((args, kwargs)):
-            return payload
+            # A copy of its exact size (b"%b" is the cheapest way to get one):
+            # orjson's bytes keep their whole 4 KiB buffer, which a record holds
+            # as long as it lives (an enqueue_many of 10,000 jobs: 40 MB).
+            return b"%b" % payload
     target = f" of {func_name}" if func_name else ""
     for index, arg in enumerate(args):
         _check_argument(arg, f"argument {index}{target}")

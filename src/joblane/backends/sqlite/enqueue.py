@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from itertools import groupby
+from operator import attrgetter
 
 from joblane.backends.base import TickClaim
 from joblane.backends.encoding import json_ids
@@ -35,7 +36,7 @@ def store_jobs(
 
     Returns the records as stored: on the common path, the very records passed.
     """
-    if not any(job.depends_on for job in jobs):
+    if not any(map(_DEPENDS_ON, jobs)):
         try:
             _insert(sqlite, jobs)
             return list(jobs)
@@ -46,6 +47,8 @@ def store_jobs(
             sqlite.execute("BEGIN IMMEDIATE")
     return store_carefully(sqlite, jobs, unique)
 
+
+_DEPENDS_ON = attrgetter("depends_on")
 
 _BATCH_MIN = 16
 """From this many jobs on, a plain batch goes in as one JSON array."""
