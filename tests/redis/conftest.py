@@ -14,6 +14,7 @@ import pytest
 
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
+from joblane.testing import ManualClock
 from tests.servers import RedisServer, redis_url_for
 from tests.worker.conftest import backend, queue, workers
 
@@ -29,6 +30,19 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def redis_backend(db_url: str) -> Iterator[RedisBackend]:
     b = redis_from_url(db_url)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def clocked_backend(db_url: str, clock: ManualClock) -> Iterator[RedisBackend]:
+    """A backend on ``db_url`` whose time is *clock*'s."""
+    b = redis_from_url(db_url, clock=clock)
     yield b
     b.close()
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from joblane.backends.redis import RedisBackend, from_url, parse_url
+from joblane.backends.redis import RedisBackend, parse_url
 from joblane.core.job import JobRecord
 from joblane.core.states import JobStatus
 from joblane.testing import ManualClock
@@ -19,16 +19,9 @@ from tests.contract.helpers import claim, make_job
 from .accounting import check_one_place_each
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def backend(db_url: str, clock: ManualClock) -> Iterator[RedisBackend]:
-    b = from_url(db_url, clock=clock)
-    yield b
-    b.close()
+@pytest.fixture(name="backend")
+def _backend(clocked_backend: RedisBackend) -> RedisBackend:
+    return clocked_backend
 
 
 @pytest.fixture

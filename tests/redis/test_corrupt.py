@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from joblane.backends.redis import RedisBackend, from_url
+from joblane.backends.redis import RedisBackend
 from joblane.core.job import DEFAULT_FAILURE_TTL, JobRecord
 from joblane.core.outcome import decide
 from joblane.core.states import JobStatus, Registry
@@ -16,16 +16,9 @@ from tests.contract.helpers import LEASE, SUCCESS, claim, claim_one, enqueue
 from tests.corruption import Corrupter
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def backend(db_url: str, clock: ManualClock) -> Iterator[RedisBackend]:
-    b = from_url(db_url, clock=clock)
-    yield b
-    b.close()
+@pytest.fixture(name="backend")
+def _backend(clocked_backend: RedisBackend) -> RedisBackend:
+    return clocked_backend
 
 
 @pytest.fixture
