@@ -78,6 +78,56 @@ VALUES (
     ELSE nextval('{schema}.positions') END
 )
 
+-- name: insert_new_job
+-- insert_job for a new job (records.is_new: never run, no dependencies): only
+-- the columns a new job sets (records.new_job_row); started, ended,
+-- worker_name, result, last_job_result, depends_on, lease_token and
+-- lease_expires take their default (NULL), attempts and lost_attempts 0,
+-- cancel_requested false. Fewer parameters to dump for every enqueue.
+INSERT INTO {schema}.jobs (
+    id, queue, func_name, payload, status, created, enqueued, scheduled, job_timeout,
+    result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta, at_front,
+    expires_at, cancel_requested, enqueued_by, position
+)
+VALUES (
+    %(id)s::text, %(queue)s::text, %(func_name)s::text, %(payload)s::bytea,
+    %(status)s::text, %(created)s::float8, %(enqueued)s::float8, %(scheduled)s::float8,
+    %(job_timeout)s::float8, %(result_ttl)s::int8, %(ttl)s::int8, %(failure_ttl)s::int8,
+    %(retries_left)s::int8, %(retry_intervals)s::text, 0, %(meta)s::bytea,
+    %(at_front)s::bool, %(expires_at)s::float8, false, %(enqueued_by)s::bytea,
+    CASE WHEN %(status)s::text <> 'queued' THEN NULL
+    WHEN %(at_front)s::bool THEN -nextval('{schema}.positions')
+    ELSE nextval('{schema}.positions') END
+)
+
+-- name: insert_new_jobs
+-- insert_jobs for a batch of new jobs that share all but their id, payload
+-- and times (records.shared_batch: what enqueue_many of one function builds):
+-- the shared columns are bound once, as scalars, the rest one array per
+-- column (in binary), and the columns of insert_new_job take their defaults.
+-- About a fifth of the arrays of insert_jobs: their dumping, in Python, is
+-- most of a batch's client time.
+INSERT INTO {schema}.jobs (
+    id, queue, func_name, payload, status, created, enqueued, scheduled, job_timeout,
+    result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta, at_front,
+    expires_at, cancel_requested, enqueued_by, position
+)
+SELECT j.id, %(queue)s::text, %(func_name)s::text, j.payload, %(status)s::text, j.created,
+    j.enqueued, j.scheduled, %(job_timeout)s::float8, %(result_ttl)s::int8, %(ttl)s::int8,
+    %(failure_ttl)s::int8, %(retries_left)s::int8, %(retry_intervals)s::text, 0,
+    %(meta)s::bytea, %(at_front)s::bool, j.expires_at, false, %(enqueued_by)s::bytea,
+    CASE WHEN %(status)s::text <> 'queued' THEN NULL
+    WHEN %(at_front)s::bool THEN -nextval('{schema}.positions')
+    ELSE nextval('{schema}.positions') END
+FROM (
+    SELECT * FROM unnest(
+        %(ids)b::text[], %(payloads)b::bytea[], %(created)b::float8[],
+        %(enqueued)b::float8[], %(scheduled)b::float8[], %(expires_at)b::float8[]
+    ) WITH ORDINALITY AS j (id, payload, created, enqueued, scheduled, expires_at, n)
+    ORDER BY n
+) AS j
+ORDER BY j.n
+
 -- name: claim
 -- Take up to %(limit)s queued jobs, queue by queue in priority order (the
 -- order of %(queues)s), in one statement: for each queue an index scan of
