@@ -176,7 +176,8 @@ WHERE status = 'started' AND lease_token = ANY(%(tokens)s::text[])
 -- settled in it, if still started under that token and not started yet. A
 -- settled job given back to its queue loses its worker and start and goes to
 -- its queue's back, or front (at_front, or the settlement's front), in the
--- order of the batch (the positions are drawn after the ORDER BY). Returns
+-- order of the batch (the positions are drawn after the ORDER BY, for those
+-- settlements only: `placed`). Returns
 -- the ids settled ('s') and those whose start was recorded ('m'). The common
 -- path, one statement: if a settled job has deferred dependents, it raises
 -- (dependents_wait, SQLSTATE JLDEP) and is undone, and the batch goes through
@@ -215,14 +216,21 @@ WITH s AS (
                             front, mark, n)
 ),
 placed AS (
-    SELECT p.id, p.token, p.n,
-        CASE WHEN p.status <> 'queued' THEN NULL
-        WHEN p.front OR p.at_front THEN -nextval('{schema}.positions')
+    SELECT p.n,
+        CASE WHEN p.front OR p.at_front THEN -nextval('{schema}.positions')
         ELSE nextval('{schema}.positions') END AS position
     FROM (
-        SELECT s.id, s.token, s.n, s.status, s.front, j.at_front
-        FROM s JOIN {schema}.jobs AS j ON j.id = s.id
-        WHERE j.status = 'started' AND j.lease_token = s.token
+        SELECT s.n, s.front, j.at_front
+        FROM s CROSS JOIN LATERAL (
+            -- LIMIT 1 keeps this a lookup by the primary key for each
+            -- settlement: joined flat, the planner chose to read every
+            -- started job through jobs_leases (which also keeps those claimed
+            -- since the last VACUUM), a cost that grew as a queue drained.
+            SELECT at_front FROM {schema}.jobs
+            WHERE id = s.id AND status = 'started' AND lease_token = s.token
+            LIMIT 1
+        ) AS j
+        WHERE s.status = 'queued'
         ORDER BY s.n
     ) AS p
     ORDER BY p.n
@@ -246,7 +254,7 @@ settled AS (
                   ELSE coalesce(s.started, j.started, s.mark) END,
         worker_name = CASE WHEN s.status = 'queued' THEN NULL ELSE j.worker_name END,
         position = coalesce(p.position, j.position)
-    FROM s JOIN placed AS p ON p.n = s.n
+    FROM s LEFT JOIN placed AS p ON p.n = s.n
     WHERE j.id = s.id AND j.status = 'started' AND j.lease_token = s.token
     RETURNING j.id
 )
