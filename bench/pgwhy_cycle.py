@@ -78,7 +78,11 @@ def main() -> None:
                 done += len(pending)
                 if args.explain and done >= n // 2 and jobs:
                     args.explain = False
-                    explain(cluster, backend, [decide(job, job.lease_token or "", ok, now) for job in jobs])
+                    explain(
+                        cluster,
+                        backend,
+                        [decide(job, job.lease_token or "", ok, now) for job in jobs],
+                    )
                 pending = [decide(job, job.lease_token or "", ok, now) for job in jobs]
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
@@ -87,8 +91,13 @@ def main() -> None:
                     "where dbid = (select oid from pg_database where datname = 'joblane') "
                     "order by total_exec_time desc limit 4"
                 ).fetchall()
-            server = {q.split()[0] + " " + q.split()[1]: round(t * 1e3 / done, 1) for q, _, t in rows}
-            print(f"round {rnd}: {done / wall:.0f} jobs/s, wall {wall / done * 1e6:.0f} us/job, client cpu {cpu / done * 1e6:.0f}, server us/job {server}", flush=True)
+            server = {
+                q.split()[0] + " " + q.split()[1]: round(t * 1e3 / done, 1) for q, _, t in rows
+            }
+            print(
+                f"round {rnd}: {done / wall:.0f} jobs/s, wall {wall / done * 1e6:.0f} us/job, client cpu {cpu / done * 1e6:.0f}, server us/job {server}",
+                flush=True,
+            )
             backend.close()
 
 
