@@ -164,10 +164,12 @@ RETURNING {claimed_columns}, t.n
 
 -- name: reclaim
 -- The jobs a claim whose reply was lost took (by their new lease tokens), as
--- the claim returned them.
+-- the claim returned them (through jobs_leases: only a started job has a
+-- lease, rather than a scan of the table).
 SELECT {job_columns}, array_position(%(tokens)s::text[], lease_token)::int8 AS n
 FROM {schema}.jobs
-WHERE status = 'started' AND lease_token = ANY(%(tokens)s::text[])
+WHERE status = 'started' AND lease_expires IS NOT NULL
+  AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: settle
 -- Apply a batch of Settlements (arrays, one element per settlement), each one
