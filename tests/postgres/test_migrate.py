@@ -73,7 +73,7 @@ def test_a_version_1_schema_is_migrated_keeping_its_jobs_and_then_works(
     _make_v1(pg_url)
     assert _leases_index(pg_url).endswith("(lease_expires, id) WHERE (status = 'started'::text)")
 
-    # Jobs stored under version 1 (its rows are those of version 2): one queued,
+    # Jobs stored under version 1 (its rows are those of version 3): one queued,
     # one started under a lease.
     clock = ManualClock(1_000_000.0)
     _set_version(pg_url, SCHEMA_VERSION)
@@ -92,14 +92,16 @@ def test_a_version_1_schema_is_migrated_keeping_its_jobs_and_then_works(
     check = run_joblane("--url", pg_url, "migrate", "--check")
     assert check.returncode == 1, check
     assert "schema version 1 -> 2" in check.stdout
+    assert "schema version 2 -> 3" in check.stdout
     assert _version(pg_url) == 1
 
     done = run_joblane("--url", pg_url, "migrate")
     assert done.returncode == 0, done
     assert "schema version 1 -> 2" in done.stdout
-    assert _version(pg_url) == SCHEMA_VERSION == 2
+    assert "schema version 2 -> 3" in done.stdout
+    assert _version(pg_url) == SCHEMA_VERSION == 3
     assert _leases_index(pg_url) == _leases_index(fresh_url).replace("fresh_", "", 1)
-    assert "(lease_expires) WHERE" in _leases_index(pg_url)
+    assert _leases_index(pg_url).endswith("(lease_expires) WHERE (lease_expires IS NOT NULL)")
     assert run_joblane("--url", pg_url, "migrate", "--check").returncode == 0
 
     backend = from_url(pg_url)

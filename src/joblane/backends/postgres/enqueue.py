@@ -13,7 +13,14 @@ from psycopg.pq import TransactionStatus
 from joblane.backends.postgres import transitions
 from joblane.backends.postgres.database import Connection
 from joblane.backends.postgres.queries import Queries
-from joblane.backends.postgres.records import job_arrays, job_record, job_row
+from joblane.backends.postgres.records import (
+    is_new,
+    job_arrays,
+    job_record,
+    job_row,
+    new_job_row,
+    new_jobs_arrays,
+)
 from joblane.core.job import JobRecord
 from joblane.errors import EnqueueOutcomeUnknownError
 
@@ -52,9 +59,16 @@ def store_jobs(
 
 def insert(q: Queries, jobs: Sequence[JobRecord]) -> tuple[LiteralString, dict[str, Any]]:
     """The INSERT of *jobs* and its parameters: one job as a row of scalars
-    (``insert_job``), a batch as one array per column (``insert_jobs``)."""
+    (``insert_job``), a batch as one array per column (``insert_jobs``); new
+    jobs (the common case) without the columns they leave at their defaults
+    (``insert_new_job``), and a batch of new jobs that share their options with
+    those bound once (``insert_new_jobs``)."""
     if len(jobs) == 1:
-        return q.insert_job, job_row(jobs[0])
+        job = jobs[0]
+        return (q.insert_new_job, new_job_row(job)) if is_new(job) else (q.insert_job, job_row(job))
+    params = new_jobs_arrays(jobs)
+    if params is not None:
+        return q.insert_new_jobs, params
     return q.insert_jobs, job_arrays(jobs)
 
 

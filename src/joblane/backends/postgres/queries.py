@@ -36,6 +36,8 @@ class Queries:
 
     insert_jobs: LiteralString
     insert_job: LiteralString
+    insert_new_job: LiteralString
+    insert_new_jobs: LiteralString
     claim: LiteralString
     reclaim: LiteralString
     settle: LiteralString

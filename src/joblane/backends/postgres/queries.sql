@@ -78,6 +78,56 @@ VALUES (
     ELSE nextval('{schema}.positions') END
 )
 
+-- name: insert_new_job
+-- insert_job for a new job (records.is_new: never run, no dependencies): only
+-- the columns a new job sets (records.new_job_row); started, ended,
+-- worker_name, result, last_job_result, depends_on, lease_token and
+-- lease_expires take their default (NULL), attempts and lost_attempts 0,
+-- cancel_requested false. Fewer parameters to dump for every enqueue.
+INSERT INTO {schema}.jobs (
+    id, queue, func_name, payload, status, created, enqueued, scheduled, job_timeout,
+    result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta, at_front,
+    expires_at, cancel_requested, enqueued_by, position
+)
+VALUES (
+    %(id)s::text, %(queue)s::text, %(func_name)s::text, %(payload)s::bytea,
+    %(status)s::text, %(created)s::float8, %(enqueued)s::float8, %(scheduled)s::float8,
+    %(job_timeout)s::float8, %(result_ttl)s::int8, %(ttl)s::int8, %(failure_ttl)s::int8,
+    %(retries_left)s::int8, %(retry_intervals)s::text, 0, %(meta)s::bytea,
+    %(at_front)s::bool, %(expires_at)s::float8, false, %(enqueued_by)s::bytea,
+    CASE WHEN %(status)s::text <> 'queued' THEN NULL
+    WHEN %(at_front)s::bool THEN -nextval('{schema}.positions')
+    ELSE nextval('{schema}.positions') END
+)
+
+-- name: insert_new_jobs
+-- insert_jobs for a batch of new jobs that share all but their id, payload
+-- and times (records.shared_batch: what enqueue_many of one function builds):
+-- the shared columns are bound once, as scalars, the rest one array per
+-- column (in binary), and the columns of insert_new_job take their defaults.
+-- About a fifth of the arrays of insert_jobs: their dumping, in Python, is
+-- most of a batch's client time.
+INSERT INTO {schema}.jobs (
+    id, queue, func_name, payload, status, created, enqueued, scheduled, job_timeout,
+    result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attempts, meta, at_front,
+    expires_at, cancel_requested, enqueued_by, position
+)
+SELECT j.id, %(queue)s::text, %(func_name)s::text, j.payload, %(status)s::text, j.created,
+    j.enqueued, j.scheduled, %(job_timeout)s::float8, %(result_ttl)s::int8, %(ttl)s::int8,
+    %(failure_ttl)s::int8, %(retries_left)s::int8, %(retry_intervals)s::text, 0,
+    %(meta)s::bytea, %(at_front)s::bool, j.expires_at, false, %(enqueued_by)s::bytea,
+    CASE WHEN %(status)s::text <> 'queued' THEN NULL
+    WHEN %(at_front)s::bool THEN -nextval('{schema}.positions')
+    ELSE nextval('{schema}.positions') END
+FROM (
+    SELECT * FROM unnest(
+        %(ids)b::text[], %(payloads)b::bytea[], %(created)b::float8[],
+        %(enqueued)b::float8[], %(scheduled)b::float8[], %(expires_at)b::float8[]
+    ) WITH ORDINALITY AS j (id, payload, created, enqueued, scheduled, expires_at, n)
+    ORDER BY n
+) AS j
+ORDER BY j.n
+
 -- name: claim
 -- Take up to %(limit)s queued jobs, queue by queue in priority order (the
 -- order of %(queues)s), in one statement: for each queue an index scan of
@@ -114,10 +164,12 @@ RETURNING {claimed_columns}, t.n
 
 -- name: reclaim
 -- The jobs a claim whose reply was lost took (by their new lease tokens), as
--- the claim returned them.
+-- the claim returned them (through jobs_leases: only a started job has a
+-- lease, rather than a scan of the table).
 SELECT {job_columns}, array_position(%(tokens)s::text[], lease_token)::int8 AS n
 FROM {schema}.jobs
-WHERE status = 'started' AND lease_token = ANY(%(tokens)s::text[])
+WHERE status = 'started' AND lease_expires IS NOT NULL
+  AND lease_token = ANY(%(tokens)s::text[])
 
 -- name: settle
 -- Apply a batch of Settlements (arrays, one element per settlement), each one
@@ -126,7 +178,8 @@ WHERE status = 'started' AND lease_token = ANY(%(tokens)s::text[])
 -- settled in it, if still started under that token and not started yet. A
 -- settled job given back to its queue loses its worker and start and goes to
 -- its queue's back, or front (at_front, or the settlement's front), in the
--- order of the batch (the positions are drawn after the ORDER BY). Returns
+-- order of the batch (the positions are drawn after the ORDER BY, for those
+-- settlements only: `placed`). Returns
 -- the ids settled ('s') and those whose start was recorded ('m'). The common
 -- path, one statement: if a settled job has deferred dependents, it raises
 -- (dependents_wait, SQLSTATE JLDEP) and is undone, and the batch goes through
@@ -165,14 +218,21 @@ WITH s AS (
                             front, mark, n)
 ),
 placed AS (
-    SELECT p.id, p.token, p.n,
-        CASE WHEN p.status <> 'queued' THEN NULL
-        WHEN p.front OR p.at_front THEN -nextval('{schema}.positions')
+    SELECT p.n,
+        CASE WHEN p.front OR p.at_front THEN -nextval('{schema}.positions')
         ELSE nextval('{schema}.positions') END AS position
     FROM (
-        SELECT s.id, s.token, s.n, s.status, s.front, j.at_front
-        FROM s JOIN {schema}.jobs AS j ON j.id = s.id
-        WHERE j.status = 'started' AND j.lease_token = s.token
+        SELECT s.n, s.front, j.at_front
+        FROM s CROSS JOIN LATERAL (
+            -- LIMIT 1 keeps this a lookup by the primary key for each
+            -- settlement: joined flat, the planner chose to read every
+            -- started job through jobs_leases (which also keeps those claimed
+            -- since the last VACUUM), a cost that grew as a queue drained.
+            SELECT at_front FROM {schema}.jobs
+            WHERE id = s.id AND status = 'started' AND lease_token = s.token
+            LIMIT 1
+        ) AS j
+        WHERE s.status = 'queued'
         ORDER BY s.n
     ) AS p
     ORDER BY p.n
@@ -196,7 +256,7 @@ settled AS (
                   ELSE coalesce(s.started, j.started, s.mark) END,
         worker_name = CASE WHEN s.status = 'queued' THEN NULL ELSE j.worker_name END,
         position = coalesce(p.position, j.position)
-    FROM s JOIN placed AS p ON p.n = s.n
+    FROM s LEFT JOIN placed AS p ON p.n = s.n
     WHERE j.id = s.id AND j.status = 'started' AND j.lease_token = s.token
     RETURNING j.id
 )

@@ -11,6 +11,7 @@ Writing goes by columns: a batch is one array per field, bound to one statement.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from joblane.backends.encoding import json_text, meta_json
@@ -35,6 +36,8 @@ __all__ = [
     "job_record",
     "job_row",
     "job_status",
+    "new_job_row",
+    "new_jobs_arrays",
     "settle_arrays",
     "worker_info",
     "worker_params",
@@ -61,6 +64,59 @@ def job_arrays(jobs: Sequence[JobRecord]) -> dict[str, list[Any]]:
 def job_row(job: JobRecord) -> dict[str, Any]:
     """The ``insert_job`` parameters: one value per column."""
     return dict(zip(_FIELDS, _values(job), strict=True))
+
+
+# The fields a new job (never claimed) has at their column's default; is_new
+# compares them to _NEW_DEFAULTS.
+_DEFAULTED = attrgetter(
+    "started", "ended", "worker_name", "result", "last_job_result", "lease_token",
+    "lease_expires", "attempts", "cancel_requested", "lost_attempts", "depends_on",
+)  # fmt: skip
+_NEW_DEFAULTS = (None, None, None, None, None, None, None, 0, False, 0, ())
+# The fields insert_new_jobs binds once for a whole batch (the rest: per job).
+_SHARED = attrgetter(
+    "queue", "func_name", "status", "job_timeout", "result_ttl", "ttl", "failure_ttl",
+    "retries_left", "retry_intervals", "meta", "at_front", "enqueued_by",
+)  # fmt: skip
+
+
+def is_new(job: JobRecord) -> bool:
+    """Whether *job* has every field that ``insert_new_job`` leaves out at its
+    column's default: a job as built for an enqueue, without dependencies."""
+    return _DEFAULTED(job) == _NEW_DEFAULTS
+
+
+def new_job_row(job: JobRecord) -> dict[str, Any]:
+    """The ``insert_new_job`` parameters of a job that :func:`is_new`."""
+    return {
+        "id": job.id, "queue": job.queue, "func_name": job.func_name, "payload": job.payload,
+        "status": job.status.value, "created": float(job.created), "enqueued": _f(job.enqueued),
+        "scheduled": _f(job.scheduled), "job_timeout": _f(job.job_timeout),
+        "result_ttl": job.result_ttl, "ttl": job.ttl, "failure_ttl": job.failure_ttl,
+        "retries_left": job.retries_left, "retry_intervals": json_text(job.retry_intervals),
+        "meta": meta_json(job.meta), "at_front": job.at_front, "expires_at": _f(job.expires_at),
+        "enqueued_by": None if job.enqueued_by is None else identity_bytes(job.enqueued_by),
+    }  # fmt: skip
+
+
+def new_jobs_arrays(jobs: Sequence[JobRecord]) -> dict[str, Any] | None:
+    """The ``insert_new_jobs`` parameters of *jobs* if they all are new
+    (:func:`is_new`) and share the fields it binds once (the first job's); None
+    if not (``insert_jobs`` then)."""
+    first = jobs[0]
+    shared = _SHARED(first)
+    if not all(_SHARED(job) == shared and _DEFAULTED(job) == _NEW_DEFAULTS for job in jobs):
+        return None
+    params = new_job_row(first)
+    for name in ("id", "payload", "created", "enqueued", "scheduled", "expires_at"):
+        del params[name]
+    params["ids"] = [job.id for job in jobs]
+    params["payloads"] = [job.payload for job in jobs]
+    params["created"] = [float(job.created) for job in jobs]
+    params["enqueued"] = [_f(job.enqueued) for job in jobs]
+    params["scheduled"] = [_f(job.scheduled) for job in jobs]
+    params["expires_at"] = [_f(job.expires_at) for job in jobs]
+    return params
 
 
 def _f(value: float | None) -> float | None:

@@ -1,4 +1,4 @@
--- The PostgreSQL backend's schema, version 2 (the row of `schema_version`;
+-- The PostgreSQL backend's schema, version 3 (the row of `schema_version`;
 -- migrations.sql brings a schema of an earlier version to it). Every name is
 -- qualified by {schema}: the schema of the URL (`?schema=`, default joblane),
 -- so that several apps share one database. Each statement is idempotent.
@@ -9,7 +9,7 @@
 --   jobs_queued     (queue, position)                  status = 'queued'      claim, list_queued, count
 --   jobs_registry   (queue, registry, registry_at, id) registry IS NOT NULL   registry pages and counts
 --   jobs_scheduled  (scheduled, id)                    status = 'scheduled'   promote_due, next_due
---   jobs_leases     (lease_expires)                    status = 'started'     expired_leases
+--   jobs_leases     (lease_expires)                    lease_expires not null expired_leases
 --   jobs_expiry     (expires_at)                       expires_at IS NOT NULL purge_expired
 --   jobs_func_name  (func_name)                                               search by function
 --   (the primary key)                                                         search by job id
@@ -93,11 +93,13 @@ CREATE INDEX IF NOT EXISTS jobs_scheduled ON {schema}.jobs (scheduled, id)
 WHERE status = 'scheduled'
 
 -- name: create_jobs_leases
--- Started jobs by lease expiry, to find those whose worker died. Not `id`
--- as a second column: the planner would then use it to find a started job by
--- id (settle, renew), a scan of the whole index, instead of the primary key.
+-- Started jobs by lease expiry, to find those whose worker died (only a
+-- started job has a lease). Not `id` as a second column, and not `status =
+-- 'started'` as its predicate: the planner would then use it to find started
+-- jobs by id (settle, renew), reading the whole index, which also keeps every
+-- job claimed since the last VACUUM, instead of the primary key.
 CREATE INDEX IF NOT EXISTS jobs_leases ON {schema}.jobs (lease_expires)
-WHERE status = 'started'
+WHERE lease_expires IS NOT NULL
 
 -- name: create_jobs_expiry
 -- Jobs that housekeeping deletes at some point.
