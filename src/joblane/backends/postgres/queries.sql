@@ -363,8 +363,28 @@ WITH gone AS (
 DELETE FROM {schema}.job_deps WHERE dependent IN (SELECT id FROM gone)
 
 -- name: queue_names
--- Every queue that holds a job, sorted.
-SELECT DISTINCT queue FROM {schema}.jobs ORDER BY queue
+-- Every queue that holds a job, sorted. A loose index scan (one seek per queue
+-- name) over jobs_queued and jobs_registry, instead of reading every row: every
+-- status is either queued or in a registry.
+WITH RECURSIVE
+    queued(name) AS (
+        SELECT min(queue) FROM {schema}.jobs WHERE status = 'queued'
+        UNION ALL
+        SELECT (SELECT min(queue) FROM {schema}.jobs
+                WHERE status = 'queued' AND queue > queued.name)
+        FROM queued WHERE name IS NOT NULL
+    ),
+    others(name) AS (
+        SELECT min(queue) FROM {schema}.jobs WHERE registry IS NOT NULL
+        UNION ALL
+        SELECT (SELECT min(queue) FROM {schema}.jobs
+                WHERE registry IS NOT NULL AND queue > others.name)
+        FROM others WHERE name IS NOT NULL
+    )
+SELECT name FROM queued WHERE name IS NOT NULL
+UNION
+SELECT name FROM others WHERE name IS NOT NULL
+ORDER BY name
 
 -- name: count_queued
 -- How many jobs wait in %(queue)s (reads jobs_queued only).
