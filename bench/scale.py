@@ -28,8 +28,11 @@ For each size N of ``--sizes``, on a store emptied first:
    claim path without running anything: claim, then settle with the next claim), us/job,
    the median of five parts as in 3.
 5. the monitoring API through the real ASGI app (``joblane.monitor``'s Starlette app in a
-   ``TestClient``): the first and the last page (50 jobs) of the finished registry and of
-   the queued list, median of 5 requests each, ms.
+   ``TestClient``): the first and the last page (50 jobs) of the finished registry, the
+   list of queues (``@rq-queues``) and one queue's summary (``@rq-queues/scale``: its
+   counts), median of 5 requests each, ms. The API has no list of queued jobs: their
+   first and last page are read through ``Backend.list_queued``, as ``Queue.get_jobs``
+   does.
 6. ``joblane info`` (the CLI, a new process, as a user runs it) wall time, median of 3;
    the Python start-up and imports alone (``joblane --version``) are given beside it.
 7. promotion: ``--promote`` jobs (10^5) scheduled for the same past second, then
@@ -251,7 +254,8 @@ def claim_cost(backend: Any, sample: int) -> float:
 
 def api_pages(backend: Any, repeat: int = 5) -> dict[str, float]:
     """The monitoring API (the real Starlette app, in a TestClient): first and last page
-    of ``done``'s finished registry, and the queue's summary (its counts), ms; and the
+    of ``done``'s finished registry, the list of queues and the queue's summary (their
+    counts), ms; and the
     queued list's first and last page through ``Backend.list_queued`` (the API has no
     queued list), ms."""
     from starlette.testclient import TestClient
@@ -283,6 +287,9 @@ def api_pages(backend: Any, repeat: int = 5) -> dict[str, float]:
         out["api_finished_last_ms"] = _median_ms(
             lambda: get(f"{path}?start={last_finished}&limit={PAGE}", last_n), repeat
         )
+        out["api_queues_ms"] = _median_ms(
+            lambda: client.get("/@rq-queues").raise_for_status(), repeat
+        )
         out["api_queue_summary_ms"] = _median_ms(
             lambda: client.get(f"/@rq-queues/{QUEUE}").raise_for_status(), repeat
         )
@@ -296,7 +303,8 @@ def api_pages(backend: Any, repeat: int = 5) -> dict[str, float]:
 def info_wall(url: str, repeat: int = 3) -> dict[str, float]:
     """``joblane info`` in a new process, wall ms (median), and ``joblane --version`` (the
     interpreter's start-up and imports alone) beside it."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*paths, str(ROOT)]))
 
     def run(*args: str) -> None:
         subprocess.run([sys.executable, "-m", "joblane", "--url", url, *args], check=True,
@@ -542,7 +550,16 @@ def main(argv: list[str] | None = None) -> int:
         help="draw bench/scale.png from these results (default: this run's)",
     )
     parser.add_argument("--workdir", type=Path, default=BENCH / "results" / "scale-work")
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of these result files, run nothing",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render_files(args.render)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
@@ -583,15 +600,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def render_scale(name: str, result: dict[str, Any]) -> str:
     lines = [f"{name} (run {result['run_s']:.0f} s)",
-             "| waiting | enqueue us/job | claim us/job | finished first / last page ms | "
-             "queued first / last ms | queue summary ms | info ms | bytes/job |",
+             "| waiting | enqueue us/job | claim us/job | API finished first / last page ms | "
+             "API queues / queue ms | queued first / last ms | info ms (start-up) | bytes/job |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for r in result["rows"]:
         lines.append(
             f"| {r['size']:,} | {r['enqueue_us']:.0f} | {r['claim_us']:.0f} | "
             f"{r['api_finished_first_ms']:.1f} / {r['api_finished_last_ms']:.1f} | "
+            f"{r.get('api_queues_ms', float('nan')):.1f} / {r['api_queue_summary_ms']:.1f} | "
             f"{r['queued_first_ms']:.1f} / {r['queued_last_ms']:.1f} | "
-            f"{r['api_queue_summary_ms']:.1f} | {r['info_ms']:.0f} | {r['bytes_per_job']:.0f} |"
+            f"{r['info_ms']:.0f} ({r['cli_start_ms']:.0f}) | {r['bytes_per_job']:.0f} |"
         )
     if "promotion" in result:
         p = result["promotion"]
@@ -629,6 +647,19 @@ def plot(paths: list[Path], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     print(f"plot: {out}")
+
+
+def render_files(paths: list[Path]) -> int:
+    import json
+
+    for path in paths:
+        record = json.loads(path.read_text())
+        print(f"{path.name}: {record['command']} ({record['date']}, joblane {record['joblane']})")
+        for name, result in record.get("scale", {}).items():
+            print(render_scale(name, result))
+        for result in record.get("soak", {}).values():
+            print(render_soak(result))
+    return 0
 
 
 def render_soak(result: dict[str, Any]) -> str:

@@ -24,10 +24,11 @@ def _rows_read(plan: dict[str, Any]) -> int:
     return own + sum(_rows_read(child) for child in plan.get("Plans", []))
 
 
-def _analyze(pg: PostgresBackend, query: bytes) -> tuple[int, list[Any]]:
+def _analyze(pg: PostgresBackend, query: bytes | str) -> tuple[int, list[Any]]:
     def run(conn: Any) -> tuple[int, list[Any]]:
         conn.execute(sql.SQL("ANALYZE {}.jobs").format(sql.Identifier(pg.schema)))
-        (plan,) = conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + query).fetchone()
+        text = query.encode() if isinstance(query, str) else query
+        (plan,) = conn.execute(b"EXPLAIN (ANALYZE, FORMAT JSON) " + text).fetchone()
         plan = plan if isinstance(plan, list) else json.loads(plan)
         return _rows_read(plan[0]["Plan"]), conn.execute(query).fetchall()
 
