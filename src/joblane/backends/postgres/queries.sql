@@ -396,6 +396,13 @@ SELECT {job_columns} FROM {schema}.jobs
 WHERE queue = %(queue)s AND status = 'queued'
 ORDER BY position LIMIT %(limit)s OFFSET %(start)s
 
+-- name: list_queued_from_end
+-- One page of %(queue)s in reverse claim order, %(start)s jobs from its end: a
+-- backward scan of jobs_queued, for a page nearer the end than the start.
+SELECT {job_columns} FROM {schema}.jobs
+WHERE queue = %(queue)s AND status = 'queued'
+ORDER BY position DESC LIMIT %(limit)s OFFSET %(start)s
+
 -- name: count_registry
 -- How many jobs of %(queue)s are in %(registry)s (reads jobs_registry only).
 SELECT count(*) FROM {schema}.jobs WHERE queue = %(queue)s AND registry = %(registry)s
@@ -405,6 +412,13 @@ SELECT count(*) FROM {schema}.jobs WHERE queue = %(queue)s AND registry = %(regi
 SELECT {job_columns} FROM {schema}.jobs
 WHERE queue = %(queue)s AND registry = %(registry)s
 ORDER BY registry_at, id LIMIT %(limit)s OFFSET %(start)s
+
+-- name: list_registry_from_end
+-- One page of a registry, newest first, %(start)s jobs from its end: a backward
+-- scan of jobs_registry, for a page nearer the end than the start.
+SELECT {job_columns} FROM {schema}.jobs
+WHERE queue = %(queue)s AND registry = %(registry)s
+ORDER BY registry_at DESC, id DESC LIMIT %(limit)s OFFSET %(start)s
 
 -- name: register_worker
 -- Create or refresh a worker's registration.
