@@ -591,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(render_soak(record["soak"][name]), flush=True)
     finally:
         record["load_after"] = os.getloadavg()
-        path = save_record("scale", record)
+        kind = "-".join(["scale", *args.backends, *(["soak"] if args.soak_minutes > 0 else [])])
+        path = save_record(kind, record)
         print(f"saved {path}")
     if args.plot is not None:
         plot(args.plot or [path], BENCH / "scale.png")
