@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="*",
         type=Path,
         metavar="JSON",
-        help="draw bench/scale.png from these results (default: this run's)",
+        help="draw bench/scale.png from these saved runs, running nothing (no file: this run)",
     )
     parser.add_argument("--workdir", type=Path, default=BENCH / "results" / "scale-work")
     parser.add_argument(
@@ -558,8 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         help="print the tables of these result files, run nothing",
     )
     args = parser.parse_args(argv)
-    if args.render:
-        return render_files(args.render)
+    if args.render or args.plot:  # from saved runs: nothing is run
+        if args.render:
+            render_files(args.render)
+        if args.plot:
+            plot(args.plot, BENCH / "scale.png")
+        return 0
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
@@ -619,8 +623,8 @@ def render_scale(name: str, result: dict[str, Any]) -> str:
 
 
 def plot(paths: list[Path], out: Path) -> None:
-    """Cost per job (enqueue, claim) against the backlog, per backend, from result files
-    (a later file's backend replaces an earlier one's)."""
+    """Cost per job (enqueue, claim) against the backlog, per backend, from result files:
+    one line per run, a backend's runs in one colour (solid, then dashed, dotted)."""
     import json
 
     import matplotlib
@@ -628,23 +632,28 @@ def plot(paths: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results: dict[str, Any] = {}
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
     for path in paths:
-        results.update(json.loads(Path(path).read_text()).get("scale", {}))
+        for name, result in json.loads(Path(path).read_text()).get("scale", {}).items():
+            runs.setdefault(name, []).append(result["rows"])
+    colours = {"sqlite": "tab:green", "redis": "tab:red", "postgres": "tab:blue"}
+    styles = ("-", "--", ":", "-.")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
     for ax, key, title in ((axes[0], "enqueue_us", "enqueue, one by one"),
                            (axes[1], "claim_us", "claim (+ settle), one per call")):  # fmt: skip
-        for name, result in sorted(results.items()):
-            rows = result["rows"]
-            ax.plot([r["size"] for r in rows], [r[key] for r in rows], marker="o", label=name)
+        for name in sorted(runs):
+            for i, rows in enumerate(runs[name]):
+                ax.plot([r["size"] for r in rows], [r[key] for r in rows], marker="o",
+                        color=colours.get(name), linestyle=styles[i % len(styles)],
+                        label=f"{name} (run {i + 1})" if len(runs[name]) > 1 else name)  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("jobs waiting (and as many finished)")
         ax.set_ylabel("us per job")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle("joblane: cost per job against the backlog")
+        ax.legend(fontsize="small")
+    fig.suptitle("joblane: cost per job against the backlog (2 shared CPUs, medians of 5 parts)")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     print(f"plot: {out}")
