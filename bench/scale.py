@@ -652,9 +652,10 @@ def plot(paths: list[Path], out: Path) -> None:
         ax.set_ylabel("us per job")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize="small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize="small")
     fig.suptitle("joblane: cost per job against the backlog (2 shared CPUs, medians of 5 parts)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out, dpi=100)
     print(f"plot: {out}")
 
