@@ -94,6 +94,8 @@ class Store:
     size: Callable[[], int]
     reset: Callable[[], None]
     versions: dict[str, str]
+    parts: Callable[[], dict[str, int]] | None = None
+    """The size's parts, where it has several (SQLite: the file and its WAL)."""
 
 
 @contextlib.contextmanager
@@ -112,8 +114,13 @@ def sqlite_store(workdir: Path) -> Iterator[Store]:
 
         from joblane.backends.sqlite import backend as _  # noqa: F401  (fail early)
 
+        def parts() -> dict[str, int]:
+            found = {s or "db": Path(f"{db}{s}") for s in ("", "-wal")}
+            return {f"{k.lstrip('-')}_bytes": p.stat().st_size if p.exists() else 0
+                    for k, p in found.items()}  # fmt: skip
+
         yield Store("sqlite", f"sqlite:///{db}", size, lambda: fresh_db(db),
-                    {"sqlite": sqlite3.sqlite_version})  # fmt: skip
+                    {"sqlite": sqlite3.sqlite_version}, parts)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -478,6 +485,7 @@ def soak(store: Store, minutes: float, rate: float, ttl: int, interval: float,
                     "worker_rss_kib": rss,
                     "worker_processes": procs,
                     "store_bytes": store.size(),
+                    **(store.parts() if store.parts else {}),
                     "load1": os.getloadavg()[0],
                 }
                 samples.append(sample)
