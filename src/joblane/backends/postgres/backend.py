@@ -10,7 +10,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -70,6 +70,10 @@ DEPENDENTS_WAIT = "JLDEP"
 """The SQLSTATE of settle's common path when deferred jobs wait for a settled job."""
 
 _REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
+DEEP_PAGE = 10_000
+"""The start from which a page is read from the end of its list if that is nearer
+(:meth:`PostgresBackend._page`): below it, walking the skipped rows costs less than
+counting the list."""
 _SCHEDULE_COLUMNS = ("name", "func_name", "spec", "timezone", "queue", "missed", "next_run",
                      "worker", "heartbeat", "expires", "last_tick")  # fmt: skip
 
@@ -176,16 +180,48 @@ class PostgresBackend:
         return int(self._rows(self.q.count_registry, params, "counting")[0][0])
 
     def list_queued(self, queue: str, start: int = 0, limit: int = 100) -> list[JobRecord]:
-        params = {"queue": queue, "start": max(start, 0), "limit": max(limit, 0)}
-        return [job_record(row) for row in self._rows(self.q.list_queued, params, "listing")]
+        q = self.q
+        rows = self._page(q.count_queued, q.list_queued, q.list_queued_from_end,
+                          {"queue": queue}, start, limit)  # fmt: skip
+        return [job_record(row) for row in rows]
 
     def list_registry(
         self, queue: str, registry: Registry, start: int = 0, limit: int = 100
     ) -> list[JobRecord]:
-        params = {"queue": queue, "registry": _REGISTRY_KEYS[registry],
-                  "start": max(start, 0), "limit": max(limit, 0)}  # fmt: skip
-        rows = self._rows(self.q.list_registry, params, "listing")
+        q = self.q
+        params = {"queue": queue, "registry": _REGISTRY_KEYS[registry]}
+        rows = self._page(q.count_registry, q.list_registry, q.list_registry_from_end,
+                          params, start, limit)  # fmt: skip
         return sorted((job_record(row) for row in rows), key=registry_sort_key)
+
+    def _page(
+        self,
+        count: LiteralString,
+        forward: LiteralString,
+        backward: LiteralString,
+        params: dict[str, Any],
+        start: int,
+        limit: int,
+    ) -> list[Row]:
+        """One page of a list: rows *start* to *start* + *limit* of *forward*'s order.
+        OFFSET reads every row it skips, table row included; so a page from
+        :data:`DEEP_PAGE` on is read from the end of the list (*backward*, the
+        order reversed) when the end is nearer, after a count, which reads the
+        index alone: the last pages cost a count, not a walk of the whole list."""
+        start, limit = max(start, 0), max(limit, 0)
+
+        def read(conn: Connection) -> list[Row]:
+            if start >= DEEP_PAGE and limit:
+                total = int(conn.execute(count, params).fetchall()[0][0])
+                end = min(start + limit, total)
+                if end <= start:
+                    return []
+                if total - end < start:
+                    tail = {**params, "start": total - end, "limit": end - start}
+                    return conn.execute(backward, tail).fetchall()[::-1]
+            return conn.execute(forward, {**params, "start": start, "limit": limit}).fetchall()
+
+        return self._db.run(read, "listing")
 
     def workers(self) -> list[WorkerInfo]:
         rows = self._rows(self.q.live_workers, {"now": self.now()}, "listing workers")

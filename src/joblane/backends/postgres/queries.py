@@ -70,8 +70,10 @@ class Queries:
     queue_names: LiteralString
     count_queued: LiteralString
     list_queued: LiteralString
+    list_queued_from_end: LiteralString
     count_registry: LiteralString
     list_registry: LiteralString
+    list_registry_from_end: LiteralString
     register_worker: LiteralString
     unregister_worker: LiteralString
     live_workers: LiteralString

@@ -423,8 +423,28 @@ WITH gone AS (
 DELETE FROM {schema}.job_deps WHERE dependent IN (SELECT id FROM gone)
 
 -- name: queue_names
--- Every queue that holds a job, sorted.
-SELECT DISTINCT queue FROM {schema}.jobs ORDER BY queue
+-- Every queue that holds a job, sorted. A loose index scan (one seek per queue
+-- name) over jobs_queued and jobs_registry, instead of reading every row: every
+-- status is either queued or in a registry.
+WITH RECURSIVE
+    queued(name) AS (
+        SELECT min(queue) FROM {schema}.jobs WHERE status = 'queued'
+        UNION ALL
+        SELECT (SELECT min(queue) FROM {schema}.jobs
+                WHERE status = 'queued' AND queue > queued.name)
+        FROM queued WHERE name IS NOT NULL
+    ),
+    others(name) AS (
+        SELECT min(queue) FROM {schema}.jobs WHERE registry IS NOT NULL
+        UNION ALL
+        SELECT (SELECT min(queue) FROM {schema}.jobs
+                WHERE registry IS NOT NULL AND queue > others.name)
+        FROM others WHERE name IS NOT NULL
+    )
+SELECT name FROM queued WHERE name IS NOT NULL
+UNION
+SELECT name FROM others WHERE name IS NOT NULL
+ORDER BY name
 
 -- name: count_queued
 -- How many jobs wait in %(queue)s (reads jobs_queued only).
@@ -436,6 +456,13 @@ SELECT {job_columns} FROM {schema}.jobs
 WHERE queue = %(queue)s AND status = 'queued'
 ORDER BY position LIMIT %(limit)s OFFSET %(start)s
 
+-- name: list_queued_from_end
+-- One page of %(queue)s in reverse claim order, %(start)s jobs from its end: a
+-- backward scan of jobs_queued, for a page nearer the end than the start.
+SELECT {job_columns} FROM {schema}.jobs
+WHERE queue = %(queue)s AND status = 'queued'
+ORDER BY position DESC LIMIT %(limit)s OFFSET %(start)s
+
 -- name: count_registry
 -- How many jobs of %(queue)s are in %(registry)s (reads jobs_registry only).
 SELECT count(*) FROM {schema}.jobs WHERE queue = %(queue)s AND registry = %(registry)s
@@ -445,6 +472,13 @@ SELECT count(*) FROM {schema}.jobs WHERE queue = %(queue)s AND registry = %(regi
 SELECT {job_columns} FROM {schema}.jobs
 WHERE queue = %(queue)s AND registry = %(registry)s
 ORDER BY registry_at, id LIMIT %(limit)s OFFSET %(start)s
+
+-- name: list_registry_from_end
+-- One page of a registry, newest first, %(start)s jobs from its end: a backward
+-- scan of jobs_registry, for a page nearer the end than the start.
+SELECT {job_columns} FROM {schema}.jobs
+WHERE queue = %(queue)s AND registry = %(registry)s
+ORDER BY registry_at DESC, id DESC LIMIT %(limit)s OFFSET %(start)s
 
 -- name: register_worker
 -- Create or refresh a worker's registration.
