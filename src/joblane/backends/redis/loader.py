@@ -23,7 +23,7 @@ new library. It is loaded with FUNCTION LOAD when the backend connects (one
 that is already there is kept) and called with FCALL; a "Function not found"
 error (Redis restarted without persistence, or FUNCTION FLUSH) loads it again
 and calls once more. A library of an older joblane stays on the server until
-someone deletes it (``FUNCTION DELETE``); it is about 60 KB.
+someone deletes it (``FUNCTION DELETE``); its text is about 40 KB.
 
 A function that may change jobs (and so PUBLISH a change message) is sent as
 ``PING`` then ``FCALL`` in one pipeline, one round trip. Why: Redis writes its
