@@ -4,7 +4,9 @@ are printed (``pytest -s``) and bounded loosely."""
 
 from __future__ import annotations
 
+import gc
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +92,33 @@ def test_every_operation_is_one_round_trip(
     assert trips.during(b.now) == 0  # Redis time without a round trip
     assert trips.during(lambda: b.wait_for_change(0)) <= 2  # the first wait subscribes
     assert trips.during(lambda: b.wait_for_change(0)) == 0
+
+
+def test_a_thread_s_own_connection_goes_with_the_thread(bare_server: RedisServer) -> None:
+    """Scripts' calls use a connection of the calling thread's own (Connection.lane):
+    threads that come and go (one per request in some servers) must not pile them up."""
+    client = bare_server.client()
+    backend = redis_from_url(bare_server.url())
+    queue = Queue("normal", backend=backend)
+
+    def connected() -> int:
+        return len(client.client_list())
+
+    queue.enqueue(sample.add, 1, 1)
+    before = connected()
+    for batch in range(5):
+        threads = [threading.Thread(target=queue.enqueue, args=(sample.add, batch, i))
+                   for i in range(10)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        del threads
+        gc.collect()
+    assert queue.count == 51
+    assert connected() <= before + 2  # not 50 more
+    backend.close()
+    assert connected() < before
 
 
 def test_rates_on_a_local_redis(bare_server: RedisServer) -> None:

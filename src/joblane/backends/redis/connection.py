@@ -52,11 +52,13 @@ CLOCK_TIMEOUT at most (on a client of its own), then keeps the last offset.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -156,7 +158,9 @@ class Connection:
         self.client = self._client(first)
         self.clock_client = self._client(CLOCK_TIMEOUT)
         self._lanes = threading.local()
-        self._lane_list: list[Any] = []
+        # Every thread's own connection, for close(); weakly held, so that a
+        # thread that ends (one per request in some servers) takes it along.
+        self._lane_set: weakref.WeakSet[_Lane] = weakref.WeakSet()
         self._lane_lock = threading.Lock()
 
     def _client(self, limit: float) -> redis.Redis:
@@ -275,23 +279,41 @@ class Connection:
         """
         if client is not self.client:
             return None
-        lanes = self._lanes
-        conn: Any = getattr(lanes, "conn", None)
-        if conn is None or lanes.pid != os.getpid():
+        lane: _Lane | None = getattr(self._lanes, "lane", None)
+        if lane is None or lane.pid != os.getpid():
             pool = client.connection_pool
-            conn = pool.connection_class(**pool.connection_kwargs)
-            lanes.conn, lanes.pid = conn, os.getpid()
+            lane = self._lanes.lane = _Lane(pool.connection_class(**pool.connection_kwargs))
             with self._lane_lock:
-                self._lane_list.append(conn)
-        return conn
+                self._lane_set.add(lane)
+        return lane.conn
 
     def close(self) -> None:
         self.client.close()
         self.clock_client.close()
         with self._lane_lock:
-            lanes, self._lane_list = self._lane_list, []
-        for conn in lanes:
-            conn.disconnect()
+            lanes = list(self._lane_set)
+            self._lane_set = weakref.WeakSet()
+        for lane in lanes:
+            lane.conn.disconnect()
+
+
+class _Lane:
+    """A thread's own connection (Connection.lane). Held only by the thread's
+    local storage, so that it is dropped as soon as the thread ends, and then
+    closes its socket at once (redis-py's connection alone is freed later, by
+    the cycle collector, with its socket unclosed)."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
+
+    def __del__(self) -> None:
+        # After a fork, the child's copy only closes its descriptor (redis-py
+        # shuts a socket down only in the process that opened it).
+        with contextlib.suppress(Exception):
+            self.conn.disconnect()
 
 
 class Tries:
