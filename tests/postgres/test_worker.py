@@ -48,8 +48,13 @@ def test_sigterm_finishes_the_running_job(
     pg: PostgresBackend, pg_workers: WorkerProcesses, tmp_path: Path
 ) -> None:
     proc = pg_workers.start("-c", "1")
-    job = Queue("normal", backend=pg).enqueue("tests.jobs.sample.sleep", 1.0)
-    wait_until(lambda: job.refresh().status is JobStatus.STARTED, what="the job started")
+    running = tmp_path / "running"
+    job = Queue("normal", backend=pg).enqueue(
+        "tests.jobs.sample.record_pid_and_sleep", str(running), 1.0
+    )
+    # Running in its slot, not only claimed (a job claimed but not yet begun when
+    # the signal comes is given back to its queue, as it should be).
+    wait_until(running.exists, what="the job running")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     stored = pg.get(job.id)
