@@ -37,6 +37,13 @@ DEMO_FUNCTIONS = {
 }
 
 
+def _default_sigint() -> None:
+    """Ctrl+C as in a terminal, whoever runs the tests: a command started in the
+    background by a shell without job control (``cmd &``) inherits SIGINT ignored,
+    and Python then leaves it so, as would the demo."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_demo(processes: Processes, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     """``python -m joblane demo ARGS`` in tmp_path, leading its own session (so
     that everything it starts can be found afterwards); stderr goes to a file."""
@@ -44,7 +51,7 @@ def start_demo(processes: Processes, tmp_path: Path, *args: str) -> subprocess.P
     try:
         return processes.start(
             "demo", *args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_default_sigint,
         )  # fmt: skip
     finally:
         stderr.close()  # the child has its own copy
