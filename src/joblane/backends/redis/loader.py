@@ -122,13 +122,13 @@ def _flags(name: str, shebang: str) -> list[str]:
     return [flag for flag in flags.split(",") if flag]
 
 
-def build_library(names: Iterable[str] = ()) -> tuple[str, str, dict[str, Script]]:
-    """The library's name, its text, and its scripts by name (all of NAMES by default)."""
+def build_library() -> tuple[str, str, dict[str, Script]]:
+    """The library's name, its text, and its scripts (NAMES) by name."""
     common = _read("_common.lua")
     for key, value in {**CONSTANTS, "RULES": rule_tables()}.items():
         common = common.replace("{{" + key + "}}", value)
     parts, flags_of = [common], {}
-    for name in names or NAMES:
+    for name in NAMES:
         shebang, _, body = _read(f"{name}.lua").partition("\n")
         flags_of[name] = flags = _flags(name, shebang)
         listed = ", ".join(f"'{flag}'" for flag in flags)
