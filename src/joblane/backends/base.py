@@ -352,3 +352,28 @@ class AsyncBackendOps(Protocol):
         it, is returned. Wakes on changes (no polling loop); a spurious
         wake-up costs one read."""
         ...
+
+
+@runtime_checkable
+class HandOffOps(Protocol):
+    """Jobs handed to an idle worker by their enqueue, without a claim.
+
+    Optional (Redis: ``backends/redis/handoff.py``). After
+    :meth:`accept_handoffs`, a claim of *worker* that takes nothing while it
+    has an idle slot may lease the next job of its queues to it at that job's
+    enqueue; :meth:`Backend.wait_for_change` then returns when one is handed,
+    and the worker's next :meth:`Backend.claim` returns it (begun, under a
+    lease of its own, as a claimed job). A worker that dies holding one gets
+    it recovered by its lease, as any claimed job; one it never read is given
+    back without counting an attempt.
+    """
+
+    def accept_handoffs(self, worker: str, *, lease_seconds: float) -> None:
+        """Let jobs be handed to *worker* (by the name it claims under), each
+        leased for *lease_seconds*."""
+        ...
+
+    def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:
+        """No job is handed to *worker* after this returns; the jobs handed to
+        it and not yet claimed (leased to it: the caller settles them)."""
+        ...

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from joblane.backends.base import Backend, WorkerInfo
+from joblane.backends.base import Backend, HandOffOps, WorkerInfo
 from joblane.core.identity import Restore
 from joblane.core.job import JobRecord
 from joblane.core.outcome import (
@@ -173,6 +173,8 @@ class Worker:
         self._avg_run: float | None = None
         self._maybe_work = True
         self._last_claim = 0.0
+        self._handoffs = False
+        """Whether the backend may hand jobs to this worker (accept_handoffs)."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -235,6 +237,10 @@ class Worker:
             self.executor.close()
             raise
         self._register("idle")
+        if isinstance(self.backend, HandOffOps) and not self.burst:
+            # Jobs may now be handed to this worker when it is idle (Redis: handoff.py).
+            self.backend.accept_handoffs(self.name, lease_seconds=self.lease_seconds)
+            self._handoffs = True
         if on_ready is not None:
             on_ready()
         log.info(
@@ -271,7 +277,19 @@ class Worker:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def _end_handoffs(self) -> None:
+        """Stopping: nothing more is handed to this worker; what was handed and
+        not claimed yet joins the jobs claimed ahead (given back at the end)."""
+        if self._handoffs and isinstance(self.backend, HandOffOps):
+            self._handoffs = False
+            self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
+
     def _shut_down(self) -> None:
+        try:
+            self._end_handoffs()
+        except BackendError as exc:
+            log.warning("worker %s: %s; its hand-offs are recovered by their leases",
+                        self.name, exc)  # fmt: skip
         now = self.backend.now()
         for job, outcome in self.executor.kill_all():
             self._settle_one(job, outcome, now)
@@ -288,8 +306,10 @@ class Worker:
     def _turn(self) -> bool:
         """One loop turn; False when the worker should exit."""
         now = self.backend.now()
-        if self._stop_requested and self._stop_done():
-            return False
+        if self._stop_requested:
+            self._end_handoffs()
+            if self._stop_done():
+                return False
         self.side_tasks.run_due(now)
         self._enforce_deadlines(now)
         claimed = self._claim_and_settle(now)

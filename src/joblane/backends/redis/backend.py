@@ -33,6 +33,7 @@ from joblane.backends.decoding import (
 from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.redis.aio import AsyncConnection
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
+from joblane.backends.redis.handoff import PARK_SECONDS, Inbox
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.layout import check_layout
 from joblane.backends.redis.loader import Scripts
@@ -121,6 +122,8 @@ class RedisBackend:
         self._lost_lock = threading.Lock()
         # Jobs of enqueues whose reply was lost (their retry is recognised).
         self._unanswered = Unanswered()
+        # The workers of this object that take hand-offs (handoff.py), by name.
+        self._inboxes: dict[str, Inbox] = {}
         self.closed = False
         """True once :meth:`close` was called (``config.shared_backend`` replaces it)."""
 
@@ -201,6 +204,8 @@ class RedisBackend:
 
     def close(self) -> None:
         self.closed = True
+        for inbox in list(self._inboxes.values()):
+            inbox.close_quietly()
         self._changes.close()
         self._aio.close()
         self._conn.close()
@@ -295,7 +300,7 @@ class RedisBackend:
         created time), enqueue.lua's arguments (``[3]``: "retrying", set per
         attempt), and whether they repeat an unanswered enqueue."""
         jobs, retried = self._unanswered.as_retries(jobs)
-        args: list[Arg] = [*self._head, "1" if unique else "0", "0", len(jobs)]
+        args: list[Arg] = [*self._head, "1" if unique else "0", "0", self.now(), len(jobs)]
         for job in jobs:
             fields = job_fields(job)
             args += (job.id, len(fields), *fields)
@@ -337,6 +342,17 @@ class RedisBackend:
         starts: Sequence[Start] = (),
         starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
+        handed: list[Any] = []
+        park: list[Arg] = ["", ""]
+        inbox = self._inboxes.get(worker) if self._inboxes else None
+        if inbox is not None:
+            handed = inbox.take()
+            if handed and not settle and not starts:
+                # Leased to this worker by their enqueue (handoff.py): no round trip.
+                return [], self._claimed([], handed, now)[0]
+            inbox.arm()
+            if limit > 0 and (starting is None or starting > 0):
+                park = [now + PARK_SECONDS, inbox.lease_seconds]
         names = list(dict.fromkeys(queues))
         settle_part = settlement_args(settle, starts)
         begin: Arg = "" if starting is None else max(starting, 0)
@@ -348,7 +364,8 @@ class RedisBackend:
                 lost = self._lost_claims.setdefault(worker, [])
                 lost_ids = ",".join(lost)
                 lost.append(claim_id)  # until the reply is read
-            args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, len(names), *names]
+            args = [*self._head, now, *settle_part, *tail, claim_id, lost_ids, *park,
+                    len(names), *names]  # fmt: skip
             reply = self._script(client, "claim", args)
             with self._lost_lock:
                 self._lost_claims.pop(worker, None)
@@ -356,7 +373,7 @@ class RedisBackend:
 
         reply = self._conn.call(take, "the claim")
         flags = [bool(flag) for flag in reply[0]]
-        jobs, set_aside = self._claimed(reply[1], reply[2:], now)
+        jobs, set_aside = self._claimed(reply[1], [*handed, *reply[2:]], now)
         if jobs or any(flags) or set_aside:
             self._changes.notify()
         return flags, jobs
@@ -482,6 +499,31 @@ class RedisBackend:
 
     def register_worker(self, info: WorkerInfo) -> None:
         self._run("register_worker", [info.name, info.expires, info.heartbeat, worker_json(info)])
+
+    # -- hand-off to an idle worker (handoff.py) --------------------------------
+
+    def accept_handoffs(self, worker: str, *, lease_seconds: float) -> None:
+        """From now on, a claim of *worker* that takes nothing for an idle
+        slot parks it, so that the next job of its queues is handed to it by
+        its enqueue; :meth:`wait_for_change` watches its inbox, and its next
+        claim returns what was handed. Until :meth:`end_handoffs`."""
+        inbox = Inbox(self._conn, self.keys.inbox(worker), lease_seconds)
+        self._inboxes[worker] = inbox
+        self._changes.sources[worker] = inbox
+
+    def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:
+        """End *worker*'s parking: nothing is handed to it after this call.
+        Returns the jobs handed to it that it has not claimed yet (leased to
+        it: the caller settles them, e.g. gives them back)."""
+        inbox = self._inboxes.pop(worker, None)
+        self._changes.sources.pop(worker, None)
+        if inbox is None:
+            return []
+        handed = inbox.take()
+        # A claim of nothing: ends the parking, returns what the list still holds.
+        _, jobs = self.claim([], worker=worker, limit=0, lease_seconds=0.0, now=now)
+        handed += inbox.close(self._conn.client)
+        return self._claimed([], handed, now)[0] + jobs
 
     def unregister_worker(self, name: str) -> None:
         self._run("unregister_worker", [name])

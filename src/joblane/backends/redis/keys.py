@@ -42,6 +42,13 @@ With the prefix ``p:``::
                                         it (claim_ticks.lua; kept for good)
     p:claim:<worker>           string   the worker's latest claim, "<claim id>:<id>,<id>,..."
                                         (claim.lua: replaying a claim whose reply was lost)
+    p:idle:<queue>             zset     workers parked on the queue, waiting for a job to be
+                                        handed to them (handoff.py), score = when the
+                                        parking lapses
+    p:parked                   hash     parked worker -> "<lease seconds> <queue> ..." (its
+                                        queues in priority order)
+    p:inbox:<worker>           list     jobs handed to the worker and not read yet: each
+                                        its id and hash as netstrings (handoff.py)
     p:changes                  channel  pub/sub: one message per change of jobs, whose
                                         text is the origin token of the backend object
     p:version                  string   the version of this layout (layout.py), written
@@ -82,6 +89,9 @@ bytes, a smaller allocation class than 112.
 reads as before, and an older joblane ignores it (its jobs run without their
 enqueuer's identity, as they did then).
 
+``idle:<queue>``, ``parked`` and ``inbox:<worker>`` (hand-off) came with no
+change of the layout version: an older joblane neither parks nor hands off.
+
 ``schedules`` and ``ticks`` came with no change of the layout version either:
 an older joblane runs no schedule and never reads them, and a prefix without
 them has no schedule yet.
@@ -121,6 +131,9 @@ class Keys:
 
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
+
+    def inbox(self, worker: str) -> str:
+        return f"{self.prefix}inbox:{worker}"
 
     def queue_index(self, queue: str) -> str:
         return f"{self.prefix}qi:{queue}"

@@ -30,9 +30,11 @@ error there).
 from __future__ import annotations
 
 import contextlib
+import select
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import redis
 from redis.client import PubSub
@@ -43,8 +45,18 @@ TURN = 0.05
 """Longest a waiter blocks on the socket before it looks at the counters again."""
 
 
+class Source(Protocol):
+    """Something else a wait watches (a worker's hand-off inbox, handoff.py)."""
+
+    def fileno(self) -> int | None: ...
+
+    def poll(self, timeout: float = 0.0) -> bool: ...
+
+
 class ChangeListener:
     def __init__(self, client: Callable[[], redis.Redis], channel: str, origin: str) -> None:
+        self.sources: dict[str, Source] = {}
+        """Watched beside the messages: one that has something counts as a change."""
         self._client = client
         self._channel = channel
         self._origin = origin.encode()
@@ -101,7 +113,11 @@ class ChangeListener:
                 time.sleep(timeout)
                 self._bump()
                 return
-            message = pubsub.get_message(timeout=timeout)
+            sources = list(self.sources.values())
+            if sources:
+                message = self._read_with(pubsub, sources, timeout)
+            else:
+                message = pubsub.get_message(timeout=timeout)
             while message is not None:
                 if message.get("type") == "message":
                     self._bump(own=message.get("data") == self._origin)
@@ -111,6 +127,21 @@ class ChangeListener:
             self._bump()  # messages may have been missed while the connection was down
         finally:
             self._socket_lock.release()
+
+    def _read_with(
+        self, pubsub: PubSub, sources: list[Source], timeout: float
+    ) -> dict[str, Any] | None:
+        """Wait up to *timeout* for a message or for one of *sources*; the
+        first message, if one came (a source that had something is counted)."""
+        if not any([source.poll() for source in sources]):
+            conn = pubsub.connection
+            if conn is not None and not conn.can_read(timeout=0):
+                fds = [fd for fd in (source.fileno() for source in sources) if fd is not None]
+                select.select([conn._sock, *fds], [], [], timeout)
+            if not any([source.poll() for source in sources]):
+                return pubsub.get_message(timeout=0)  # type: ignore[no-any-return]
+        self._bump()
+        return pubsub.get_message(timeout=0)  # type: ignore[no-any-return]
 
     def _subscribed(self) -> PubSub | None:
         if self._closed:

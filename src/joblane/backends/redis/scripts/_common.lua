@@ -15,12 +15,13 @@
 -- with `..` (that rounds to 14 digits).
 
 local ARGV, P, ORIGIN, argi
-local SEQ, QUEUES, QCOUNT, LEASES, SCHEDULED, EXPIRY, CHANNEL
+local SEQ, QUEUES, QCOUNT, LEASES, SCHEDULED, EXPIRY, CHANNEL, PARKED
 
 local function begin(args)
   ARGV, P, ORIGIN, argi = args, args[1], args[2], 2
   SEQ, QUEUES, QCOUNT, LEASES = P .. "seq", P .. "queues", P .. "qcount", P .. "leases"
   SCHEDULED, EXPIRY, CHANNEL = P .. "scheduled", P .. "expiry", P .. "changes"
+  PARKED = P .. "parked"
 end
 
 local function nextarg()
@@ -48,6 +49,8 @@ local function index_key(q) return P .. "qi:" .. q end
 local function bucket_key(q, b) return P .. "qb:" .. b .. ":" .. q end
 local function reg_key(q, name) return P .. "reg:" .. q .. ":" .. name end
 local function deps_key(id) return P .. "deps:" .. id end
+local function idle_key(q) return P .. "idle:" .. q end
+local function inbox_key(worker) return P .. "inbox:" .. worker end
 
 -- Tell the subscribers of the changes channel that jobs changed; the message
 -- is the origin, so that the backend object that made the change can skip it.
@@ -358,6 +361,62 @@ local function any_applied(flags)
     if flag == 1 then return true end
   end
   return false
+end
+
+-- Lease job `id` of queue `q` to `worker` under `token` until `lease_expires`
+-- (queued -> started); it begins at `now` if `begins`, else its start is
+-- recorded when it happens (a Start). Its queue entry is the caller's to remove.
+local function take(id, q, worker, token, lease_expires, now, begins)
+  local key = job_key(id)
+  if begins then
+    redis.call("HSET", key, "s", "started", "w", worker, "lt", token, "le", lease_expires,
+      "st", now)
+    redis.call("HDEL", key, "x", "en", "b")
+  else
+    redis.call("HSET", key, "s", "started", "w", worker, "lt", token, "le", lease_expires)
+    redis.call("HDEL", key, "x", "en", "st", "b")
+  end
+  redis.call("HINCRBY", key, "a", 1)
+  redis.call("ZADD", LEASES, lease_expires, id)
+  redis.call("ZADD", reg_key(q, REGISTRY.started), now, id)
+end
+
+-- Hand-off (keys.py): a worker whose claim found nothing for an idle slot is
+-- parked on its queues' idle:<queue> sets (claim.lua); an enqueue leases the
+-- job to a parked worker and pushes it to the worker's inbox, on which the
+-- worker waits (BLPOP), so the job reaches it without a claim. `parked` says
+-- for each parked worker "<lease seconds> <queue> <queue> ...", its queues
+-- in priority order.
+
+-- The parked worker's entry split in words, or nil if it is not parked.
+local function parked_info(worker)
+  local info = redis.call("HGET", PARKED, worker)
+  if not info then return nil end
+  local words = {}
+  for word in string.gmatch(info, "%S+") do words[#words + 1] = word end
+  return words
+end
+
+-- Take `worker` (its parked_info `words`) off every idle set it is on.
+local function unpark(worker, words)
+  for i = 2, #words do redis.call("ZREM", idle_key(words[i]), worker) end
+  redis.call("HDEL", PARKED, worker)
+end
+
+-- An inbox entry: the job's id and its hash as netstrings ("<length>:<bytes>"),
+-- so the worker reads the job from the BLPOP's reply alone (records.py).
+local function inbox_entry(id)
+  local parts = { #id .. ":" .. id }
+  for _, value in ipairs(redis.call("HGETALL", job_key(id))) do
+    parts[#parts + 1] = #value .. ":" .. value
+  end
+  return table.concat(parts)
+end
+
+-- The job id an inbox entry starts with.
+local function entry_id(entry)
+  local length = string.match(entry, "^(%d+):")
+  return string.sub(entry, #length + 2, #length + 1 + tonumber(length))
 end
 
 -- The job as a reply: its id, then its hash as field, value, field, value...

@@ -6,9 +6,12 @@
 --   then worker, lease_expires, limit, starting (how many of the taken jobs begin
 --   now, "" for all: the others keep no start time until a Start records it),
 --   claim_id, lost_claims (the comma-separated ids of this worker's earlier
---   claims whose reply was lost, or ""), queue count, queue names in priority order.
--- Reply: {flags, problems, id1, hash1, id2, hash2, ...}, the jobs in priority
---   order; problems: what was set aside (a queue whose key is not a sorted set,
+--   claims whose reply was lost, or ""), park_until (when the worker waits
+--   for a hand-off: how long it stays parked if this claim takes nothing; ""
+--   never parks), lease_seconds (of a job handed to it), queue count, queue
+--   names in priority order.
+-- Reply: {flags, problems, id1, hash1, id2, hash2, ...}, the jobs handed to
+--   the worker and not read first, then the jobs taken in priority order; problems: what was set aside (a queue whose key is not a sorted set,
 --   a job that cannot be claimed as stored: see claimable), for the log.
 --
 -- A taken job loses its end time (a retry's previous attempt) and expiry.
@@ -24,6 +27,7 @@ local flags = settle_all(tonumber(nextarg()), now)
 local worker, lease_expires, limit = nextarg(), nextarg(), tonumber(nextarg())
 local starting = tonumber(nextarg()) or limit
 local claim_id, lost_claims = nextarg(), nextarg()
+local park_until, lease_seconds = nextarg(), nextarg()
 local queue_count = tonumber(nextarg())
 local now_number = tonumber(now)
 local problems = {}
@@ -64,11 +68,28 @@ local function next_bucket(q, b)
   return found[1]
 end
 
-local seen = {}
+-- A claim ends the worker's parking (it is awake), and takes what was handed
+-- to it that it has not read (its BLPOP was not waiting: a dropped
+-- connection): those jobs are its own already, under their own lease tokens.
+local words = parked_info(worker)
+if words then unpark(worker, words) end
+local inbox = inbox_key(worker)
+local handed = redis.call("LRANGE", inbox, 0, -1)
+if #handed > 0 then
+  redis.call("DEL", inbox)
+  for _, entry in ipairs(handed) do
+    local id = entry_id(entry)
+    local f = redis.call("HMGET", job_key(id), "s", "w")
+    if f[1] == "started" and f[2] == worker then job_reply(reply, id) end
+  end
+end
+
+local seen, order = {}, {}
 for _ = 1, queue_count do
   local q = nextarg()
   if not seen[q] and queue_usable(q, problems) then
     seen[q] = true
+    order[#order + 1] = q
     local b = #taken < limit and next_bucket(q, nil)
     while b and #taken < limit do
       local bkey = bucket_key(q, b)
@@ -83,7 +104,6 @@ for _ = 1, queue_count do
         end
         if #ids == 0 then break end
         for _, id in ipairs(ids) do
-          local jkey = job_key(id)
           local expires_at, problem, unmovable = claimable(id)
           if problem then
             set_aside(id, q, b, now, problem, unmovable, problems)
@@ -93,17 +113,7 @@ for _ = 1, queue_count do
             bucket_remove(id, q, b)
             if expires_at then redis.call("ZREM", EXPIRY, id) end
             taken[#taken + 1] = id
-            local token = claim_id .. "." .. #taken
-            redis.call("HSET", jkey, "s", "started", "w", worker, "lt", token, "le", lease_expires)
-            if #taken <= starting then
-              redis.call("HSET", jkey, "st", now)
-              redis.call("HDEL", jkey, "x", "en", "b")
-            else
-              redis.call("HDEL", jkey, "x", "en", "st", "b")
-            end
-            redis.call("HINCRBY", jkey, "a", 1)
-            redis.call("ZADD", LEASES, lease_expires, id)
-            redis.call("ZADD", reg_key(q, REGISTRY.started), now, id)
+            take(id, q, worker, claim_id .. "." .. #taken, lease_expires, now, #taken <= starting)
             job_reply(reply, id)
           end
         end
@@ -111,6 +121,19 @@ for _ = 1, queue_count do
       if b then b = next_bucket(q, b) end
     end
   end
+end
+
+-- Nothing to take for an idle slot: park the worker until park_until (its
+-- next claim comes sooner), so that the next job of its queues is handed to it.
+if park_until ~= "" and #reply == 2 then
+  local info = { lease_seconds }
+  for _, q in ipairs(order) do
+    local idle = idle_key(q)
+    redis.call("ZREMRANGEBYSCORE", idle, "-inf", "(" .. now) -- lapsed parks
+    redis.call("ZADD", idle, park_until, worker)
+    info[#info + 1] = q
+  end
+  redis.call("HSET", PARKED, worker, table.concat(info, " "))
 end
 
 if #taken > 0 then

@@ -1,7 +1,7 @@
 #!lua
 -- enqueue: store a batch of jobs, all or nothing (Backend.enqueue).
 --
--- ARGV: prefix, origin, unique ("1"/"0"), retrying ("1"/"0"), count, then per job:
+-- ARGV: prefix, origin, unique ("1"/"0"), retrying ("1"/"0"), now, count, then per job:
 --   id, n, then n field/value items: the job's hash as records.py encodes it.
 -- Reply: {"duplicate", id} or {"missing", dep} (nothing stored), or
 --   {"ok", r1, r2, ...} with one r per job: 0 = stored as passed, "b" = the
@@ -15,13 +15,55 @@
 -- finished...), neither refused as a duplicate nor replaced because it ended.
 -- So a retry never stores a job twice, nor runs it again.
 --
+-- A queued job is handed to a worker waiting for one (hand_off), if any;
+-- the reply still says it was stored as passed (queued): a claim may take a
+-- job at any time after its enqueue.
+--
 -- Phase 1 reads and decides, phase 2 writes: an error leaves nothing behind.
 -- The script has no allow-oom flag, so Redis refuses to start it when it is
 -- out of memory: an enqueue then raises, it never stores part of a batch.
 
-local unique, retrying, count = nextarg() == "1", nextarg() == "1", tonumber(nextarg())
+local unique, retrying = nextarg() == "1", nextarg() == "1"
+local now, count = nextarg(), tonumber(nextarg())
 local jobs, batch = {}, {}
 local reply = { "ok" }
+
+-- Queues that have no parked worker (no hand-off to try for their next jobs).
+local no_idle = {}
+
+-- Hand queued job `id` of queue `q` to a worker parked on `q` (see
+-- _common.lua) until after `now` whose higher queues hold no job
+-- (strict priority): leased to it, begun, and pushed to its inbox. False if
+-- there is none: the job goes on its queue.
+local function hand_off(id, q)
+  if no_idle[q] then return false end
+  local workers = redis.call("ZRANGE", idle_key(q), "(" .. now, "+inf", "BYSCORE", "LIMIT", 0, 4)
+  if #workers == 0 then
+    no_idle[q] = true
+    return false
+  end
+  for _, worker in ipairs(workers) do
+    local words = parked_info(worker)
+    if words then
+      local higher_empty = true
+      for i = 2, #words do
+        if words[i] == q then break end
+        if redis.call("HEXISTS", QCOUNT, words[i]) == 1 then
+          higher_empty = false
+          break
+        end
+      end
+      if higher_empty then
+        unpark(worker, words)
+        local token = "h" .. redis.call("INCR", SEQ) .. ".1"
+        take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, true)
+        redis.call("RPUSH", inbox_key(worker), inbox_entry(id))
+        return true
+      end
+    end
+  end
+  return false
+end
 
 for i = 1, count do
   local id, n = nextarg(), tonumber(nextarg())
@@ -74,12 +116,13 @@ for i = 1, count do
   end
 end
 
-local queues = {}
+local queues, stored, handed = {}, 0, 0
 for i = 1, count do
   local job = jobs[i]
   if not job.skip then
     local id, f = job.id, job.f
     local key = job_key(id)
+    stored = stored + 1
     if job.replaces then remove_job(id) end -- an ended job with this id is replaced
     redis.call("HSET", key, unpack(job.flat))
     local status = f.s
@@ -104,8 +147,12 @@ for i = 1, count do
         for _, dep in ipairs(deps) do redis.call("SADD", deps_key(dep), id) end
       end
     end
-    if f.x or status ~= f.s then set_expiry(id, f.x) end
-    place(id, f.q, status, f.af)
+    if status == "queued" and hand_off(id, f.q) then
+      handed = handed + 1
+    else
+      if f.x or status ~= f.s then set_expiry(id, f.x) end
+      place(id, f.q, status, f.af)
+    end
     if status ~= f.s then
       local entry = {}
       job_reply(entry, id)
@@ -117,5 +164,7 @@ for i = 1, count do
     end
   end
 end
-publish()
+-- A change message wakes the idle workers to claim: not needed for jobs
+-- already handed to one.
+if stored > handed then publish() end
 return reply
