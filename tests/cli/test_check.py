@@ -11,7 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from joblane.cli.check import BACKEND_DOWN, HEALTHY, JOBS_WAITING, NO_WORKER
+from joblane import Queue
+from joblane.backends.base import WorkerInfo
+from joblane.backends.memory import MemoryBackend
+from joblane.cli.check import BACKEND_DOWN, HEALTHY, JOBS_WAITING, NO_WORKER, assess
+from joblane.core.outcome import Start
+from joblane.testing import ManualClock
 from tests.cli.conftest import (
     Cli,
     Processes,
@@ -20,6 +25,7 @@ from tests.cli.conftest import (
     run_joblane,
     wait_until,
 )
+from tests.jobs import sample
 
 SAMPLE = "tests.jobs.sample"
 
@@ -117,3 +123,24 @@ def test_stopped_worker_with_waiting_jobs_turns_red(
         os.kill(worker.pid, signal.SIGCONT)
     wait_until(lambda: cli.job(job_id)["status"] == "finished", what="the job after SIGCONT")
     assert cli("check", "-q", "normal", "--max-wait", "1").code == HEALTHY
+
+
+def test_a_job_held_and_not_begun_past_the_bound_is_waiting() -> None:
+    """A job a worker claimed ahead (or, on Redis, was handed at its enqueue)
+    and has not begun counts as waiting: a stopped worker cannot hide it."""
+    clock = ManualClock()
+    backend = MemoryBackend(clock=clock)
+    now = clock.now()
+    backend.register_worker(WorkerInfo("w", "host", 1, ("normal",), 1, now, now, now + 3600))
+    job = Queue("normal", backend=backend).enqueue(sample.add, 1, 2)
+    _, (held,) = backend.claim(["normal"], worker="w", limit=1, lease_seconds=60, now=now,
+                               starting=0)  # fmt: skip
+    assert held.started is None
+    assert assess(backend, ["normal"], 5).code == HEALTHY
+    clock.advance(6)
+    health = assess(backend, ["normal"], 5)
+    assert (health.code, health.job_id) == (JOBS_WAITING, job.id)
+    assert "held by worker w and has not begun" in health.message
+    assert held.lease_token is not None
+    backend.settle([], clock.now(), [Start(held.id, held.lease_token, clock.now())])
+    assert assess(backend, ["normal"], 5).code == HEALTHY

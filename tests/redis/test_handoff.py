@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,8 @@ from joblane.backends.base import HandOffOps
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
 from joblane.backends.redis.handoff import PARK_SECONDS, split_entry
-from joblane.core.outcome import Outcome, decide
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Outcome, Start, decide
 from joblane.testing import ManualClock
 from joblane.worker.sidetasks import recover_expired
 from tests.jobs import sample
@@ -61,7 +61,7 @@ def test_a_job_enqueued_for_a_parked_worker_reaches_it_without_a_claim(
     assert stored is not None
     assert stored.status is JobStatus.STARTED  # leased by its enqueue
     assert stored.worker_name == "w1"
-    assert stored.started == clock.now()
+    assert stored.started is None  # recorded when a slot begins it
     assert stored.attempts == 1
     assert stored.lease_expires == clock.now() + LEASE
     assert b.count("normal") == 0
@@ -207,7 +207,7 @@ def test_a_claim_reads_the_inbox_when_the_blpop_is_gone(
     assert b._conn.client.llen(b.keys.inbox("w1")) == 0
 
 
-def test_a_job_handed_to_a_worker_that_died_unread_is_given_back_uncounted(
+def test_a_job_handed_to_a_worker_that_died_before_beginning_it_is_given_back_uncounted(
     db_url: str, clock: ManualClock
 ) -> None:
     dead = redis_from_url(db_url, clock=clock)
@@ -224,12 +224,11 @@ def test_a_job_handed_to_a_worker_that_died_unread_is_given_back_uncounted(
         assert back is not None and back.status is JobStatus.QUEUED
         assert (back.attempts, back.lost_attempts, back.started) == (0, 0, None)
         assert b.count("normal") == 1
-        assert not b._conn.client.exists(b.keys.inbox("dead"))
     finally:
         b.close()
 
 
-def test_a_job_read_by_a_worker_that_then_died_is_recovered_as_lost(
+def test_a_job_begun_by_a_worker_that_then_died_is_recovered_as_lost(
     db_url: str, clock: ManualClock
 ) -> None:
     dead = redis_from_url(db_url, clock=clock)
@@ -238,13 +237,18 @@ def test_a_job_read_by_a_worker_that_then_died_is_recovered_as_lost(
     b = redis_from_url(db_url, clock=clock)
     try:
         job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
-        assert dead.wait_for_change(5)  # read off the list: it may have begun
+        assert dead.wait_for_change(5)
+        _, (held,) = dead.claim(["normal"], worker="dead", limit=1, lease_seconds=LEASE,
+                                now=clock.now())  # fmt: skip
+        # A slot began it: the worker records the start (Worker._note_starts).
+        assert held.lease_token is not None
+        dead.settle([], clock.now(), [Start(held.id, held.lease_token, clock.now())])
         dead.close()
         clock.advance(LEASE + 1)
         assert recover_expired(b, clock.now()) == 1
         back = b.get(job.id)
         assert back is not None and back.status is JobStatus.QUEUED
-        assert back.lost_attempts == 1  # counted, as any claimed job of a dead worker
+        assert back.lost_attempts == 1  # counted, as any begun job of a dead worker
     finally:
         b.close()
 
@@ -257,58 +261,48 @@ def test_split_entry_reads_netstrings() -> None:
 
 @pytest.mark.slow
 def test_a_real_worker_parks_runs_handed_jobs_and_unparks_when_stopped(
-    db_url: str, tmp_path: Path
+    backend: RedisBackend, workers: WorkerProcesses
 ) -> None:
-    backend = redis_from_url(db_url)
-    workers = WorkerProcesses(db_url, tmp_path)
-    try:
-        worker = workers.start("--concurrency", "1")
-        wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
-        q = Queue("normal", backend=backend)
-        ids = []
-        for i in range(20):
-            ids.append(q.enqueue(sample.add, i, 1).id)
-            time.sleep(0.02)
-        wait_until(
-            lambda: all(
-                (j := backend.get(i)) is not None and j.status is JobStatus.FINISHED for i in ids
-            ),
-            what="every job ran",
-        )
-        assert [backend.get(i).result for i in ids] == [str(i + 1).encode() for i in range(20)]  # type: ignore[union-attr]
-        assert backend.get(ids[-1]).attempts == 1  # type: ignore[union-attr]
-        wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
-        assert parked(backend) == {}
-    finally:
-        workers.stop_all()
-        backend.close()
+    worker = workers.start("--concurrency", "1")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    q = Queue("normal", backend=backend)
+    ids = []
+    for i in range(20):
+        ids.append(q.enqueue(sample.add, i, 1).id)
+        time.sleep(0.02)
+
+    def ran() -> list[JobRecord | None]:
+        return [backend.get(i) for i in ids]
+
+    wait_until(lambda: all(j and j.status is JobStatus.FINISHED for j in ran()), what="all ran")
+    assert [(j.result, j.attempts) for j in ran() if j] == [
+        (str(i + 1).encode(), 1) for i in range(20)
+    ]
+    wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(30)
+    assert parked(backend) == {}
 
 
 @pytest.mark.slow
 def test_a_job_handed_to_a_killed_worker_runs_once_elsewhere_uncounted(
-    db_url: str, tmp_path: Path
+    backend: RedisBackend, workers: WorkerProcesses
 ) -> None:
-    backend = redis_from_url(db_url)
-    workers = WorkerProcesses(db_url, tmp_path)
-    try:
-        victim = workers.start("--concurrency", "1", "--lease", "1", "--queues", "victims")
-        wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(10)
-        # Within its parking's lapse, the dead worker is handed the job.
-        job = Queue("victims", backend=backend).enqueue(sample.add, 2, 3)
-        stored = backend.get(job.id)
-        assert stored is not None and stored.status is JobStatus.STARTED
-        workers.start("--concurrency", "1", "--lease", "1", "--queues", "victims")
-        wait_until(
-            lambda: (j := backend.get(job.id)) is not None and j.status is JobStatus.FINISHED,
-            what="the job recovered and run",
-        )
-        done = backend.get(job.id)
-        assert done is not None and done.result == b"5"
-        assert (done.attempts, done.lost_attempts) == (1, 0)
-    finally:
-        workers.stop_all()
-        backend.close()
+    victim = workers.start("--concurrency", "1", "--lease", "1", "--queues", "victims")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    # Within its parking's lapse, the dead worker is handed the job.
+    job = Queue("victims", backend=backend).enqueue(sample.add, 2, 3)
+    stored = backend.get(job.id)
+    assert stored is not None and stored.status is JobStatus.STARTED
+    workers.start("--concurrency", "1", "--lease", "1", "--queues", "victims")
+
+    def done() -> JobRecord | None:
+        return backend.get(job.id)
+
+    wait_until(lambda: (j := done()) is not None and j.status is JobStatus.FINISHED,
+               what="the job recovered and run")  # fmt: skip
+    record = done()
+    assert record is not None and record.result == b"5"
+    assert (record.attempts, record.lost_attempts) == (1, 0)

@@ -2,7 +2,9 @@
 
 Healthy means: the backend answers, every queue asked about is served by at
 least one live worker (a registration that has not expired), and no ready job
-of those queues has waited longer than ``--max-wait``. A worker that is alive
+of those queues has waited longer than ``--max-wait``: neither one on its queue
+nor one a worker holds and has not begun (claimed ahead, or handed to an idle
+worker at its enqueue on Redis). A worker that is alive
 but stuck (stopped, wedged, cut off from its broker) keeps its registration
 until it expires while jobs pile up behind it: the wait bound is what catches
 it. Read-only: it uses only the backend's read API.
@@ -23,6 +25,7 @@ from joblane.cli.common import finite, seconds
 from joblane.config import backend_from_url
 from joblane.core.job import JobRecord
 from joblane.core.queues import DEFAULT_QUEUES, parse_queue_list
+from joblane.core.states import Registry
 from joblane.errors import BackendError, ConfigurationError, JoblaneError
 
 HEALTHY = 0
@@ -30,6 +33,8 @@ BACKEND_DOWN = 3
 NO_WORKER = 4
 JOBS_WAITING = 5
 DEFAULT_MAX_WAIT = 60.0
+HELD_PAGE = 200
+"""Started jobs read per queue to find one held by a worker but not begun."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +76,31 @@ def assess(backend: ReadOnlyBackend, queues: Sequence[str], max_wait: float) -> 
                 "are registered",
                 queue, oldest[0].id, round(waited, 3),
             )  # fmt: skip
+        held = _held_not_begun(backend, queue)
+        since = ready_since(held) if held else None
+        if held and since is not None and now - since > max_wait:
+            waited = now - since
+            return Health(
+                JOBS_WAITING, "jobs-waiting",
+                f"jobs waiting in queue {queue!r}: job {held.id}, ready for {waited:.1f} s "
+                f"(over {max_wait:g} s), is held by worker {held.worker_name or '?'} and has "
+                "not begun",
+                queue, held.id, round(waited, 3),
+            )  # fmt: skip
     served = ", ".join(queues)
     return Health(HEALTHY, "healthy", f"healthy: {len(live)} live worker(s) serving {served}")
+
+
+def _held_not_begun(backend: ReadOnlyBackend, queue: str) -> JobRecord | None:
+    """The longest-ready job of *queue* that a worker holds but has not begun
+    (claimed ahead, or handed to it at its enqueue), among the first
+    HELD_PAGE of its started jobs (oldest claims first), or None."""
+    held = [
+        job
+        for job in backend.list_registry(queue, Registry.STARTED, 0, HELD_PAGE)
+        if job.started is None and ready_since(job) is not None
+    ]
+    return min(held, key=lambda job: ready_since(job) or 0.0, default=None)
 
 
 def probe(url: str, queues: Sequence[str], max_wait: float) -> Health:

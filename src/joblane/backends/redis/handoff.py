@@ -21,11 +21,12 @@ What keeps it safe:
 - Parking lapses (``PARK_SECONDS``): a parked worker claims again at least
   every second (Worker's RECHECK), which renews it; a worker that stopped
   (killed, SIGSTOP) is not chosen after its parking lapsed.
-- A job handed to a worker that never read it (it died while parked, within
-  the lapse) is in its inbox when its lease runs out: the lost-lease recovery
-  (expired_leases.lua) takes it out and gives it back as a job claimed but not
-  begun, without counting an attempt. One read and then lost with its worker
-  is recovered as any claimed job whose worker died.
+- A handed job is leased but not begun (as a job claimed ahead): the worker
+  records its start when a slot begins it. A job handed to a worker that died
+  or froze before beginning it (within its parking's lapse) is given back by
+  the lost-lease recovery without counting an attempt; one begun is recovered
+  as any begun job whose worker died (a lost attempt). ``joblane check``
+  counts a held job not begun as waiting.
 - A claim ends the worker's parking and returns what its inbox still holds
   (the BLPOP's connection dropped: the entry stayed in the list).
 - Stopping, the worker ends its hand-offs first (:meth:`Inbox.close` after

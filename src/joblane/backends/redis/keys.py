@@ -48,7 +48,9 @@ With the prefix ``p:``::
     p:parked                   hash     parked worker -> "<lease seconds> <queue> ..." (its
                                         queues in priority order)
     p:inbox:<worker>           list     jobs handed to the worker and not read yet: each
-                                        its id and hash as netstrings (handoff.py)
+                                        its id and hash as netstrings (handoff.py); a
+                                        dead worker's stays until register_worker forgets
+                                        it, its jobs recovered by their leases
     p:changes                  channel  pub/sub: one message per change of jobs, whose
                                         text is the origin token of the backend object
     p:version                  string   the version of this layout (layout.py), written

@@ -20,6 +20,10 @@ process made through the same object. No thread is started (the worker forks
 its slot processes after opening the backend); threads that wait at once take
 turns on the socket.
 
+A worker that takes hand-offs (handoff.py) adds its inbox to ``sources``: a
+wait selects on the inbox's socket too, and a job handed to the worker counts
+as a change.
+
 If the subscribed connection drops, messages may have been missed: the wait
 returns True (a spurious wake-up, allowed) and the next one subscribes
 again. While Redis is unreachable a wait sleeps out its timeout, then

@@ -33,8 +33,9 @@ local no_idle = {}
 
 -- Hand queued job `id` of queue `q` to a worker parked on `q` (see
 -- _common.lua) until after `now` whose higher queues hold no job
--- (strict priority): leased to it, begun, and pushed to its inbox. False if
--- there is none: the job goes on its queue.
+-- (strict priority): leased to it, not begun (the worker records its start
+-- when a slot begins it, as for a job claimed ahead), and pushed to its
+-- inbox. False if there is none: the job goes on its queue.
 local function hand_off(id, q)
   if no_idle[q] then return false end
   local workers = redis.call("ZRANGE", idle_key(q), "(" .. now, "+inf", "BYSCORE", "LIMIT", 0, 4)
@@ -56,7 +57,7 @@ local function hand_off(id, q)
       if higher_empty then
         unpark(worker, words)
         local token = "h" .. redis.call("INCR", SEQ) .. ".1"
-        take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, true)
+        take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, false)
         redis.call("RPUSH", inbox_key(worker), inbox_entry(id))
         return true
       end
