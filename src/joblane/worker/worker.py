@@ -410,7 +410,11 @@ class Worker:
                 self._starts = starts | self._starts
                 raise
             self._last_claim = mono
-            self._maybe_work = len(jobs) >= want
+            # Fewer than wanted: the queues were empty, a change will say when
+            # that ends. Taking hand-offs, claim again at once after any job all
+            # the same: that claim parks the worker again (or carries the next
+            # settle), so the next job is handed to it too.
+            self._maybe_work = len(jobs) >= want or (self._handoffs and bool(jobs))
             self.stats.claimed += len(jobs)
             self._ready.extend(jobs)
             return len(jobs)
