@@ -175,6 +175,8 @@ class Worker:
         self._last_claim = 0.0
         self._handoffs = False
         """Whether the backend may hand jobs to this worker (accept_handoffs)."""
+        self._unparked = False
+        """Taking hand-offs, the last claim took jobs: claim again once idle, to park."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -389,7 +391,8 @@ class Worker:
         mono = time.monotonic()
         free = self.executor.free()
         hungry = not self._stop_requested and len(self._ready) < free
-        if hungry and (self._maybe_work or mono - self._last_claim >= RECHECK):
+        repark = self._unparked and not self._ready and not self.executor.running()
+        if hungry and (self._maybe_work or repark or mono - self._last_claim >= RECHECK):
             plan = plan_batch(self._avg_run, self.concurrency * self.jobs_per_slot)
             if self.jobs_per_slot == 1:  # several at a time: the slots' depth is fixed
                 self.executor.depth = plan.depth
@@ -410,16 +413,18 @@ class Worker:
                 self._starts = starts | self._starts
                 raise
             self._last_claim = mono
-            # Fewer than wanted: the queues were empty, a change will say when
-            # that ends. Taking hand-offs, claim again at once after any job all
-            # the same: that claim parks the worker again (or carries the next
-            # settle), so the next job is handed to it too.
-            self._maybe_work = len(jobs) >= want or (self._handoffs and bool(jobs))
+            self._maybe_work = len(jobs) >= want
+            # A claim that took jobs does not park the worker (nor does a hand-off
+            # leave it parked): once idle, it claims again, which parks it.
+            self._unparked = self._handoffs and bool(jobs)
             self.stats.claimed += len(jobs)
             self._ready.extend(jobs)
             return len(jobs)
-        waiting = self._pending or self._starts
-        if waiting and (not self._ready or mono - self._pending_since >= SETTLE_DELAY):
+        # Outcomes go at once when nothing else is ready to claim for; starts
+        # alone wait up to SETTLE_DELAY, so that a short job's start rides with
+        # its settlement (one call instead of two, none while its slot begins).
+        due = mono - self._pending_since >= SETTLE_DELAY
+        if (self._pending and (not self._ready or due)) or (self._starts and due):
             self._flush(now)
         return 0
 
