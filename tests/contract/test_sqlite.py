@@ -237,6 +237,28 @@ def test_an_enqueue_is_committed_at_the_durability_asked_for(
     backend.close()
 
 
+def _cache_size(sqlite: sqlite3.Connection) -> int:
+    size: int = sqlite.execute("PRAGMA cache_size").fetchall()[0][0]
+    return size
+
+
+def test_every_connection_has_the_larger_page_cache(backend: SQLiteBackend, path: Path) -> None:
+    """cache_size is per connection: the one of each thread and the watching one."""
+    expected = -database.CACHE_SIZE_KIB
+    plain = raw(path)
+    assert _cache_size(plain) != expected  # SQLite's default (2,000 KiB as usually built)
+    plain.close()
+    assert backend._db.read(_cache_size) == expected
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(backend._db.read(_cache_size)))
+    thread.start()
+    thread.join()
+    assert found == [expected]
+    backend._db.data_version()  # opens the connection that watches for changes
+    watch = backend._db._watch
+    assert watch is not None and _cache_size(watch.sqlite) == expected
+
+
 def test_a_write_gives_up_on_a_lock_held_too_long(path: Path, clock: ManualClock) -> None:
     backend = SQLiteBackend(path, clock=clock, busy_timeout=0.2)
     job = enqueue(backend, clock)

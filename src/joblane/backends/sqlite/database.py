@@ -47,6 +47,14 @@ DEFAULT_FILE_MODE = 0o600
 """Permissions of a new database file (and so of its -wal and -shm): the owner's only."""
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 """Bytes the WAL file is truncated to after a checkpoint that emptied it."""
+CACHE_SIZE_KIB = 16 * 1024
+"""Each connection's page cache at most, KiB (``PRAGMA cache_size``; SQLite's
+default is 2,000 KiB). Pages are allocated as they are first read, so a
+connection holds no more than the pages it has used: a small file costs its
+size. A file of 10^6 jobs (600 MB) has about 3.5 MiB of B-tree interior pages,
+and a promotion batch of 1,000 jobs changes up to 1,000 table pages: the
+default cache holds neither, so seeks read the same pages again through the
+OS and a large transaction spills to the WAL (bench/RESULTS.md)."""
 
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _FIRST_RETRY_DELAY = 0.00005
@@ -157,6 +165,7 @@ class Database:
                     check_same_thread=False,
                 )
                 sqlite.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+                sqlite.execute(f"PRAGMA cache_size = -{CACHE_SIZE_KIB}")
             except OSError as exc:
                 raise BackendError(
                     f"cannot open the SQLite database {self.path}: {exc.strerror}"
