@@ -243,7 +243,7 @@ def _cache_size(sqlite: sqlite3.Connection) -> int:
 
 
 def test_every_connection_has_the_larger_page_cache(backend: SQLiteBackend, path: Path) -> None:
-    """cache_size is per connection: the one of each thread and the watching one."""
+    """cache_size is per connection: each thread's has it."""
     expected = -database.CACHE_SIZE_KIB
     plain = raw(path)
     assert _cache_size(plain) != expected  # SQLite's default (2,000 KiB as usually built)
@@ -254,9 +254,6 @@ def test_every_connection_has_the_larger_page_cache(backend: SQLiteBackend, path
     thread.start()
     thread.join()
     assert found == [expected]
-    backend._db.data_version()  # opens the connection that watches for changes
-    watch = backend._db._watch
-    assert watch is not None and _cache_size(watch.sqlite) == expected
 
 
 def test_a_write_gives_up_on_a_lock_held_too_long(path: Path, clock: ManualClock) -> None:
