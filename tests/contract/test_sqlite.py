@@ -411,7 +411,7 @@ def test_promotion_by_rowid_queues_exactly_the_due_jobs_in_due_order(
     queue in due order (ties by id), and nothing else changes."""
     start = clock.now()
     due: list[tuple[float, str, str]] = []
-    later = []
+    later: list[tuple[float, str, str]] = []
     for i in range(60):
         queue = ("a", "b", "c")[i % 3]
         when = start + (i * 7) % 20 + (0 if i % 4 else 100)  # every 4th job not due
@@ -433,12 +433,12 @@ def test_promotion_by_rowid_queues_exactly_the_due_jobs_in_due_order(
         ids = [job.id for job in backend.list_queued(queue)]
         assert ids == ([waiting.id] if queue == "a" else []) + expected, queue
     for when, job_id, _ in due:
-        job = backend.get(job_id)
-        assert job is not None and job.status is JobStatus.QUEUED and job.enqueued == now
-        assert job.scheduled == when
+        promoted_job = backend.get(job_id)
+        assert promoted_job is not None and promoted_job.status is JobStatus.QUEUED
+        assert (promoted_job.enqueued, promoted_job.scheduled) == (now, when)
     for _, job_id, _ in later:
-        job = backend.get(job_id)
-        assert job is not None and job.status is JobStatus.SCHEDULED
+        waiting_job = backend.get(job_id)
+        assert waiting_job is not None and waiting_job.status is JobStatus.SCHEDULED
     assert backend.get(deleted[1]) is None
     stopped = backend.get(canceled[1])
     assert stopped is not None and stopped.status is JobStatus.CANCELED
