@@ -275,8 +275,8 @@ SELECT name FROM others WHERE name IS NOT NULL
 ORDER BY name;
 
 -- name: count_queued
--- How many jobs wait in :queue: one row of job_counts.
-SELECT coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = 'queued'), 0);
+-- How many jobs wait in :queue (reads jobs_queued only).
+SELECT count(*) FROM jobs WHERE queue = :queue AND status = 'queued';
 
 -- name: list_queued
 -- One page of :queue in claim order. The page's rowids come from jobs_queued
@@ -287,8 +287,8 @@ SELECT {job_columns}, position FROM jobs WHERE rowid IN (
 );
 
 -- name: count_registry
--- How many jobs of :queue are in :registry: one row of job_counts.
-SELECT coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = :registry), 0);
+-- How many jobs of :queue are in :registry (reads jobs_registry only).
+SELECT count(*) FROM jobs WHERE queue = :queue AND registry = :registry;
 
 -- name: list_registry
 -- One page of a registry, oldest first. The page's rowids come from

@@ -1,4 +1,4 @@
--- The SQLite backend's schema, version 5 (PRAGMA user_version = 5; migrations.sql
+-- The SQLite backend's schema, version 4 (PRAGMA user_version = 4; migrations.sql
 -- brings a file of an earlier version to it).
 --
 -- One row per job in `jobs`. Each index below is partial, so that a row is in
@@ -13,7 +13,6 @@
 --
 -- `position` orders a queue: at_front jobs take min - 1, the others max + 1
 -- of the queued positions of their queue when they enter it.
--- `job_counts` holds how many jobs each queue has in each state, kept by triggers;
 -- `job_deps` holds the links of deferred jobs to the jobs they wait for;
 -- `schedules` the cron schedules (their latest claimed tick, their registration).
 
@@ -87,47 +86,6 @@ CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires, id) WHERE status 
 -- name: create_jobs_expiry
 -- Jobs that housekeeping deletes at some point.
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
-
--- name: create_job_counts
--- How many jobs each queue holds in each state: 'queued', or the registry (the
--- `registry` column) of the others. Kept exact by the three triggers below,
--- in the transaction of every write to `jobs`: count_queued and
--- count_registry read one row instead of counting an index range.
-CREATE TABLE IF NOT EXISTS job_counts (
-    queue TEXT NOT NULL,
-    state TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (queue, state)
-) WITHOUT ROWID;
-
--- name: create_job_counts_insert
--- A job stored: one more in its queue's state.
-CREATE TRIGGER IF NOT EXISTS job_counts_insert AFTER INSERT ON jobs
-BEGIN
-    INSERT INTO job_counts (queue, state, n)
-    VALUES (NEW.queue, coalesce(NEW.registry, 'queued'), 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
-END;
-
--- name: create_job_counts_update
--- A job moved to another state (stopped and canceled share a registry) or
--- queue: one less where it was, one more where it is, in one statement.
-CREATE TRIGGER IF NOT EXISTS job_counts_update AFTER UPDATE OF queue, status ON jobs
-WHEN NEW.queue IS NOT OLD.queue OR NEW.registry IS NOT OLD.registry
-BEGIN
-    INSERT INTO job_counts (queue, state, n)
-    VALUES (OLD.queue, coalesce(OLD.registry, 'queued'), -1),
-           (NEW.queue, coalesce(NEW.registry, 'queued'), 1)
-    ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
-END;
-
--- name: create_job_counts_delete
--- A job removed: one less in its queue's state.
-CREATE TRIGGER IF NOT EXISTS job_counts_delete AFTER DELETE ON jobs
-BEGIN
-    UPDATE job_counts SET n = n - 1
-    WHERE queue = OLD.queue AND state = coalesce(OLD.registry, 'queued');
-END;
 
 -- name: create_job_deps
 -- One row per (dependency, deferred dependent) link, as the memory backend's
