@@ -237,6 +237,25 @@ def test_an_enqueue_is_committed_at_the_durability_asked_for(
     backend.close()
 
 
+def _cache_size(sqlite: sqlite3.Connection) -> int:
+    size: int = sqlite.execute("PRAGMA cache_size").fetchall()[0][0]
+    return size
+
+
+def test_every_connection_has_the_larger_page_cache(backend: SQLiteBackend, path: Path) -> None:
+    """cache_size is per connection: each thread's has it."""
+    expected = -database.CACHE_SIZE_KIB
+    plain = raw(path)
+    assert _cache_size(plain) != expected  # SQLite's default (2,000 KiB as usually built)
+    plain.close()
+    assert backend._db.read(_cache_size) == expected
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(backend._db.read(_cache_size)))
+    thread.start()
+    thread.join()
+    assert found == [expected]
+
+
 def test_a_write_gives_up_on_a_lock_held_too_long(path: Path, clock: ManualClock) -> None:
     backend = SQLiteBackend(path, clock=clock, busy_timeout=0.2)
     job = enqueue(backend, clock)
@@ -371,6 +390,58 @@ def test_claim_seeks_each_queue_and_sorts_only_its_candidates(
 def test_queue_names_seeks_one_entry_per_queue(backend: SQLiteBackend, path: Path) -> None:
     plan = _plan(path, QUERIES.queue_names)
     assert not [step for step in plan if step.startswith("SCAN jobs")], plan
+
+
+def test_promote_finds_each_job_by_the_rowid_of_jobs_scheduled(
+    backend: SQLiteBackend, path: Path
+) -> None:
+    """due_jobs reads the rowids from jobs_scheduled; promote updates by rowid,
+    without a seek into the primary-key index by the (random) job id."""
+    assert _plan(path, QUERIES.due_jobs)[0].startswith("SEARCH jobs USING INDEX jobs_scheduled")
+    plan = _plan(path, QUERIES.promote)
+    assert plan[0] == "SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)", plan
+    assert not [step for step in plan if "sqlite_autoindex_jobs" in step], plan
+
+
+def test_promotion_by_rowid_queues_exactly_the_due_jobs_in_due_order(
+    backend: SQLiteBackend, clock: ManualClock
+) -> None:
+    """Jobs of several queues due at various times, some not due, one deleted and
+    one canceled before promotion: each batch queues the earliest due jobs, each
+    queue in due order (ties by id), and nothing else changes."""
+    start = clock.now()
+    due: list[tuple[float, str, str]] = []
+    later: list[tuple[float, str, str]] = []
+    for i in range(60):
+        queue = ("a", "b", "c")[i % 3]
+        when = start + (i * 7) % 20 + (0 if i % 4 else 100)  # every 4th job not due
+        job = enqueue(backend, clock, queue, scheduled=when, ttl=600 if i % 5 == 0 else None)
+        (later if when > start + 50 else due).append((when, job.id, queue))
+    deleted, canceled = due.pop(3), due.pop(10)
+    assert backend.delete(deleted[1])
+    backend.cancel(canceled[1], clock.now())
+    waiting = enqueue(backend, clock, "a")
+    clock.advance(50)
+    now = clock.now()
+    promoted = 0
+    while (moved := backend.promote_due(now, limit=7)) > 0:
+        assert moved <= 7
+        promoted += moved
+    assert promoted == len(due)
+    for queue in ("a", "b", "c"):
+        expected = [job_id for _, job_id, q in sorted(due) if q == queue]
+        ids = [job.id for job in backend.list_queued(queue)]
+        assert ids == ([waiting.id] if queue == "a" else []) + expected, queue
+    for when, job_id, _ in due:
+        promoted_job = backend.get(job_id)
+        assert promoted_job is not None and promoted_job.status is JobStatus.QUEUED
+        assert (promoted_job.enqueued, promoted_job.scheduled) == (now, when)
+    for _, job_id, _ in later:
+        waiting_job = backend.get(job_id)
+        assert waiting_job is not None and waiting_job.status is JobStatus.SCHEDULED
+    assert backend.get(deleted[1]) is None
+    stopped = backend.get(canceled[1])
+    assert stopped is not None and stopped.status is JobStatus.CANCELED
 
 
 # -- fork ----------------------------------------------------------------------------

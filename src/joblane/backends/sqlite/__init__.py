@@ -34,6 +34,9 @@ The file is in WAL mode. These are the pragmas, exactly:
 - ``busy_timeout`` = *busy_timeout* (the ``timeout`` of ``sqlite3.connect``);
   ``journal_size_limit`` = 64 MiB; ``user_version`` = the schema version;
   ``query_only=ON`` on the connection that only watches for changes.
+- ``cache_size`` = -16384 (16 MiB at most) on each thread's connection (not on
+  the one that only watches for changes: it reads no job): a bound, not an
+  allocation; a connection holds the pages it has read, up to that.
 
 Why NORMAL is safe for worker-side transitions: a commit appends frames to the
 WAL, each checksummed in a chain that starts from the WAL's salt. After a power

@@ -47,6 +47,15 @@ DEFAULT_FILE_MODE = 0o600
 """Permissions of a new database file (and so of its -wal and -shm): the owner's only."""
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 """Bytes the WAL file is truncated to after a checkpoint that emptied it."""
+CACHE_SIZE_KIB = 16 * 1024
+"""Each connection's page cache at most, KiB (``PRAGMA cache_size``; SQLite's
+default is 2,000 KiB). Pages are allocated as they are first read, so a
+connection holds no more than the pages it has used: a small file costs its
+size. A file of 10^6 jobs (600 MB) has about 3.5 MiB of B-tree interior pages,
+and a promotion batch of 1,000 jobs changes up to 1,000 table pages: the
+default cache holds neither, so seeks read the same pages again through the
+OS and a large transaction spills to the WAL (bench/RESULTS.md)."""
+_CACHE_SIZE = f"PRAGMA cache_size = -{CACHE_SIZE_KIB}"
 
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _FIRST_RETRY_DELAY = 0.00005
@@ -62,11 +71,12 @@ _MAX_RETRY_DELAY = 0.005
 class _Connection:
     """A thread's connection and the ``synchronous`` level it is set to."""
 
-    __slots__ = ("__weakref__", "sqlite", "synchronous")
+    __slots__ = ("__weakref__", "cache_sized", "sqlite", "synchronous")
 
     def __init__(self, sqlite: sqlite3.Connection) -> None:
         self.sqlite = sqlite
         self.synchronous = ""
+        self.cache_sized = False
 
 
 _DATABASES: weakref.WeakSet[Database] = weakref.WeakSet()
@@ -244,11 +254,17 @@ class Database:
     def retrying(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run *fn* on this thread's connection; while SQLite says the file is busy,
         run it again after a growing sleep, for at most *busy_timeout* seconds."""
-        sqlite = self._connection().sqlite
+        conn = self._connection()
+        sqlite = conn.sqlite
         deadline = time.monotonic() + self.busy_timeout
         delay = _FIRST_RETRY_DELAY
         while True:
             try:
+                if not conn.cache_sized:
+                    # Here, not in _open: this pragma reads the schema, so it may
+                    # meet a lock (another process creating the file).
+                    sqlite.execute(_CACHE_SIZE)
+                    conn.cache_sized = True
                 return fn(sqlite)
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF not in _BUSY:

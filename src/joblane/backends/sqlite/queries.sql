@@ -177,18 +177,21 @@ ORDER BY lease_expires, id LIMIT :limit;
 
 -- name: due_jobs
 -- Scheduled jobs due at or before :now, in due order, with their ttl and
--- creation time (core.rules.queue_entry).
-SELECT id, ttl, created FROM jobs
+-- creation time (core.rules.queue_entry), and the rowid jobs_scheduled holds
+-- for promote.
+SELECT rowid, ttl, created FROM jobs
 WHERE status = 'scheduled' AND scheduled <= :now
 ORDER BY scheduled, id LIMIT :limit;
 
 -- name: promote
--- Put scheduled job :id on its queue at :enqueued, expiring at :expires_at
--- (core.rules.queue_entry).
+-- Put the scheduled job of rowid :rowid (read by due_jobs in the same
+-- transaction) on its queue at :enqueued, expiring at :expires_at
+-- (core.rules.queue_entry). By rowid: the row is found in the table's own
+-- B-tree, without a seek into the primary-key index by a random id.
 UPDATE jobs
 SET status = 'queued', enqueued = :enqueued, expires_at = :expires_at,
     position = {queue_position}
-WHERE id = :id AND status = 'scheduled';
+WHERE rowid = :rowid AND status = 'scheduled';
 
 -- name: next_due
 -- The earliest due time of a scheduled job.

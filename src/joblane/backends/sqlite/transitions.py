@@ -188,9 +188,9 @@ def renew(
 def promote_due(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.due_jobs, {"now": now, "limit": limit}).fetchall()
     params = []
-    for job_id, ttl, created in rows:
+    for rowid, ttl, created in rows:
         entry = rules.queue_entry(now, _ttl(ttl), created)
-        params.append({"id": job_id, "enqueued": entry.enqueued, "expires_at": entry.expires_at})
+        params.append({"rowid": rowid, "enqueued": entry.enqueued, "expires_at": entry.expires_at})
     sqlite.executemany(QUERIES.promote, params)
     return len(rows)
 
