@@ -53,8 +53,8 @@ from joblane.core.rules import Dependents
 from joblane.core.states import JobStatus
 
 NAMES = (
-    "enqueue", "claim", "settle", "renew", "expired_leases", "promote_due", "purge_expired",
-    "cancel", "requeue", "delete", "empty", "save_meta", "register_worker",
+    "enqueue", "enqueue_many", "claim", "settle", "renew", "expired_leases", "promote_due",
+    "purge_expired", "cancel", "requeue", "delete", "empty", "save_meta", "register_worker",
     "unregister_worker", "queue_names", "list_jobs", "claim_ticks",
 )  # fmt: skip
 CONSTANTS = {"DEFAULT_FAILURE_TTL": str(DEFAULT_FAILURE_TTL)}
