@@ -10,7 +10,7 @@
 --   whose value is each job's own, the n values (those k as ""), then per job:
 --   id and its k values. Each job's hash is the n fields in that order, the
 --   same as enqueue.lua writes from records.py's job_fields.
--- Reply: {"ok"}: every job stored as passed; {"taken"}: nothing stored,
+-- Reply: {"ok"}: every job stored as passed; {"general"}: nothing stored,
 --   because an id is taken (by a stored job, or twice in this batch) or the
 --   shape is not that of a new queued job: enqueue.lua decides then.
 --
@@ -36,78 +36,80 @@ for j = 1, n do flat[2 * j] = nextarg() end
 local varies = {}
 for s = 1, k do varies[own[s]] = true end
 if not at.s or varies[at.s] or flat[at.s] ~= "queued" or at.d or not at.q then
-  return { "taken" }
+  return { "general" }
 end
 
-local ids, keys, values, seen = {}, {}, {}, {}
+-- Each job's id is at ARGV[off + (i - 1) * (k + 1) + 1], its values after it.
+local off, stride = argi, k + 1
+local keys, seen, job = {}, {}, P .. "job:"
 for i = 1, count do
-  local id = nextarg()
-  if seen[id] then return { "taken" } end
+  local id = ARGV[off + (i - 1) * stride + 1]
+  if seen[id] then return { "general" } end
   seen[id] = true
-  ids[i], keys[i] = id, job_key(id)
-  for _ = 1, k do values[#values + 1] = nextarg() end
+  keys[i] = job .. id
 end
 for from = 1, count, 1000 do
   if redis.call("EXISTS", unpack(keys, from, math.min(from + 999, count))) > 0 then
-    return { "taken" }
+    return { "general" }
   end
 end
 
 -- Phase 2. Queue positions as push() gives them, one after the other.
-local first = redis.call("INCRBY", SEQ, count) - count
+local call = redis.call
+local first = call("INCRBY", SEQ, count) - count
 local qi, fi, xi = at.q, at.af, at.x
 local per_queue, queues = {}, {}
-local run_key, run_b, run_q, run = nil, nil, nil, {}
-local expiring = {}
+local run_key, run_b, run_q, run, m = nil, nil, nil, {}, 0
+local expiring, e = {}, 0
 -- A run's entries go to its bucket highest score first: each then goes
 -- before the bucket's others, found without a walk through them.
 local function flush_run()
   if not run_key then return end
-  local m = #run
   if m > 2 and run[1] < run[m - 1] then
     local reversed = {}
-    for j = m - 1, 1, -2 do
-      reversed[#reversed + 1] = run[j]
-      reversed[#reversed + 1] = run[j + 1]
+    for j = 1, m, 2 do
+      reversed[m - j], reversed[m - j + 1] = run[j], run[j + 1]
     end
     run = reversed
   end
-  redis.call("ZADD", run_key, unpack(run))
-  redis.call("ZADD", index_key(run_q), run_b, run_b)
+  call("ZADD", run_key, unpack(run, 1, m))
+  call("ZADD", index_key(run_q), run_b, run_b)
 end
-flat[2 * n + 1] = "b"
+local b_at = 2 * n + 2
+flat[b_at - 1] = "b"
 for i = 1, count do
-  local base = (i - 1) * k
-  for s = 1, k do flat[own[s]] = values[base + s] end
-  local id, q = ids[i], flat[qi]
+  local at_id = off + (i - 1) * stride + 1
+  for s = 1, k do flat[own[s]] = ARGV[at_id + s] end
+  local id, q = ARGV[at_id], flat[qi]
   local pos = first + i
   if fi and flat[fi] == "1" then pos = -pos end
   local b = bucket_of(pos)
-  flat[2 * n + 2] = b
-  redis.call("HSET", keys[i], unpack(flat))
+  flat[b_at] = b
+  call("HSET", keys[i], unpack(flat))
   if xi then
-    expiring[#expiring + 1] = flat[xi]
-    expiring[#expiring + 1] = id
+    expiring[e + 1], expiring[e + 2] = flat[xi], id
+    e = e + 2
   end
   if b ~= run_b or q ~= run_q then
     flush_run()
-    run_key, run_b, run_q, run = bucket_key(q, b), b, q, {}
+    run_key, run_b, run_q, run, m = bucket_key(q, b), b, q, {}, 0
   end
-  run[#run + 1] = pos
-  run[#run + 1] = id
-  if not per_queue[q] then
-    per_queue[q] = 0
+  run[m + 1], run[m + 2] = pos, id
+  m = m + 2
+  local counted = per_queue[q]
+  if not counted then
+    counted = 0
     queues[#queues + 1] = q
   end
-  per_queue[q] = per_queue[q] + 1
+  per_queue[q] = counted + 1
 end
 flush_run()
-for from = 1, #expiring, 2000 do
-  redis.call("ZADD", EXPIRY, unpack(expiring, from, math.min(from + 1999, #expiring)))
+for from = 1, e, 2000 do
+  call("ZADD", EXPIRY, unpack(expiring, from, math.min(from + 1999, e)))
 end
 for _, q in ipairs(queues) do
-  redis.call("HINCRBY", QCOUNT, q, per_queue[q])
-  redis.call("SADD", QUEUES, q)
+  call("HINCRBY", QCOUNT, q, per_queue[q])
+  call("SADD", QUEUES, q)
 end
 publish()
 return { "ok" }
