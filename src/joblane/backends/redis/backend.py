@@ -307,9 +307,11 @@ class RedisBackend:
         return jobs, args, retried
 
     def _enqueue_many(self, jobs: Sequence[JobRecord], unique: bool) -> list[JobRecord]:
-        """:meth:`enqueue` of several jobs: enqueue_many.lua when they are new
-        queued jobs of one shape (records.batch_args), else (or when it finds
-        an id taken) enqueue.lua, each all or nothing."""
+        """:meth:`enqueue` of several jobs: enqueue_many.lua when they are
+        queued jobs of one shape (records.batch_args), not unique and not a
+        retry, else enqueue.lua; each all or nothing. When enqueue_many.lua
+        finds an id taken (a duplicate, an ended job to replace) it stores
+        nothing and enqueue.lua decides, in a second round trip."""
         batch = _Batch(self, jobs, unique)
 
         def store(client: redis.Redis, attempt: int) -> Any:
@@ -616,7 +618,8 @@ class _Batch:
         self.backend = backend
         self.jobs, self.retried = backend._unanswered.as_retries(jobs)
         self.head: list[Arg] = [*backend._head, "1" if unique else "0", "0", len(self.jobs)]
-        compact = batch_args(self.jobs)
+        # unique and a retry expect taken ids: enqueue.lua at once, one round trip.
+        compact = None if unique or self.retried else batch_args(self.jobs)
         self.bulk = None if compact is None else [*self.head, *compact]
         self._general: list[Arg] | None = None
 
