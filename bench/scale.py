@@ -96,6 +96,10 @@ class Store:
     versions: dict[str, str]
     parts: Callable[[], dict[str, int]] | None = None
     """The size's parts, where it has several (SQLite: the file and its WAL)."""
+    server_us: Callable[[], float] | None = None
+    """The server's time so far inside joblane's calls, in microseconds, where it is
+    known (Redis: ``INFO commandstats`` of FCALL, the commands the functions run
+    included)."""
 
 
 @contextlib.contextmanager
@@ -132,8 +136,15 @@ def redis_store(workdir: Path) -> Iterator[Store]:
     with redis_server(workdir) as url:
         with redis.Redis.from_url(url) as client:
             version = str(client.info("server")["redis_version"])
+
+        def server_us() -> float:
+            with redis.Redis.from_url(url) as client:
+                stats = client.info("commandstats")
+            return float(stats.get("cmdstat_fcall", {}).get("usec", 0))
+
         yield Store("redis", url, lambda: used_memory(url), lambda: flushall(url),
-                    {"redis": version, "redis_py": _version("redis")})  # fmt: skip
+                    {"redis": version, "redis_py": _version("redis")},
+                    server_us=server_us)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -213,6 +224,29 @@ def fill_finished(backend: Any, n: int) -> float:
         if not jobs:
             break
     return n / max(time.perf_counter() - t0, 1e-9)
+
+
+def control_us(url: str) -> dict[str, float]:
+    """The machine's state right before the samples, to tell a slower backend from a
+    busier machine: a fixed pure-Python loop (wall and CPU, median of 5) and, on
+    Redis, a PING's round trip (median of 200)."""
+    walls, cpus = [], []
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        sum(i * i for i in range(20_000))
+        walls.append((time.perf_counter() - t0) * 1e6)
+        cpus.append((time.process_time() - c0) * 1e6)
+    out = {
+        "control_loop_us": statistics.median(walls),
+        "control_loop_cpu_us": statistics.median(cpus),
+    }
+    if url.startswith("redis"):
+        import redis
+
+        with redis.Redis.from_url(url) as client:
+            client.ping()
+            out["control_ping_us"] = _median_ms(client.ping, 200) * 1000
+    return out
 
 
 def enqueue_cost(backend: Any, sample: int) -> float:
@@ -361,8 +395,16 @@ def measure_size(store: Store, n: int, finished: int, sample: int) -> dict[str, 
         full = store.size()
         row["store_bytes"] = full
         row["bytes_per_job"] = (full - empty) / (n + finished)
-        row["enqueue_us"] = enqueue_cost(backend, sample)
-        row["claim_us"] = claim_cost(backend, sample)
+        row.update(control_us(store.url))
+        for step, cost in (("enqueue", enqueue_cost), ("claim", claim_cost)):
+            server0 = store.server_us() if store.server_us else 0.0
+            cpu0 = time.process_time()
+            row[f"{step}_us"] = cost(backend, sample)
+            # Means over the whole sample: this process's CPU, and the server's time
+            # where it is known.
+            row[f"{step}_cpu_us"] = (time.process_time() - cpu0) / sample * 1e6
+            if store.server_us:
+                row[f"{step}_server_us"] = (store.server_us() - server0) / sample
         row.update(api_pages(backend))
         row.update(info_wall(store.url))
         row["load1"] = os.getloadavg()[0]

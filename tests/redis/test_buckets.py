@@ -155,3 +155,57 @@ def test_a_bucket_of_another_type_skips_the_rest_of_its_queue(
 
 def buckets_of(client: redis.Redis, prefix: str, queue: str) -> list[str]:
     return [f"{prefix}qb:{text(b)}:{queue}" for b in client.zrange(f"{prefix}qi:{queue}", 0, -1)]
+
+
+def test_every_page_near_either_end_reads_as_the_queue_is_ordered(
+    backend: RedisBackend, clock: ManualClock, client: redis.Redis
+) -> None:
+    # Pages are read from the nearer end of the queue: those near the end walk
+    # the buckets backwards. Holes (cancel, delete, a claim from the front),
+    # expired jobs still queued and at_front jobs (negative buckets) included.
+    back = fill(backend, clock, 500)
+    expiring = fill(backend, clock, 140, ttl=5)
+    front = fill(backend, clock, 4, at_front=True)
+    order = front[::-1] + back + expiring
+    gone = {back[3], back[127], back[128], back[300], expiring[100]}
+    for job_id in sorted(gone)[:3]:
+        assert backend.cancel(job_id, clock.now()).status is JobStatus.CANCELED
+    for job_id in sorted(gone)[3:]:
+        assert backend.delete(job_id)
+    clock.advance(10)  # the expiring jobs expire, still queued until purged
+    order = [i for i in order if i not in gone]
+    assert ids(claim(backend, clock, limit=2)) == order[:2]
+    order = order[2:]
+    total = len(order)
+    assert backend.count("normal") == total == 637
+    assert len(buckets(client, backend.prefix)) == 7  # -1, 0 .. 5
+    starts = {*range(0, 12), *range(total // 2 - 3, total // 2 + 4), *range(total - 140, total + 3)}
+    for start in sorted(starts):
+        for limit in (1, 2, 5, 50, 130, 300):
+            page = ids(backend.list_queued("normal", start, limit))
+            assert page == order[start : start + limit], (start, limit)
+    assert ids(backend.list_queued("normal", 0, 10_000)) == order
+    check_one_place_each(client, backend.prefix)
+
+
+def calls(client: redis.Redis, command: str) -> int:
+    stats = client.info("commandstats").get(f"cmdstat_{command}", {})
+    return int(stats.get("calls", 0))
+
+
+def test_the_first_and_last_pages_read_a_few_buckets_at_any_length(
+    backend: RedisBackend, clock: ManualClock, client: redis.Redis
+) -> None:
+    order = fill(backend, clock, 128 * 40 - 1)  # positions 1 .. 5119: 40 full buckets
+    total = len(order)
+
+    def zcards(start: int, limit: int) -> int:
+        before = calls(client, "zcard")
+        assert ids(backend.list_queued("normal", start, limit)) == order[start : start + limit]
+        return calls(client, "zcard") - before
+
+    assert zcards(0, 50) == 1
+    assert zcards(total - 50, 50) == 1
+    assert zcards(total - 200, 50) == 2  # past the last bucket's 128 jobs
+    assert zcards(total - 1, 50) == 1
+    assert zcards(total // 2, 50) <= 22  # the middle: half the buckets, from either end

@@ -39,6 +39,7 @@ from joblane.backends.redis.layout import check_layout
 from joblane.backends.redis.loader import Scripts
 from joblane.backends.redis.records import (
     Arg,
+    batch_args,
     decode_job,
     job_fields,
     job_record,
@@ -259,6 +260,8 @@ class RedisBackend:
         ids and payloads) through this object, they are not stored twice."""
         if not jobs:
             return []
+        if len(jobs) > 1:
+            return self._enqueue_many(jobs, unique)
         jobs, args, retried = self._enqueue_args(jobs, unique)
 
         def store(client: redis.Redis, attempt: int) -> Any:
@@ -279,6 +282,8 @@ class RedisBackend:
         if not jobs:
             return []
         await self._aio.refresh_clock(self._redis_clock, self.clock)
+        if len(jobs) > 1:
+            return await self._aenqueue_many(jobs, unique)
         jobs, args, retried = self._enqueue_args(jobs, unique)
 
         async def store(client: aredis.Redis, attempt: int) -> Any:
@@ -300,11 +305,55 @@ class RedisBackend:
         created time), enqueue.lua's arguments (``[3]``: "retrying", set per
         attempt), and whether they repeat an unanswered enqueue."""
         jobs, retried = self._unanswered.as_retries(jobs)
-        args: list[Arg] = [*self._head, "1" if unique else "0", "0", self.now(), len(jobs)]
-        for job in jobs:
-            fields = job_fields(job)
-            args += (job.id, len(fields), *fields)
-        return jobs, args, retried
+        head: list[Arg] = [*self._head, "1" if unique else "0", "0"]
+        return jobs, _enqueue_lua_args(head, self.now(), jobs), retried
+
+    def _enqueue_many(self, jobs: Sequence[JobRecord], unique: bool) -> list[JobRecord]:
+        """:meth:`enqueue` of several jobs: enqueue_many.lua when they are
+        queued jobs of one shape (records.batch_args), not unique and not a
+        retry, else enqueue.lua; each all or nothing. When enqueue_many.lua
+        finds an id taken (a duplicate, an ended job to replace) it stores
+        nothing and enqueue.lua decides, in a second round trip."""
+        batch = _Batch(self, jobs, unique)
+
+        def store(client: redis.Redis, attempt: int) -> Any:
+            retrying = "1" if attempt or batch.retried else "0"
+            if batch.bulk is not None:
+                batch.bulk[3] = retrying
+                if self._script(client, "enqueue_many", batch.bulk)[0] == b"ok":
+                    return None
+            args = batch.general()
+            args[3] = retrying
+            return self._script(client, "enqueue", args)
+
+        try:
+            reply = self._conn.call(store, "the enqueue", unknown=_unknown(batch.jobs))
+        except EnqueueOutcomeUnknownError:
+            self._unanswered.remember(batch.jobs)
+            raise
+        return batch.stored(reply)
+
+    async def _aenqueue_many(self, jobs: Sequence[JobRecord], unique: bool) -> list[JobRecord]:
+        """:meth:`_enqueue_many` through ``redis.asyncio``, as :meth:`aenqueue`."""
+        batch = _Batch(self, jobs, unique)
+
+        async def store(client: aredis.Redis, attempt: int) -> Any:
+            retrying = "1" if attempt or batch.retried else "0"
+            if batch.bulk is not None:
+                batch.bulk[3] = retrying
+                reply = await self._scripts.arun(client, "enqueue_many", batch.bulk)
+                if reply[0] == b"ok":
+                    return None
+            args = batch.general()
+            args[3] = retrying
+            return await self._scripts.arun(client, "enqueue", args)
+
+        try:
+            reply = await self._aio.call(store, "the enqueue", unknown=_unknown(batch.jobs))
+        except (EnqueueOutcomeUnknownError, asyncio.CancelledError):
+            self._unanswered.remember(batch.jobs)
+            raise
+        return batch.stored(reply)
 
     def _enqueued(self, jobs: Sequence[JobRecord], reply: Any) -> list[JobRecord]:
         """The jobs as stored, from enqueue.lua's *reply*; raises its refusals."""
@@ -596,6 +645,47 @@ def _flat_hashes(replies: list[Any]) -> list[list[bytes] | None]:
         else:
             out.append([item for pair in reply.items() for item in pair])
     return out
+
+
+class _Batch:
+    """An enqueue of several jobs: the jobs as sent (a retry of an unanswered
+    enqueue keeps its records' created time), enqueue_many.lua's arguments
+    (None when it does not apply) and enqueue.lua's, built when needed; in
+    both, ``[3]`` is "retrying", set per attempt."""
+
+    def __init__(self, backend: RedisBackend, jobs: Sequence[JobRecord], unique: bool) -> None:
+        self.backend = backend
+        self.jobs, self.retried = backend._unanswered.as_retries(jobs)
+        self.head: list[Arg] = [*backend._head, "1" if unique else "0", "0", len(self.jobs)]
+        # unique and a retry expect taken ids: enqueue.lua at once, one round trip.
+        compact = None if unique or self.retried else batch_args(self.jobs)
+        self.bulk = None if compact is None else [*self.head, *compact]
+        self._general: list[Arg] | None = None
+
+    def general(self) -> list[Arg]:
+        if self._general is None:
+            self._general = _enqueue_lua_args(self.head[:4], self.backend.now(), self.jobs)
+        return self._general
+
+    def stored(self, reply: Any) -> list[JobRecord]:
+        """The jobs as stored: as sent after enqueue_many.lua (*reply* None),
+        else from enqueue.lua's reply."""
+        backend = self.backend
+        if reply is not None:
+            return backend._enqueued(self.jobs, reply)
+        backend._unanswered.forget(self.jobs)
+        backend._changes.notify()
+        return list(self.jobs)
+
+
+def _enqueue_lua_args(head: list[Arg], now: float, jobs: Sequence[JobRecord]) -> list[Arg]:
+    """enqueue.lua's arguments: *head* (prefix, origin, unique, retrying), then
+    now (for a hand-off's lease), the count, and each job's fields."""
+    args: list[Arg] = [*head, now, len(jobs)]
+    for job in jobs:
+        fields = job_fields(job)
+        args += (job.id, len(fields), *fields)
+    return args
 
 
 def _unknown(jobs: Sequence[JobRecord]) -> Callable[[str], EnqueueOutcomeUnknownError]:

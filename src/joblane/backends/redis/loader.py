@@ -4,8 +4,9 @@ as one Redis function library (Redis 7 functions).
 Each ``scripts/<name>.lua`` starts with a ``#!lua`` line, which carries the
 function's flags: ``#!lua flags=no-writes`` for the ones that only read,
 ``#!lua flags=allow-oom`` for the worker's transitions (they drain queues, so
-they must run when Redis is out of memory), and a bare ``#!lua`` for enqueue
-and save_meta, which Redis then refuses to start when it is out of memory.
+they must run when Redis is out of memory), and a bare ``#!lua`` for enqueue,
+enqueue_many and save_meta, which Redis then refuses to start when it is out of
+memory.
 ``scripts/_common.lua`` holds the helpers (key names, placing a job in its
 queue or registry, settling, releasing dependents). The library is
 ``_common.lua`` followed by one ``redis.register_function`` per script, whose
@@ -53,8 +54,8 @@ from joblane.core.rules import Dependents
 from joblane.core.states import JobStatus
 
 NAMES = (
-    "enqueue", "claim", "settle", "renew", "expired_leases", "promote_due", "purge_expired",
-    "cancel", "requeue", "delete", "empty", "save_meta", "register_worker",
+    "enqueue", "enqueue_many", "claim", "settle", "renew", "expired_leases", "promote_due",
+    "purge_expired", "cancel", "requeue", "delete", "empty", "save_meta", "register_worker",
     "unregister_worker", "queue_names", "list_jobs", "claim_ticks",
 )  # fmt: skip
 CONSTANTS = {"DEFAULT_FAILURE_TTL": str(DEFAULT_FAILURE_TTL)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ from joblane.errors import CorruptRecordError
 Arg = str | bytes | int | float
 
 _STATUSES = {status.value.encode(): status for status in JobStatus}
+_QUEUED = JobStatus.QUEUED
 _TAG = b"="
 """Put before an optional text or bytes argument that is present (see settle.lua)."""
 
@@ -116,6 +118,42 @@ def job_fields(job: JobRecord) -> list[Arg]:
     if job.cancel_requested:
         out += ("cr", "1")
     return out
+
+
+def batch_args(jobs: Sequence[JobRecord]) -> list[Arg] | None:
+    """enqueue_many.lua's arguments after the count for *jobs*, or None when
+    they are not all queued jobs without dependencies whose hashes have the
+    same fields (enqueue.lua stores those): the fields' names once, which
+    vary from job to job, the values they share once, then each job's id and
+    own values. Each job's hash is job_fields(job), value for value."""
+    rows = [job_fields(job) for job in jobs if job.status is _QUEUED and not job.depends_on]
+    size = len(rows)
+    if size != len(jobs) or len(set(map(len, rows))) != 1:
+        return None
+    columns = list(zip(*rows, strict=True))  # name, value, name, value...: a tuple each
+    names = columns[0::2]
+    if any(column.count(column[0]) != size for column in names):
+        return None
+    values = columns[1::2]
+    own = [i for i, column in enumerate(values) if not _same(column, size)]
+    shared: list[Arg] = [column[0] for column in values]
+    for i in own:
+        shared[i] = ""
+    per_job = zip([job.id for job in jobs], *(values[i] for i in own), strict=True)
+    return [
+        len(names), *(column[0] for column in names), len(own), *(i + 1 for i in own),
+        *shared, *chain.from_iterable(per_job),
+    ]  # fmt: skip
+
+
+def _same(column: tuple[Arg, ...], size: int) -> bool:
+    """Whether every value of *column* is the first one, of the same type (1 ==
+    1.0 == True, but each is written as its own text)."""
+    first = column[0]
+    if column.count(first) != size:
+        return False
+    kind = first.__class__
+    return kind is str or kind is bytes or len(set(map(type, column))) == 1
 
 
 def _number(raw: bytes) -> int | float:

@@ -6,8 +6,13 @@
 --   key (without the prefix), start, limit.
 -- Reply: {id1, hash1, id2, hash2, ...}.
 --
--- A queue's page walks its buckets (keys.py) in order, skipping whole buckets
--- by their size up to `start`: O(queue length / BUCKET) plus the page.
+-- A queue's page walks its buckets (keys.py) from the nearer end of the queue
+-- (its length is qcount's), skipping whole buckets by their size: from the
+-- first bucket up to `start`, or from the last one back over the jobs after
+-- the page. The first and the last pages read a few buckets at any length; a
+-- page in the middle skips half the queue, O(queue length / BUCKET / 2)
+-- bucket sizes (no count of the jobs before a bucket is kept: that would be
+-- one more write in every enqueue and claim).
 
 local kind, name = nextarg(), nextarg()
 local start, limit = tonumber(nextarg()), tonumber(nextarg())
@@ -19,18 +24,70 @@ if kind == "zset" then
   end
   return reply
 end
-local left = limit
-for _, b in ipairs(redis.call("ZRANGE", index_key(name), 0, -1)) do
-  local bkey = bucket_key(name, b)
-  local size = redis.call("ZCARD", bkey)
-  if start >= size then
-    start = start - size
-  else
+
+-- The index is read a chunk of buckets at a time: a page near an end reads
+-- only the chunk it needs, not the whole index (N / BUCKET entries).
+local CHUNK = 64
+local index = index_key(name)
+
+-- Call visit(b) for each bucket from the first (or the last, if `reverse`)
+-- until it returns true.
+local function each_bucket(reverse, visit)
+  local from = 0
+  while true do
+    local chunk
+    if reverse then
+      chunk = redis.call("ZRANGE", index, from, from + CHUNK - 1, "REV")
+    else
+      chunk = redis.call("ZRANGE", index, from, from + CHUNK - 1)
+    end
+    for _, b in ipairs(chunk) do
+      if visit(b) then return end
+    end
+    if #chunk < CHUNK then return end
+    from = from + CHUNK
+  end
+end
+
+local total = tonumber(redis.call("HGET", QCOUNT, name)) or 0
+local after = total - start - limit -- jobs after the page
+if after >= start or total <= start then
+  -- Forward, skipping `start` jobs (also when qcount says the page is past the
+  -- end: the walk then finds what the buckets hold).
+  local left = limit
+  each_bucket(false, function(b)
+    local bkey = bucket_key(name, b)
+    local size = redis.call("ZCARD", bkey)
+    if start >= size then
+      start = start - size
+      return false
+    end
     local ids = redis.call("ZRANGE", bkey, start, start + left - 1)
     for _, id in ipairs(ids) do job_reply(reply, id) end
     left = left - #ids
     start = 0
-    if left <= 0 then break end
-  end
+    return left <= 0
+  end)
+  return reply
 end
+
+-- Backward: skip the `after` jobs after the page (0 if it reaches the end),
+-- take the page's jobs last first, then reverse them.
+local skip = math.max(after, 0)
+local left = total - skip - start
+local taken = {}
+each_bucket(true, function(b)
+  local bkey = bucket_key(name, b)
+  local size = redis.call("ZCARD", bkey)
+  if skip >= size then
+    skip = skip - size
+    return false
+  end
+  local ids = redis.call("ZRANGE", bkey, skip, skip + left - 1, "REV")
+  for _, id in ipairs(ids) do taken[#taken + 1] = id end
+  left = left - #ids
+  skip = 0
+  return left <= 0
+end)
+for i = #taken, 1, -1 do job_reply(reply, taken[i]) end
 return reply
