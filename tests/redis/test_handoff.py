@@ -35,6 +35,14 @@ def park(
     assert jobs == []
 
 
+def accept_and_park(
+    backend: RedisBackend, worker: str, now: float, queues: tuple[str, ...] = ("normal",)
+) -> None:
+    """*worker* takes hand-offs, and is parked by a claim that found nothing."""
+    backend.accept_handoffs(worker, lease_seconds=LEASE)
+    park(backend, worker, now, queues)
+
+
 def fcalls(backend: RedisBackend) -> int:
     stats = backend._conn.client.info("commandstats")
     return int(stats.get("cmdstat_fcall", {}).get("calls", 0))
@@ -52,8 +60,7 @@ def test_a_job_enqueued_for_a_parked_worker_reaches_it_without_a_claim(
     clocked_backend: RedisBackend, clock: ManualClock
 ) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now())
+    accept_and_park(b, "w1", clock.now())
     assert parked(b) == {b"w1": b"30.0 normal"}
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 2)
 
@@ -100,8 +107,7 @@ def test_a_lower_queue_job_is_not_handed_while_a_higher_queue_holds_one(
     clocked_backend: RedisBackend, clock: ManualClock
 ) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now(), ("high", "low"))
+    accept_and_park(b, "w1", clock.now(), ("high", "low"))
     # A job reaches "high" without an enqueue (a scheduled job come due): no hand-off.
     scheduled = Queue("high", backend=b).enqueue_in(timedelta(seconds=1), sample.add, 0, 0)
     clock.advance(2)
@@ -120,16 +126,14 @@ def test_a_job_of_the_worker_s_highest_queue_is_handed_whatever_waits_below(
     clocked_backend: RedisBackend, clock: ManualClock
 ) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now(), ("high", "low"))
+    accept_and_park(b, "w1", clock.now(), ("high", "low"))
     job = Queue("high", backend=b).enqueue(sample.add, 1, 1)
     assert b.get(job.id).worker_name == "w1"  # type: ignore[union-attr]
 
 
 def test_a_lapsed_parking_hands_nothing(clocked_backend: RedisBackend, clock: ManualClock) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now())
+    accept_and_park(b, "w1", clock.now())
     clock.advance(PARK_SECONDS + 0.5)  # the worker stopped claiming: frozen or dead
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
     assert b.get(job.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
@@ -137,8 +141,7 @@ def test_a_lapsed_parking_hands_nothing(clocked_backend: RedisBackend, clock: Ma
 
 def test_a_claim_ends_the_parking(clocked_backend: RedisBackend, clock: ManualClock) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now())
+    accept_and_park(b, "w1", clock.now())
     q = Queue("normal", backend=b)
     waiting = q.enqueue(sample.add, 1, 1)  # handed
     b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
@@ -169,8 +172,7 @@ def test_end_handoffs_returns_what_was_handed_and_hands_no_more(
     clocked_backend: RedisBackend, clock: ManualClock
 ) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now())
+    accept_and_park(b, "w1", clock.now())
     q = Queue("normal", backend=b)
     handed = q.enqueue(sample.add, 1, 1)
     returned = b.end_handoffs("w1", clock.now())
@@ -193,8 +195,7 @@ def test_a_claim_reads_the_inbox_when_the_blpop_is_gone(
     clocked_backend: RedisBackend, clock: ManualClock
 ) -> None:
     b = clocked_backend
-    b.accept_handoffs("w1", lease_seconds=LEASE)
-    park(b, "w1", clock.now())
+    accept_and_park(b, "w1", clock.now())
     b._inboxes["w1"].close_quietly()  # its connection dropped: nobody waits on the list
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
     assert b._conn.client.llen(b.keys.inbox("w1")) == 1
@@ -211,8 +212,7 @@ def test_a_job_handed_to_a_worker_that_died_before_beginning_it_is_given_back_un
     db_url: str, clock: ManualClock
 ) -> None:
     dead = redis_from_url(db_url, clock=clock)
-    dead.accept_handoffs("dead", lease_seconds=LEASE)
-    park(dead, "dead", clock.now())
+    accept_and_park(dead, "dead", clock.now())
     dead.close()  # killed: its BLPOP went with its connection
     b = redis_from_url(db_url, clock=clock)
     try:
@@ -232,8 +232,7 @@ def test_a_job_begun_by_a_worker_that_then_died_is_recovered_as_lost(
     db_url: str, clock: ManualClock
 ) -> None:
     dead = redis_from_url(db_url, clock=clock)
-    dead.accept_handoffs("dead", lease_seconds=LEASE)
-    park(dead, "dead", clock.now())
+    accept_and_park(dead, "dead", clock.now())
     b = redis_from_url(db_url, clock=clock)
     try:
         job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)

@@ -66,27 +66,20 @@ def assess(backend: ReadOnlyBackend, queues: Sequence[str], max_wait: float) -> 
             return Health(NO_WORKER, "no-worker", message, queue)
     for queue in queues:
         oldest = backend.list_queued(queue, 0, 1)
-        since = ready_since(oldest[0]) if oldest else None
-        if oldest and since is not None and now - since > max_wait:
-            waited = now - since
-            return Health(
-                JOBS_WAITING, "jobs-waiting",
-                f"jobs waiting in queue {queue!r}: the oldest ready job {oldest[0].id} has "
-                f"waited {waited:.1f} s (over {max_wait:g} s) while {len(live)} worker(s) "
-                "are registered",
-                queue, oldest[0].id, round(waited, 3),
-            )  # fmt: skip
         held = _held_not_begun(backend, queue)
-        since = ready_since(held) if held else None
-        if held and since is not None and now - since > max_wait:
+        for job in (oldest[0] if oldest else None, held):
+            since = None if job is None else ready_since(job)
+            if job is None or since is None or now - since <= max_wait:
+                continue
             waited = now - since
-            return Health(
-                JOBS_WAITING, "jobs-waiting",
-                f"jobs waiting in queue {queue!r}: job {held.id}, ready for {waited:.1f} s "
-                f"(over {max_wait:g} s), is held by worker {held.worker_name or '?'} and has "
-                "not begun",
-                queue, held.id, round(waited, 3),
-            )  # fmt: skip
+            if job is held:
+                what = (f"job {job.id}, ready for {waited:.1f} s (over {max_wait:g} s), is held "
+                        f"by worker {job.worker_name or '?'} and has not begun")  # fmt: skip
+            else:
+                what = (f"the oldest ready job {job.id} has waited {waited:.1f} s (over "
+                        f"{max_wait:g} s) while {len(live)} worker(s) are registered")  # fmt: skip
+            message = f"jobs waiting in queue {queue!r}: {what}"
+            return Health(JOBS_WAITING, "jobs-waiting", message, queue, job.id, round(waited, 3))
     served = ", ".join(queues)
     return Health(HEALTHY, "healthy", f"healthy: {len(live)} live worker(s) serving {served}")
 

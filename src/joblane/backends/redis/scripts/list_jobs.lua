@@ -30,17 +30,18 @@ end
 local CHUNK = 64
 local index = index_key(name)
 
+-- Members `from` to `to` of the sorted set `key` by rank, from its end if `reverse`.
+local function zrange(key, from, to, reverse)
+  if reverse then return redis.call("ZRANGE", key, from, to, "REV") end
+  return redis.call("ZRANGE", key, from, to)
+end
+
 -- Call visit(b) for each bucket from the first (or the last, if `reverse`)
 -- until it returns true.
 local function each_bucket(reverse, visit)
   local from = 0
   while true do
-    local chunk
-    if reverse then
-      chunk = redis.call("ZRANGE", index, from, from + CHUNK - 1, "REV")
-    else
-      chunk = redis.call("ZRANGE", index, from, from + CHUNK - 1)
-    end
+    local chunk = zrange(index, from, from + CHUNK - 1, reverse)
     for _, b in ipairs(chunk) do
       if visit(b) then return end
     end
@@ -49,45 +50,37 @@ local function each_bucket(reverse, visit)
   end
 end
 
+-- Walk the buckets (from the last backwards if `reverse`), skip `skip` jobs,
+-- and give the next `left` ids, in the walk's order, to `sink`.
+local function walk(reverse, skip, left, sink)
+  each_bucket(reverse, function(b)
+    local bkey = bucket_key(name, b)
+    local size = redis.call("ZCARD", bkey)
+    if skip >= size then
+      skip = skip - size
+      return false
+    end
+    local ids = zrange(bkey, skip, skip + left - 1, reverse)
+    for _, id in ipairs(ids) do sink(id) end
+    left = left - #ids
+    skip = 0
+    return left <= 0
+  end)
+end
+
 local total = tonumber(redis.call("HGET", QCOUNT, name)) or 0
 local after = total - start - limit -- jobs after the page
 if after >= start or total <= start then
   -- Forward, skipping `start` jobs (also when qcount says the page is past the
   -- end: the walk then finds what the buckets hold).
-  local left = limit
-  each_bucket(false, function(b)
-    local bkey = bucket_key(name, b)
-    local size = redis.call("ZCARD", bkey)
-    if start >= size then
-      start = start - size
-      return false
-    end
-    local ids = redis.call("ZRANGE", bkey, start, start + left - 1)
-    for _, id in ipairs(ids) do job_reply(reply, id) end
-    left = left - #ids
-    start = 0
-    return left <= 0
-  end)
+  walk(false, start, limit, function(id) job_reply(reply, id) end)
   return reply
 end
 
 -- Backward: skip the `after` jobs after the page (0 if it reaches the end),
 -- take the page's jobs last first, then reverse them.
 local skip = math.max(after, 0)
-local left = total - skip - start
 local taken = {}
-each_bucket(true, function(b)
-  local bkey = bucket_key(name, b)
-  local size = redis.call("ZCARD", bkey)
-  if skip >= size then
-    skip = skip - size
-    return false
-  end
-  local ids = redis.call("ZRANGE", bkey, skip, skip + left - 1, "REV")
-  for _, id in ipairs(ids) do taken[#taken + 1] = id end
-  left = left - #ids
-  skip = 0
-  return left <= 0
-end)
+walk(true, skip, total - skip - start, function(id) taken[#taken + 1] = id end)
 for i = #taken, 1, -1 do job_reply(reply, taken[i]) end
 return reply
