@@ -305,3 +305,35 @@ def test_a_job_handed_to_a_killed_worker_runs_once_elsewhere_uncounted(
     record = done()
     assert record is not None and record.result == b"5"
     assert (record.attempts, record.lost_attempts) == (1, 0)
+
+
+def test_a_job_does_not_overtake_jobs_already_waiting_on_its_queue(
+    clocked_backend: RedisBackend, clock: ManualClock
+) -> None:
+    b = clocked_backend
+    accept_and_park(b, "w1", clock.now())
+    q = Queue("normal", backend=b)
+    first, second = q.enqueue_many(  # a batch goes on the queue, handed to no one
+        [Queue.prepare_data(sample.add, (1, 1)), Queue.prepare_data(sample.add, (2, 2))]
+    )
+    third = q.enqueue(sample.add, 3, 3)
+    assert b.get(third.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert b"w1" in parked(b)
+    _, jobs = b.claim(["normal"], worker="w1", limit=3, lease_seconds=LEASE, now=clock.now())
+    assert [j.id for j in jobs] == [first.id, second.id, third.id]
+
+
+def test_a_claim_carrying_a_handed_job_to_the_last_idle_slot_does_not_park(
+    clocked_backend: RedisBackend, clock: ManualClock
+) -> None:
+    b = clocked_backend
+    accept_and_park(b, "w1", clock.now())
+    handed = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
+    assert b.wait_for_change(5)
+    # A start to record sends the claim to Redis; the handed job fills the one idle slot.
+    _, jobs = b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now(),
+                      starting=1, starts=[Start("other", "token", clock.now())])  # fmt: skip
+    assert [j.id for j in jobs] == [handed.id]
+    assert parked(b) == {}
+    later = Queue("normal", backend=b).enqueue(sample.add, 2, 2)
+    assert b.get(later.id).status is JobStatus.QUEUED  # type: ignore[union-attr]

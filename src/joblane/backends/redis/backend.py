@@ -399,8 +399,13 @@ class RedisBackend:
             if handed and not settle and not starts:
                 # Leased to this worker by their enqueue (handoff.py): no round trip.
                 return [], self._claimed([], handed, now)[0]
+            # The handed jobs take their places in this claim: slots they fill are not idle.
+            count = len(handed) // 2
+            limit = max(limit - count, 0)
+            starting = None if starting is None else max(starting - count, 0)
             inbox.arm()
-            if limit > 0 and (starting is None or starting > 0):
+            idle = limit > 0 and (starting is None or starting > 0)
+            if idle and inbox.fileno() is not None:  # parked only while its BLPOP waits
                 park = [now + PARK_SECONDS, inbox.lease_seconds]
         names = list(dict.fromkeys(queues))
         settle_part = settlement_args(settle, starts)
@@ -420,7 +425,12 @@ class RedisBackend:
                 self._lost_claims.pop(worker, None)
             return reply
 
-        reply = self._conn.call(take, "the claim")
+        try:
+            reply = self._conn.call(take, "the claim")
+        except BaseException:
+            if inbox is not None and handed:
+                inbox.put_back(handed)  # still this worker's: the next claim returns them
+            raise
         flags = [bool(flag) for flag in reply[0]]
         jobs, set_aside = self._claimed(reply[1], [*handed, *reply[2:]], now)
         if jobs or any(flags) or set_aside:
@@ -568,10 +578,14 @@ class RedisBackend:
         self._changes.sources.pop(worker, None)
         if inbox is None:
             return []
-        handed = inbox.take()
-        # A claim of nothing: ends the parking, returns what the list still holds.
-        _, jobs = self.claim([], worker=worker, limit=0, lease_seconds=0.0, now=now)
-        handed += inbox.close(self._conn.client)
+        try:
+            handed = inbox.take()
+            # A claim of nothing: ends the parking, returns what the list still holds.
+            _, jobs = self.claim([], worker=worker, limit=0, lease_seconds=0.0, now=now)
+            handed += inbox.close(self._conn.client)
+        except BaseException:
+            inbox.close_quietly()  # what was handed is recovered by its lease, not begun
+            raise
         return self._claimed([], handed, now)[0] + jobs
 
     def unregister_worker(self, name: str) -> None:

@@ -60,8 +60,9 @@ _MARK = b""
 
 
 def split_entry(entry: bytes) -> list[bytes]:
-    """An inbox entry's netstrings ("<length>:<bytes>" each): the job id, then
-    its hash as HGETALL's flat list (enqueue.lua ``inbox_entry``)."""
+    """An inbox entry's netstrings ("<length>:<bytes>" each): the job id, its
+    lease token, then its hash as HGETALL's flat list (``inbox_entry`` in
+    _common.lua)."""
     parts = []
     at, end = 0, len(entry)
     while at < end:
@@ -124,7 +125,14 @@ class Inbox:
         with self._lock:
             self._read(0.0, until_mark=False)
             entries, self._entries = self._entries, []
-        return [part for entry in entries for part in (entry[0], entry[1:])]
+        return _as_reply(entries)
+
+    def put_back(self, taken: list[Any]) -> None:
+        """Jobs :meth:`take` returned that the caller could not hand on (its
+        claim failed): the next take returns them first."""
+        with self._lock:
+            again = [[taken[i], b"", *taken[i + 1]] for i in range(0, len(taken), 2)]
+            self._entries[:0] = again
 
     def close(self, client: redis.Redis) -> list[Any]:
         """After the claim that ended the worker's parking: read every hand-off
@@ -144,7 +152,7 @@ class Inbox:
                     client.lrem(self.key, 0, "")  # not popped: the BLPOP was gone
             self._drop()
             entries, self._entries = self._entries, []
-        return [part for entry in entries for part in (entry[0], entry[1:])]
+        return _as_reply(entries)
 
     def close_quietly(self) -> None:
         """Close the connection (the backend closes): what was handed and not
@@ -197,3 +205,8 @@ class Inbox:
             with contextlib.suppress(Exception):
                 self._conn.disconnect()
         self._conn = None
+
+
+def _as_reply(entries: list[list[bytes]]) -> list[Any]:
+    """Split inbox entries as claim.lua's reply lists jobs: id, hash, id, hash..."""
+    return [part for entry in entries for part in (entry[0], entry[2:])]

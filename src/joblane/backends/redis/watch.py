@@ -141,7 +141,9 @@ class ChangeListener:
             conn = pubsub.connection
             if conn is not None and not conn.can_read(timeout=0):
                 fds = [fd for fd in (source.fileno() for source in sources) if fd is not None]
-                select.select([conn._sock, *fds], [], [], timeout)
+                # A socket closed meanwhile: the reads below find out.
+                with contextlib.suppress(OSError, ValueError, TypeError):
+                    select.select([conn._sock, *fds], [], [], timeout)
             if not any([source.poll() for source in sources]):
                 return pubsub.get_message(timeout=0)  # type: ignore[no-any-return]
         self._bump()

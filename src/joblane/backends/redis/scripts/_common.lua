@@ -403,20 +403,27 @@ local function unpark(worker, words)
   redis.call("HDEL", PARKED, worker)
 end
 
--- An inbox entry: the job's id and its hash as netstrings ("<length>:<bytes>"),
--- so the worker reads the job from the BLPOP's reply alone (records.py).
-local function inbox_entry(id)
-  local parts = { #id .. ":" .. id }
+-- An inbox entry: the job's id, its lease token, then its hash as netstrings
+-- ("<length>:<bytes>" each), so the worker reads the job from the BLPOP's
+-- reply alone (handoff.py split_entry).
+local function inbox_entry(id, token)
+  local parts = { #id .. ":" .. id, #token .. ":" .. token }
   for _, value in ipairs(redis.call("HGETALL", job_key(id))) do
     parts[#parts + 1] = #value .. ":" .. value
   end
   return table.concat(parts)
 end
 
--- The job id an inbox entry starts with.
-local function entry_id(entry)
-  local length = string.match(entry, "^(%d+):")
-  return string.sub(entry, #length + 2, #length + 1 + tonumber(length))
+-- The job id and the lease token an inbox entry starts with.
+local function entry_head(entry)
+  local function field(at)
+    local length = string.match(entry, "^(%d+):", at)
+    local start = at + #length + 1
+    local stop = start + tonumber(length) - 1
+    return string.sub(entry, start, stop), stop + 1
+  end
+  local id, next_at = field(1)
+  return id, (field(next_at))
 end
 
 -- The job as a reply: its id, then its hash as field, value, field, value...

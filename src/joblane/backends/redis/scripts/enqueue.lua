@@ -31,13 +31,15 @@ local reply = { "ok" }
 -- Queues that have no parked worker (no hand-off to try for their next jobs).
 local no_idle = {}
 
--- Hand queued job `id` of queue `q` to a worker parked on `q` (see
--- _common.lua) until after `now` whose higher queues hold no job
+-- Hand queued job `id` of queue `q`, on which no job waits, to a worker
+-- parked on `q` (see _common.lua) until after `now` whose higher queues hold no job
 -- (strict priority): leased to it, not begun (the worker records its start
 -- when a slot begins it, as for a job claimed ahead), and pushed to its
 -- inbox. False if there is none: the job goes on its queue.
 local function hand_off(id, q)
-  if no_idle[q] then return false end
+  -- FIFO: a job already waiting on the queue (a batch, a retry, a scheduled
+  -- job come due) goes first, through a claim.
+  if no_idle[q] or redis.call("HEXISTS", QCOUNT, q) == 1 then return false end
   local workers = redis.call("ZRANGE", idle_key(q), "(" .. now, "+inf", "BYSCORE", "LIMIT", 0, 4)
   if #workers == 0 then
     no_idle[q] = true
@@ -58,7 +60,7 @@ local function hand_off(id, q)
         unpark(worker, words)
         local token = "h" .. redis.call("INCR", SEQ) .. ".1"
         take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, false)
-        redis.call("RPUSH", inbox_key(worker), inbox_entry(id))
+        redis.call("RPUSH", inbox_key(worker), inbox_entry(id, token))
         return true
       end
     end
