@@ -43,6 +43,13 @@ def accept_and_park(
     park(backend, worker, now, queues)
 
 
+@pytest.fixture
+def w1(clocked_backend: RedisBackend, clock: ManualClock) -> RedisBackend:
+    """*clocked_backend* with worker "w1" taking hand-offs, parked on "normal"."""
+    accept_and_park(clocked_backend, "w1", clock.now())
+    return clocked_backend
+
+
 def fcalls(backend: RedisBackend) -> int:
     stats = backend._conn.client.info("commandstats")
     return int(stats.get("cmdstat_fcall", {}).get("calls", 0))
@@ -57,10 +64,9 @@ def test_the_redis_backend_offers_handoffs(redis_backend: RedisBackend) -> None:
 
 
 def test_a_job_enqueued_for_a_parked_worker_reaches_it_without_a_claim(
-    clocked_backend: RedisBackend, clock: ManualClock
+    w1: RedisBackend, clock: ManualClock
 ) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+    b = w1
     assert parked(b) == {b"w1": b"30.0 normal"}
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 2)
 
@@ -131,17 +137,15 @@ def test_a_job_of_the_worker_s_highest_queue_is_handed_whatever_waits_below(
     assert b.get(job.id).worker_name == "w1"  # type: ignore[union-attr]
 
 
-def test_a_lapsed_parking_hands_nothing(clocked_backend: RedisBackend, clock: ManualClock) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+def test_a_lapsed_parking_hands_nothing(w1: RedisBackend, clock: ManualClock) -> None:
+    b = w1
     clock.advance(PARK_SECONDS + 0.5)  # the worker stopped claiming: frozen or dead
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
     assert b.get(job.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
 
-def test_a_claim_ends_the_parking(clocked_backend: RedisBackend, clock: ManualClock) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+def test_a_claim_ends_the_parking(w1: RedisBackend, clock: ManualClock) -> None:
+    b = w1
     q = Queue("normal", backend=b)
     waiting = q.enqueue(sample.add, 1, 1)  # handed
     b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
@@ -169,10 +173,9 @@ def test_a_worker_that_does_not_take_handoffs_is_never_parked(
 
 
 def test_end_handoffs_returns_what_was_handed_and_hands_no_more(
-    clocked_backend: RedisBackend, clock: ManualClock
+    w1: RedisBackend, clock: ManualClock
 ) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+    b = w1
     q = Queue("normal", backend=b)
     handed = q.enqueue(sample.add, 1, 1)
     returned = b.end_handoffs("w1", clock.now())
@@ -192,10 +195,9 @@ def test_end_handoffs_returns_what_was_handed_and_hands_no_more(
 
 
 def test_a_claim_reads_the_inbox_when_the_blpop_is_gone(
-    clocked_backend: RedisBackend, clock: ManualClock
+    w1: RedisBackend, clock: ManualClock
 ) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+    b = w1
     b._inboxes["w1"].close_quietly()  # its connection dropped: nobody waits on the list
     job = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
     assert b._conn.client.llen(b.keys.inbox("w1")) == 1
@@ -308,10 +310,9 @@ def test_a_job_handed_to_a_killed_worker_runs_once_elsewhere_uncounted(
 
 
 def test_a_job_does_not_overtake_jobs_already_waiting_on_its_queue(
-    clocked_backend: RedisBackend, clock: ManualClock
+    w1: RedisBackend, clock: ManualClock
 ) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+    b = w1
     q = Queue("normal", backend=b)
     first, second = q.enqueue_many(  # a batch goes on the queue, handed to no one
         [Queue.prepare_data(sample.add, (1, 1)), Queue.prepare_data(sample.add, (2, 2))]
@@ -324,10 +325,9 @@ def test_a_job_does_not_overtake_jobs_already_waiting_on_its_queue(
 
 
 def test_a_claim_carrying_a_handed_job_to_the_last_idle_slot_does_not_park(
-    clocked_backend: RedisBackend, clock: ManualClock
+    w1: RedisBackend, clock: ManualClock
 ) -> None:
-    b = clocked_backend
-    accept_and_park(b, "w1", clock.now())
+    b = w1
     handed = Queue("normal", backend=b).enqueue(sample.add, 1, 1)
     assert b.wait_for_change(5)
     # A start to record sends the claim to Redis; the handed job fills the one idle slot.

@@ -87,7 +87,8 @@ class Inbox:
         self._conn: Any = None
         self._pid = 0
         self._waiting = False
-        self._entries: list[list[bytes]] = []
+        self._read_jobs: list[Any] = []
+        """Hand-offs read and not taken: id, hash, id, hash... (as claim.lua replies)."""
         self._lock = threading.Lock()
 
     def arm(self) -> None:
@@ -124,15 +125,14 @@ class Inbox:
         (id, hash, id, hash, ...), after reading what has arrived."""
         with self._lock:
             self._read(0.0, until_mark=False)
-            entries, self._entries = self._entries, []
-        return _as_reply(entries)
+            taken, self._read_jobs = self._read_jobs, []
+        return taken
 
     def put_back(self, taken: list[Any]) -> None:
         """Jobs :meth:`take` returned that the caller could not hand on (its
         claim failed): the next take returns them first."""
         with self._lock:
-            again = [[taken[i], b"", *taken[i + 1]] for i in range(0, len(taken), 2)]
-            self._entries[:0] = again
+            self._read_jobs[:0] = taken
 
     def close(self, client: redis.Redis) -> list[Any]:
         """After the claim that ended the worker's parking: read every hand-off
@@ -151,8 +151,8 @@ class Inbox:
                 with contextlib.suppress(redis.exceptions.RedisError):
                     client.lrem(self.key, 0, "")  # not popped: the BLPOP was gone
             self._drop()
-            entries, self._entries = self._entries, []
-        return _as_reply(entries)
+            taken, self._read_jobs = self._read_jobs, []
+        return taken
 
     def close_quietly(self) -> None:
         """Close the connection (the backend closes): what was handed and not
@@ -184,15 +184,13 @@ class Inbox:
                     if until_mark:
                         return True
                 else:
-                    self._entries.append(split_entry(entry))
+                    parts = split_entry(entry)  # id, lease token, hash
+                    self._read_jobs += (parts[0], parts[2:])
                     got = True
-                if until_mark:
-                    self._conn.send_command("BLPOP", self.key, 0, check_health=False)
-                    self._waiting = True
-                    continue
                 self._conn.send_command("BLPOP", self.key, 0, check_health=False)
                 self._waiting = True
-                deadline = 0.0  # read what is there, wait no more
+                if not until_mark:
+                    deadline = 0.0  # read what is there, wait no more
         except (redis.exceptions.RedisError, OSError, ValueError, IndexError, TypeError) as exc:
             log.warning("hand-off inbox %s: %s; waiting again after the next claim",
                         self.key, exc)  # fmt: skip
@@ -205,8 +203,3 @@ class Inbox:
             with contextlib.suppress(Exception):
                 self._conn.disconnect()
         self._conn = None
-
-
-def _as_reply(entries: list[list[bytes]]) -> list[Any]:
-    """Split inbox entries as claim.lua's reply lists jobs: id, hash, id, hash..."""
-    return [part for entry in entries for part in (entry[0], entry[2:])]

@@ -137,16 +137,16 @@ class ChangeListener:
     ) -> dict[str, Any] | None:
         """Wait up to *timeout* for a message or for one of *sources*; the
         first message, if one came (a source that had something is counted)."""
-        if not any([source.poll() for source in sources]):
-            conn = pubsub.connection
-            if conn is not None and not conn.can_read(timeout=0):
-                fds = [fd for fd in (source.fileno() for source in sources) if fd is not None]
-                # A socket closed meanwhile: the reads below find out.
-                with contextlib.suppress(OSError, ValueError, TypeError):
-                    select.select([conn._sock, *fds], [], [], timeout)
-            if not any([source.poll() for source in sources]):
-                return pubsub.get_message(timeout=0)  # type: ignore[no-any-return]
-        self._bump()
+        had = any([source.poll() for source in sources])  # every one read, not the first
+        conn = pubsub.connection
+        if not had and conn is not None and not conn.can_read(timeout=0):
+            fds = [fd for fd in (source.fileno() for source in sources) if fd is not None]
+            # A socket closed meanwhile: the reads below find out.
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                select.select([conn._sock, *fds], [], [], timeout)
+            had = any([source.poll() for source in sources])
+        if had:
+            self._bump()
         return pubsub.get_message(timeout=0)  # type: ignore[no-any-return]
 
     def _subscribed(self) -> PubSub | None:
