@@ -355,6 +355,31 @@ class AsyncBackendOps(Protocol):
 
 
 @runtime_checkable
+class SlotHandOff(Protocol):
+    """A worker's hand-off inbox as one of its slot processes waits on it: the
+    slot waits, reads the job handed, and tells the worker before it runs it
+    (worker/slots.py). :meth:`decode` is used on both sides."""
+
+    def wait(self) -> int | None:
+        """Begin to wait; the file descriptor that becomes readable when a job
+        (or the end of the wait) comes, or None if the wait could not begin."""
+        ...
+
+    def unwait(self) -> bool:
+        """End the wait soon: :meth:`read` then returns what came first, a job
+        or None. False if that failed (the wait is then over, with nothing)."""
+        ...
+
+    def read(self) -> bytes | None:
+        """The job handed (an entry for :meth:`decode`), or None: the wait ended."""
+        ...
+
+    def decode(self, entry: bytes) -> JobRecord:
+        """The job of an entry (CorruptRecordError or ValueError if it does not decode)."""
+        ...
+
+
+@runtime_checkable
 class HandOffOps(Protocol):
     """Jobs handed to an idle worker by their enqueue, without a claim.
 
@@ -368,9 +393,22 @@ class HandOffOps(Protocol):
     back without counting an attempt.
     """
 
-    def accept_handoffs(self, worker: str, *, lease_seconds: float) -> None:
+    def accept_handoffs(self, worker: str, *, lease_seconds: float, by_slot: bool = False) -> None:
         """Let jobs be handed to *worker* (by the name it claims under), each
-        leased for *lease_seconds*."""
+        leased for *lease_seconds*. With *by_slot*, a slot process waits for
+        them (:meth:`slot_inbox`), and the worker parks only while one does
+        (:meth:`slot_waiting`)."""
+        ...
+
+    def slot_inbox(self, worker: str) -> SlotHandOff:
+        """What a slot process of *worker* waits on for the jobs handed to it
+        (made before the slots fork; used in them)."""
+        ...
+
+    def slot_waiting(self, worker: str, fd: int | None, *, park: bool) -> None:
+        """A slot of *worker* waits for a hand-off, and *fd* (its pipe) brings
+        its news to :meth:`Backend.wait_for_change` (None: none waits); a
+        claim parks the worker only with *park* (the slot was not told to stop)."""
         ...
 
     def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:

@@ -7,9 +7,15 @@ is ``[A-Za-z0-9_-]``), so a frame that begins with a NUL is a control frame::
     worker -> slot   <job>                      run this job (see encode_job)
                      \\0 C <job id>              cancel this job (slots running
                                                 several jobs at once)
+                     \\0 W                       wait for a job handed to the worker
+                                                (backends/base.py SlotHandOff)
+                     \\0 U                       stop waiting
     slot -> worker   <job id> \\0 <outcome>      how the job ended (encode_outcome)
                      \\0 R                       on_startup done: ready for jobs
                      \\0 E <text>                on_startup failed: the slot exits
+                     \\0 T <entry>               took this handed job: runs it now
+                                                (if it decodes; its outcome follows)
+                     \\0 F                       not waiting any more, took nothing
 
 An outcome names its job, so a slot running several jobs at once may report
 them in any order; a slot running one at a time reports them in order.
@@ -40,6 +46,11 @@ READ_SIZE = 64 * 1024
 
 READY = b"\0R"
 """A slot's on_startup hook returned: it takes jobs now."""
+WAIT = b"\0W"
+UNWAIT = b"\0U"
+FREED = b"\0F"
+TOOK = b"\0T"
+"""Followed by the entry of the job handed (SlotHandOff.read)."""
 
 
 def encode_job(job: JobRecord) -> bytes:

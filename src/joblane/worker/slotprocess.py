@@ -17,6 +17,12 @@ worker writes, in one of two ways:
   cancelled, so its cancel waits for it to return. Outcomes are written as
   jobs end, each naming its job.
 
+A slot that runs one job at a time may also be told to *wait* for a job
+handed to its worker (a backend with hand-offs, see ``SlotHandOff`` in
+backends/base.py): it then waits on the backend and on its pipe at once, and
+a job that comes is written to the worker first (``TOOK``), then run, so that
+the job reaches the process that runs it without passing through the worker.
+
 When the worker closes the pipe (its graceful exit), the slot waits for its
 jobs, runs ``on_shutdown`` and exits.
 """
@@ -28,6 +34,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -35,6 +42,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 
+from joblane.backends.base import SlotHandOff
 from joblane.core.identity import Restore
 from joblane.core.outcome import Outcome
 from joblane.tasks import AllowPolicy
@@ -66,7 +74,7 @@ def _ignore(signum: int, frame: object) -> None:
 
 def slot_main(
     conn: Connection, allow: AllowPolicy, parent: int, restore: Restore | None,
-    slot: SlotState, jobs_per_slot: int,
+    slot: SlotState, jobs_per_slot: int, handoff: SlotHandOff | None = None,
 ) -> int:  # fmt: skip
     """Serve jobs until the worker closes the pipe; the process's exit status."""
     # The parent decides when the slot stops: a terminal's Ctrl+C or a
@@ -83,7 +91,7 @@ def slot_main(
     try:
         if jobs_per_slot > 1:
             return asyncio.run(_serve_many(conn, allow, restore, slot, jobs_per_slot))
-        return _serve_one_at_a_time(conn, allow, restore, slot)
+        return _serve_one_at_a_time(conn, allow, restore, slot, handoff)
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
@@ -91,8 +99,9 @@ def slot_main(
 
 
 def _serve_one_at_a_time(
-    conn: Connection, allow: AllowPolicy, restore: Restore | None, slot: SlotState
-) -> int:
+    conn: Connection, allow: AllowPolicy, restore: Restore | None, slot: SlotState,
+    handoff: SlotHandOff | None,
+) -> int:  # fmt: skip
     hooks = slot.lifecycle
     if hooks.on_startup is not None:
         try:
@@ -102,14 +111,23 @@ def _serve_one_at_a_time(
             return 1
         conn.send_bytes(frames.READY)
     reader = frames.FrameReader(conn.fileno())
+    wait = _HandOffWait(conn, handoff)
     while True:
         try:
-            frame = reader.next()
+            frame = reader.take()
+            if frame is None:
+                job = wait.handed()  # blocks until the pipe or the hand-off has something
+                if job is None:
+                    reader.read()
+                    continue
+            elif frames.is_control(frame):
+                wait.control(frame)  # a cancel is ignored: one job at a time, killed instead
+                continue
+            else:
+                job = frames.decode_job(frame)
         except (EOFError, OSError):
             break
-        if frames.is_control(frame):
-            continue  # a cancel: this slot runs one job at a time, killed instead
-        context, payload = frames.decode_job(frame)
+        context, payload = job
         outcome = run_job(context.func_name, payload, allow, context, restore=restore, slot=slot)
         try:
             conn.send_bytes(frames.encode_outcome(context.id, outcome))
@@ -121,6 +139,53 @@ def _serve_one_at_a_time(
         except BaseException:
             log.exception("on_shutdown hook %s raised", hook_name(hooks.on_shutdown))
     return 0
+
+
+class _HandOffWait:
+    """A slot's wait for a job handed to its worker (frames WAIT, UNWAIT; see
+    backends/base.py SlotHandOff), beside the worker's pipe."""
+
+    def __init__(self, conn: Connection, handoff: SlotHandOff | None) -> None:
+        self.conn = conn
+        self.handoff = handoff
+        self.fd: int | None = None
+        """While waiting: the socket the hand-off's reply comes on."""
+
+    def control(self, frame: bytes) -> None:
+        handoff = self.handoff
+        if handoff is None:
+            return
+        if frame == frames.WAIT and self.fd is None:
+            self.fd = handoff.wait()
+            if self.fd is None:
+                self.conn.send_bytes(frames.FREED)
+        elif frame == frames.UNWAIT and self.fd is not None and not handoff.unwait():
+            self.fd = None
+            self.conn.send_bytes(frames.FREED)
+
+    def handed(self) -> tuple[JobContext, bytes] | None:
+        """Not waiting, or the worker's pipe has something: None at once.
+        Else block until one of them has something; a job handed is first
+        reported to the worker (which records its start and renews its lease
+        from then on), then returned to run if it decodes; the end of the wait
+        is reported as such. OSError if the worker is gone."""
+        if self.fd is None or self.handoff is None:
+            return None
+        pipe = self.conn.fileno()
+        ready, _, _ = select.select([pipe, self.fd], [], [])
+        if self.fd not in ready:
+            return None
+        self.fd = None
+        entry = self.handoff.read()
+        if entry is None:
+            self.conn.send_bytes(frames.FREED)
+            return None
+        self.conn.send_bytes(frames.TOOK + entry)
+        try:
+            job = self.handoff.decode(entry)
+        except Exception:  # the worker decodes it too, and leaves it to its lease
+            return None
+        return frames.decode_job(frames.encode_job(job))
 
 
 def _report_startup_failure(conn: Connection, hook: Hook, error: BaseException) -> None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import select
 import signal
@@ -59,6 +60,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Protocol
 
+from joblane.backends.base import SlotHandOff
 from joblane.core.identity import Restore
 from joblane.core.job import JobRecord
 from joblane.core.outcome import INTERRUPTED, Outcome, worker_lost_error
@@ -73,6 +75,8 @@ from joblane.worker.lifecycle import (
 )
 from joblane.worker.run import SlotState
 from joblane.worker.slotprocess import die_with_parent, slot_main
+
+log = logging.getLogger("joblane.worker")
 
 __all__ = [
     "CANCEL_GRACE",
@@ -178,6 +182,11 @@ class _Slot:
     """The running job first, then those waiting in the pipe."""
     reader: frames.FrameReader = field(init=False)
     """Reads what the slot writes: nothing else reads from *conn*."""
+    waiting: bool = False
+    """Told to wait for a hand-off (it holds no job), until it says it took
+    one or stopped waiting."""
+    releasing: bool = False
+    """Waiting, and told to stop."""
 
     def __post_init__(self) -> None:
         self.reader = frames.FrameReader(self.conn.fileno())
@@ -236,6 +245,10 @@ class ProcessExecutor:
         """Outcomes read while killing, handed over by the next wait()."""
         self._failed: WorkerStartupError | None = None
         """A replacement slot whose on_startup failed: raised by the next wait()."""
+        self.handoff: SlotHandOff | None = None
+        """Set before start() to let an idle slot wait for the jobs handed to
+        the worker (:meth:`wait_for_handoff`); one job at a time only."""
+        self._handed: list[JobRecord] = []
         self._begun: list[JobRecord] = []
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
@@ -264,7 +277,8 @@ class ProcessExecutor:
                     other.conn.close()
                 state = SlotState(self.lifecycle, {})
                 code = slot_main(Connection(child_sock.detach()), self.allow, parent,
-                                 self.restore, state, self.jobs_per_slot)  # fmt: skip
+                                 self.restore, state, self.jobs_per_slot,
+                                 None if self._many else self.handoff)  # fmt: skip
             except BaseException:
                 code = 1
             finally:
@@ -316,12 +330,63 @@ class ProcessExecutor:
         return status
 
     def free(self) -> int:
-        return sum(max(self.depth - len(s.held), 0) for s in self._slots)
+        return sum(max(self.depth - len(s.held), 0) for s in self._slots if not s.waiting)
 
     def idle(self) -> int:
         if self._many:  # a job sent to a slot with room begins at once
             return self.free()
-        return sum(1 for s in self._slots if not s.held)
+        return sum(1 for s in self._slots if not s.held and not s.waiting)
+
+    # -- a slot waiting for a hand-off (backends/base.py SlotHandOff) ----------
+
+    def waiting_slot(self) -> tuple[int, bool] | None:
+        """The slot that waits for a hand-off, if one does: its pipe, and
+        whether it was told to stop."""
+        return next(((s.conn.fileno(), s.releasing) for s in self._slots if s.waiting), None)
+
+    def wait_for_handoff(self) -> bool:
+        """Have an idle slot wait for a job handed to the worker, unless one
+        does already; True if one was told to now."""
+        if self.handoff is None or self._many or any(s.waiting for s in self._slots):
+            return False
+        slot = next((s for s in self._slots if not s.held), None)
+        if slot is None:
+            return False
+        slot.waiting = True
+        self._write(slot, frames.WAIT)
+        return True
+
+    def stop_waiting(self) -> None:
+        """Tell the waiting slot to stop: it says so, or that it took a job."""
+        for slot in self._slots:
+            if slot.waiting and not slot.releasing:
+                slot.releasing = True
+                self._write(slot, frames.UNWAIT)
+
+    def take_handed(self) -> list[JobRecord]:
+        """The jobs that slots took from the hand-off since the last look."""
+        handed, self._handed = self._handed, []
+        return handed
+
+    def _heard(self, slot: _Slot, frame: bytes) -> None:
+        """A control frame from a slot that waited for a hand-off."""
+        if not slot.waiting:
+            return
+        slot.waiting = slot.releasing = False
+        if frame[:2] != frames.TOOK or self.handoff is None:
+            return  # FREED
+        entry = frame[2:]
+        try:
+            job = self.handoff.decode(entry)
+        except Exception as error:  # the slot did not run it: its lease lapses
+            log.error("a job handed to this worker does not decode (%s); it is "
+                      "given back when its lease lapses: %r", error, entry[:200])  # fmt: skip
+            return
+        now = time.monotonic()
+        deadline = now + job.job_timeout if job.job_timeout else None
+        slot.held.append(Running(job, now, deadline))
+        self._begun.append(job)
+        self._handed.append(job)
 
     def take_started(self) -> list[JobRecord]:
         begun, self._begun = self._begun, []
@@ -331,7 +396,8 @@ class ProcessExecutor:
         return [r for s in self._slots for r in s.held if not r.abandoned]
 
     def submit(self, job: JobRecord) -> None:
-        self._send(min(self._slots, key=lambda s: len(s.held)), job)
+        ready = [s for s in self._slots if not s.waiting]
+        self._send(min(ready, key=lambda s: len(s.held)), job)
 
     def _send(self, slot: _Slot, job: JobRecord) -> None:
         frame = frames.encode_job(job)
@@ -372,7 +438,7 @@ class ProcessExecutor:
         done, self._early = self._early, []
         if done:
             timeout = 0.0
-        if not any(s.held for s in self._slots):
+        if not any(s.held or s.waiting for s in self._slots):
             if timeout > 0:
                 time.sleep(timeout)
             return done
@@ -392,13 +458,16 @@ class ProcessExecutor:
         complete when *block*); a dead slot reports its jobs lost."""
         reader = slot.reader
         try:
-            if not slot.held:
+            if not slot.held and not slot.waiting:
                 if block or slot.conn.poll(0):
                     reader.read()  # an idle slot only speaks when it dies
                 return
             if block or slot.conn.poll(0):
                 reader.read()  # all that has arrived: often several outcomes
-            while slot.held and (frame := reader.take()) is not None:
+            while (slot.held or slot.waiting) and (frame := reader.take()) is not None:
+                if frames.is_control(frame):
+                    self._heard(slot, frame)
+                    continue
                 job_id, outcome = frames.decode_outcome(frame)
                 if self._many:
                     self._finish_one(slot, job_id, outcome, done)

@@ -177,6 +177,8 @@ class Worker:
         """Whether the backend may hand jobs to this worker (accept_handoffs)."""
         self._unparked = False
         """Taking hand-offs, the last claim took jobs: claim again once idle, to park."""
+        self._slot_handoffs = False
+        """A slot, not this process, waits for the jobs handed (ProcessExecutor)."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -233,6 +235,15 @@ class Worker:
         # Start watching before the first claim: a change is reported relative
         # to the previous call, so this call is the baseline.
         self.backend.wait_for_change(0)
+        slot_handoffs = (
+            isinstance(self.backend, HandOffOps) and not self.burst
+            and isinstance(self.executor, ProcessExecutor) and self.jobs_per_slot == 1
+        )  # fmt: skip
+        if slot_handoffs:
+            # Made before the slots fork, so that each slot has it.
+            assert isinstance(self.backend, HandOffOps)
+            assert isinstance(self.executor, ProcessExecutor)
+            self.executor.handoff = self.backend.slot_inbox(self.name)
         try:
             self.executor.start()
         except BaseException:
@@ -241,8 +252,11 @@ class Worker:
         self._register("idle")
         if isinstance(self.backend, HandOffOps) and not self.burst:
             # Jobs may now be handed to this worker when it is idle (Redis: handoff.py).
-            self.backend.accept_handoffs(self.name, lease_seconds=self.lease_seconds)
+            self.backend.accept_handoffs(
+                self.name, lease_seconds=self.lease_seconds, by_slot=slot_handoffs
+            )
             self._handoffs = True
+            self._slot_handoffs = slot_handoffs
         if on_ready is not None:
             on_ready()
         log.info(
@@ -285,6 +299,8 @@ class Worker:
         if self._handoffs and isinstance(self.backend, HandOffOps):
             self._handoffs = False
             self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
+            if isinstance(self.executor, ProcessExecutor):
+                self.executor.stop_waiting()  # what it took before runs; see _stop_done
 
     def _shut_down(self) -> None:
         try:
@@ -319,7 +335,11 @@ class Worker:
             self._dispatch()
         if claimed:
             return True
-        idle = not self.executor.running() and not self._ready
+        idle = (
+            not self.executor.running()
+            and not self._ready
+            and not (self._stop_requested and self._slot_waits())
+        )  # stopping, a waiting slot's news is read from the executor
         drained = (
             idle and self.burst and not self._pending
             and not self._maybe_work and not self._stop_requested
@@ -339,10 +359,15 @@ class Worker:
         if self._grace_deadline is None:
             self._grace_deadline = time.monotonic() + self.grace
         return (
-            not self.executor.running()
+            (not self.executor.running() and not self._slot_waits())
             or self._stop_requested > 1
             or time.monotonic() >= self._grace_deadline
         )
+
+    def _slot_waits(self) -> bool:
+        """A slot waits for a hand-off (or was told to stop and has not said so)."""
+        executor = self.executor
+        return isinstance(executor, ProcessExecutor) and executor.waiting_slot() is not None
 
     def _schedule(self, now: float) -> float | None:
         """The scheduler: move due jobs to their queues; wake again at the due
@@ -389,9 +414,17 @@ class Worker:
         pending outcomes in the same call; otherwise flush outcomes that waited
         long enough. Returns how many jobs were claimed."""
         mono = time.monotonic()
-        free = self.executor.free()
+        waits = self._slot_handoffs and not self._stop_requested and self._tend_waiting_slot()
+        # A waiting slot counts: what is claimed for it makes it stop waiting.
+        free = self.executor.free() + int(waits)
         hungry = not self._stop_requested and len(self._ready) < free
-        repark = self._unparked and not self._ready and not self.executor.running()
+        # Once idle, claim to park again; with a slot waiting, as soon as a start
+        # is due to be recorded anyway (a short job's settlement carries it).
+        due = mono - self._pending_since >= SETTLE_DELAY
+        repark = (
+            self._unparked and not self._ready
+            and (not self.executor.running() or (waits and due and bool(self._starts)))
+        )  # fmt: skip
         if hungry and (self._maybe_work or repark or mono - self._last_claim >= RECHECK):
             plan = plan_batch(self._avg_run, self.concurrency * self.jobs_per_slot)
             if self.jobs_per_slot == 1:  # several at a time: the slots' depth is fixed
@@ -399,7 +432,8 @@ class Worker:
             want = free + self.prefetch + plan.ahead - len(self._ready)
             # Jobs that go to an idle slot at once begin now; the rest are claimed
             # ahead and their start is recorded when it happens.
-            starting = max(self.executor.idle() - len(self._ready), 0)
+            # (A waiting slot too: what it takes makes it stop waiting at once.)
+            starting = max(self.executor.idle() + int(waits) - len(self._ready), 0)
             pending, self._pending = self._pending, []
             starts, self._starts = self._starts, {}
             try:
@@ -423,10 +457,34 @@ class Worker:
         # Outcomes go at once when nothing else is ready to claim for; starts
         # alone wait up to SETTLE_DELAY, so that a short job's start rides with
         # its settlement (one call instead of two, none while its slot begins).
-        due = mono - self._pending_since >= SETTLE_DELAY
         if (self._pending and (not self._ready or due)) or (self._starts and due):
             self._flush(now)
         return 0
+
+    def _tend_waiting_slot(self) -> bool:
+        """Slot hand-offs: have an idle slot wait for a hand-off once the queues
+        were found empty, or have the waiting slot stop when claimed jobs wait
+        for a slot. True if a slot waits (and was not told to stop), so that a
+        claim parks the worker."""
+        executor = self.executor
+        assert isinstance(executor, ProcessExecutor)
+        if self._ready:
+            if executor.free() == 0:
+                executor.stop_waiting()
+        elif not self._maybe_work and executor.wait_for_handoff():
+            # The last claim found the queues empty: claim now, which parks the worker.
+            self._unparked = True
+        return self._show_waiting_slot()
+
+    def _show_waiting_slot(self) -> bool:
+        """Tell the backend which slot waits (its news wakes the waits) and
+        whether a claim may park; returns the latter."""
+        assert isinstance(self.executor, ProcessExecutor)
+        assert isinstance(self.backend, HandOffOps)
+        waiting = self.executor.waiting_slot()
+        park = waiting is not None and not waiting[1]
+        self.backend.slot_waiting(self.name, None if waiting is None else waiting[0], park=park)
+        return park
 
     def _flush(self, now: float) -> None:
         if self._pending or self._starts:
@@ -451,6 +509,16 @@ class Worker:
     def _note_starts(self) -> None:
         """Record the start of jobs claimed ahead that began in a slot since the
         last look: the backend learns it with the next claim or settle."""
+        if self._slot_handoffs:
+            assert isinstance(self.executor, ProcessExecutor)
+            handed = self.executor.take_handed()
+            for job in handed:
+                log.info("job %s %s from %s started (attempt %d, handed to a waiting slot)",
+                         job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
+                self._dispatched[job.id] = time.monotonic()
+            if handed:
+                self.stats.claimed += len(handed)
+                self._unparked = True  # the hand-off ended its parking
         begun = self.executor.take_started()
         if not begun:
             return
@@ -464,14 +532,23 @@ class Worker:
 
     def _wait(self, idle: bool) -> None:
         if idle:
-            if self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer())):
+            if self._slot_handoffs:
+                self._show_waiting_slot()  # the slot as it is now (one may have died)
+            if not self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer())):
+                return
+            if not self._slot_waits():
                 self._maybe_work = True
-            return
-        if self.executor.free() > len(self._ready) and not self._stop_requested:
+                return
+            timeout = 0.0  # perhaps the waiting slot's news: read it
+        elif self.executor.free() > len(self._ready) and not self._stop_requested:
             timeout = BUSY_POLL
         else:
             timeout = min(IDLE_WAIT, self._next_timer())
         results = self.executor.wait(timeout)
+        if self._slot_handoffs:
+            # Woken while a slot waits and it said nothing: a change message.
+            self._maybe_work = self._maybe_work or (idle and self._slot_waits())
+            self._show_waiting_slot()
         self._note_starts()
         now = self.backend.now()
         mono = time.monotonic()

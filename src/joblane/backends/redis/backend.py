@@ -33,7 +33,7 @@ from joblane.backends.decoding import (
 from joblane.backends.encoding import meta_json, schedule_fields
 from joblane.backends.redis.aio import AsyncConnection
 from joblane.backends.redis.connection import DEFAULT_RETRY_FOR, Connection, RedisClock
-from joblane.backends.redis.handoff import PARK_SECONDS, Inbox
+from joblane.backends.redis.handoff import PARK_SECONDS, Inbox, SlotInbox
 from joblane.backends.redis.keys import DEFAULT_PREFIX, Keys
 from joblane.backends.redis.layout import check_layout
 from joblane.backends.redis.loader import Scripts
@@ -404,8 +404,10 @@ class RedisBackend:
             limit = max(limit - count, 0)
             starting = None if starting is None else max(starting - count, 0)
             inbox.arm()
-            idle = limit > 0 and (starting is None or starting > 0)
-            if idle and inbox.fileno() is not None:  # parked only while its BLPOP waits
+            # Parked only while its BLPOP waits: the worker's, for an idle slot,
+            # or one a slot keeps (that slot is the idle one).
+            idle = inbox.by_slot or (limit > 0 and (starting is None or starting > 0))
+            if idle and inbox.parkable():
                 park = [now + PARK_SECONDS, inbox.lease_seconds]
         names = list(dict.fromkeys(queues))
         settle_part = settlement_args(settle, starts)
@@ -561,14 +563,24 @@ class RedisBackend:
 
     # -- hand-off to an idle worker (handoff.py) --------------------------------
 
-    def accept_handoffs(self, worker: str, *, lease_seconds: float) -> None:
+    def accept_handoffs(self, worker: str, *, lease_seconds: float, by_slot: bool = False) -> None:
         """From now on, a claim of *worker* that takes nothing for an idle
         slot parks it, so that the next job of its queues is handed to it by
         its enqueue; :meth:`wait_for_change` watches its inbox, and its next
-        claim returns what was handed. Until :meth:`end_handoffs`."""
-        inbox = Inbox(self._conn, self.keys.inbox(worker), lease_seconds)
+        claim returns what was handed. Until :meth:`end_handoffs`. With
+        *by_slot*, a slot waits on the inbox instead (handoff.py, "A slot
+        waits itself"): the worker parks while one does."""
+        inbox = Inbox(self._conn, self.keys.inbox(worker), lease_seconds, by_slot=by_slot)
         self._inboxes[worker] = inbox
         self._changes.sources[worker] = inbox
+
+    def slot_inbox(self, worker: str) -> SlotInbox:
+        return SlotInbox(self._conn, self.keys.inbox(worker))
+
+    def slot_waiting(self, worker: str, fd: int | None, *, park: bool) -> None:
+        inbox = self._inboxes.get(worker)
+        if inbox is not None:
+            inbox.slot_waits, inbox.slot_fd = park, fd
 
     def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:
         """End *worker*'s parking: nothing is handed to it after this call.

@@ -33,6 +33,24 @@ What keeps it safe:
   the backend's ``end_handoffs`` claim): nothing is handed to it after that
   claim, and what was handed before is read up to a marker pushed behind it,
   so that the worker gives those jobs back itself.
+
+A slot waits itself
+-------------------
+With slot processes that run one job at a time, the BLPOP is not the
+worker's: one idle slot keeps it (:class:`SlotInbox`), so that a handed job
+goes from Redis straight to the process that runs it, and the worker learns
+of it from the slot (worker/slots.py). That saves the hop through the worker
+(a wake-up and the worker's own work before it writes to the slot). The
+worker parks only while a slot waits (:attr:`Inbox.slot_waits`). The slot
+writes the entry to the worker *before* it runs the job, so the worker
+records its start and renews its lease as for any job it dispatched. A slot
+killed after its BLPOP took an entry and before it said so leaves that job
+leased to a worker that does not know it: its lease lapses and it is given
+back without counting an attempt, as when a worker dies. To stop waiting,
+the slot pushes a marker behind what its BLPOP may be taking (a connection
+of its own), then reads the BLPOP's reply: the marker, or a job it runs. A
+claim that finds markers in the list (pushed while no BLPOP waited) leaves
+them there: they belong to the next wait.
 """
 
 from __future__ import annotations
@@ -48,9 +66,17 @@ from typing import Any
 import redis
 
 from joblane.backends.redis.connection import Connection
+from joblane.backends.redis.records import decode_job
+from joblane.core.job import JobRecord
 
 log = logging.getLogger("joblane.backends")
 
+try:  # hiredis (joblane's redis extra) reads a slot's hand-off; redis-py's parser else
+    from hiredis import Reader as _Reader
+except ImportError:  # pragma: no cover - without the extra
+    _Reader = None  # type: ignore[assignment, misc]
+
+READ_SIZE = 64 * 1024
 PARK_SECONDS = 3.0
 """How long a claim that found nothing parks the worker; it claims again sooner."""
 CLOSE_WAIT = 2.0
@@ -76,14 +102,129 @@ def split_entry(entry: bytes) -> list[bytes]:
     return parts
 
 
+def handed_job(entry: bytes) -> JobRecord:
+    """The job of an inbox entry (CorruptRecordError or ValueError if it does
+    not decode)."""
+    parts = split_entry(entry)
+    if len(parts) < 2:
+        raise ValueError(f"inbox entry of {len(parts)} part(s), not an id and a lease token")
+    return decode_job(parts[0], parts[2:])
+
+
+class SlotInbox:
+    """A worker's hand-off list as one of its slot processes waits on it (see
+    "A slot waits itself" above). Made in the worker before its slots fork;
+    its connections are made in the slot that uses it."""
+
+    def __init__(self, connection: Connection, key: str) -> None:
+        pool = connection.client.connection_pool
+        self._connection_class = pool.connection_class
+        self._kwargs = dict(pool.connection_kwargs)
+        self.key = key
+        self._conn: Any = None
+        self._other: Any = None
+        """The second connection, that pushes the marker while the first blocks."""
+
+    def _connect(self) -> Any:
+        return self._connection_class(**self._kwargs)
+
+    def wait(self) -> int | None:
+        """Send the BLPOP; the socket to select on for its reply, or None if it
+        could not be sent."""
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            self._conn.send_command("BLPOP", self.key, 0, check_health=False)
+            return int(self._conn._sock.fileno())
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.debug("hand-off inbox %s: cannot wait on it: %s", self.key, exc)
+            self._drop()
+            return None
+
+    def unwait(self) -> bool:
+        """Make the outstanding BLPOP return: push the marker behind it. False
+        if that failed (the blocking connection is then dropped: what it may
+        have taken is recovered when its lease lapses)."""
+        try:
+            if self._other is None:
+                self._other = self._connect()
+            self._other.send_command("RPUSH", self.key, _MARK)
+            self._other.read_response()
+            return True
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.warning("hand-off inbox %s: %s", self.key, exc)
+            with contextlib.suppress(Exception):
+                self._other.disconnect()
+            self._other = None
+            self._drop()
+            return False
+
+    def read(self) -> bytes | None:
+        """The BLPOP's reply: an entry, or None for the marker or a failure."""
+        try:
+            entry = (self._read_reply() if _Reader is not None else self._conn.read_response())[1]
+        except (redis.exceptions.RedisError, OSError, TypeError, IndexError) as exc:
+            log.warning("hand-off inbox %s: %s", self.key, exc)
+            self._drop()
+            return None
+        return None if entry == _MARK else bytes(entry)
+
+    def _read_reply(self) -> Any:
+        """The reply read from the socket by hiredis directly: a job waits on
+        it, and redis-py's layers cost more than the read itself. Nothing else
+        is ever read on this connection after its handshake (RESP2: nothing
+        comes unasked), so no reply is left in redis-py's buffer."""
+        assert _Reader is not None
+        reader = _Reader()
+        sock = self._conn._sock
+        while True:
+            data = sock.recv(READ_SIZE)
+            if not data:
+                raise redis.exceptions.ConnectionError("Redis closed the connection")
+            reader.feed(data)
+            reply = reader.gets()
+            if reply is not False:
+                if isinstance(reply, Exception):
+                    raise reply
+                return reply
+
+    @staticmethod
+    def decode(entry: bytes) -> JobRecord:
+        return handed_job(entry)
+
+    def close(self) -> None:
+        self._drop()
+        if self._other is not None:
+            with contextlib.suppress(Exception):
+                self._other.disconnect()
+            self._other = None
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.disconnect()
+        self._conn = None
+
+
 class Inbox:
     """One worker's hand-off list, read by a BLPOP kept outstanding on a
-    connection of its own (never the pool's: it blocks). Thread-safe."""
+    connection of its own (never the pool's: it blocks). Thread-safe.
 
-    def __init__(self, connection: Connection, key: str, lease_seconds: float) -> None:
+    With *by_slot*, a slot process keeps the BLPOP instead (:class:`SlotInbox`):
+    this object then only says whether one does (:attr:`slot_waits`) and
+    which pipe the worker's waits watch for its news (:attr:`slot_fd`)."""
+
+    def __init__(
+        self, connection: Connection, key: str, lease_seconds: float, *, by_slot: bool = False
+    ) -> None:
         self._connection = connection
         self.key = key
         self.lease_seconds = lease_seconds
+        self.by_slot = by_slot
+        self.slot_waits = False
+        """A slot waits on the list now: a claim may park the worker."""
+        self.slot_fd: int | None = None
+        """The waiting slot's pipe: what the slot says wakes the worker's waits."""
         self._conn: Any = None
         self._pid = 0
         self._waiting = False
@@ -94,6 +235,8 @@ class Inbox:
     def arm(self) -> None:
         """Have a BLPOP outstanding (before a claim that may park the worker);
         an error leaves it unarmed: the next claim reads the list itself."""
+        if self.by_slot:
+            return
         with self._lock:
             if self._waiting and self._pid == os.getpid():
                 return
@@ -108,8 +251,14 @@ class Inbox:
                 log.debug("hand-off inbox %s: cannot wait on it: %s", self.key, exc)
                 self._drop()
 
+    def parkable(self) -> bool:
+        """Whether a hand-off would be read at once: a BLPOP waits."""
+        return self.slot_waits if self.by_slot else self.fileno() is not None
+
     def fileno(self) -> int | None:
         """The socket to select on while the BLPOP is outstanding, else None."""
+        if self.by_slot:
+            return self.slot_fd
         sock = getattr(self._conn, "_sock", None) if self._waiting else None
         return None if sock is None else int(sock.fileno())
 
@@ -117,6 +266,13 @@ class Inbox:
         """Read the hand-offs that arrived (waiting up to *timeout* for one);
         True if one did, or if the connection failed (a wake-up: the next claim
         reads the list itself)."""
+        if self.by_slot:  # the slot's news: the executor reads it
+            fd = self.slot_fd
+            try:
+                return fd is not None and bool(select.select([fd], [], [], timeout)[0])
+            except (OSError, ValueError):  # closed meanwhile: a wake-up, the worker looks
+                self.slot_fd = None
+                return True
         with self._lock:
             return self._read(timeout, until_mark=False)
 
@@ -139,7 +295,7 @@ class Inbox:
         made before it (up to a marker pushed behind them), close the
         connection, and return them as :meth:`take` does."""
         with self._lock:
-            if self._waiting:
+            if self._waiting and not self.by_slot:
                 try:
                     client.rpush(self.key, _MARK)
                     if not self._read(CLOSE_WAIT, until_mark=True):

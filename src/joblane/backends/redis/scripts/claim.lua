@@ -78,10 +78,15 @@ local handed = redis.call("LRANGE", inbox, 0, -1)
 if #handed > 0 then
   redis.call("DEL", inbox)
   for _, entry in ipairs(handed) do
-    local id, token = entry_head(entry)
-    local f = redis.call("HMGET", job_key(id), "s", "w", "lt")
-    -- Still held under that hand-off's lease (not recovered and taken again).
-    if f[1] == "started" and f[2] == worker and f[3] == token then job_reply(reply, id) end
+    if entry == "" then
+      -- A marker (handoff.py), pushed while no BLPOP waited: the next wait's.
+      redis.call("RPUSH", inbox, entry)
+    else
+      local id, token = entry_head(entry)
+      local f = redis.call("HMGET", job_key(id), "s", "w", "lt")
+      -- Still held under that hand-off's lease (not recovered and taken again).
+      if f[1] == "started" and f[2] == worker and f[3] == token then job_reply(reply, id) end
+    end
   end
 end
 

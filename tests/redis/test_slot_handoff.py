@@ -1,0 +1,208 @@
+"""A slot that waits itself (backends/redis/handoff.py, "A slot waits itself";
+worker/slots.py): a job handed to an idle worker goes from Redis straight to
+the slot process that runs it, the worker learns of it before it runs, and
+no job is lost or counted wrongly whatever happens to the slot meanwhile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from joblane import JobStatus, Queue
+from joblane.backends.redis import RedisBackend
+from joblane.core.job import JobRecord
+from joblane.core.outcome import Outcome
+from joblane.tasks import AllowPolicy
+from joblane.testing import ManualClock
+from joblane.worker.slots import ProcessExecutor
+from tests.jobs import sample
+from tests.worker.conftest import WorkerProcesses, wait_until
+
+LEASE = 30.0
+
+
+def parked(backend: RedisBackend) -> dict[bytes, bytes]:
+    return backend._conn.client.hgetall(backend.prefix + "parked")  # type: ignore[return-value]
+
+
+def inbox(backend: RedisBackend, worker: str) -> list[bytes]:
+    return backend._conn.client.lrange(backend.keys.inbox(worker), 0, -1)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def executor(clocked_backend: RedisBackend) -> Iterator[ProcessExecutor]:
+    """One slot process, able to wait for the jobs handed to worker "w1"."""
+    ex = ProcessExecutor(1, AllowPolicy())
+    ex.handoff = clocked_backend.slot_inbox("w1")
+    ex.start()
+    clocked_backend.accept_handoffs("w1", lease_seconds=LEASE, by_slot=True)
+    yield ex
+    ex.close()
+
+
+def wait_and_park(b: RedisBackend, ex: ProcessExecutor, clock: ManualClock) -> None:
+    """The slot waits; a claim that takes nothing parks the worker."""
+    assert ex.wait_for_handoff()
+    waiting = ex.waiting_slot()
+    assert waiting is not None and waiting[1] is False
+    b.slot_waiting("w1", waiting[0], park=True)
+    _, jobs = b.claim(["normal"], worker="w1", limit=0, lease_seconds=LEASE, now=clock.now(),
+                      starting=0)  # fmt: skip
+    assert jobs == []
+    assert b"w1" in parked(b)
+
+
+def outcomes(ex: ProcessExecutor, count: int) -> list[tuple[JobRecord, Outcome]]:
+    done: list[tuple[JobRecord, Outcome]] = []
+    deadline = time.monotonic() + 15
+    while len(done) < count and time.monotonic() < deadline:
+        done += ex.wait(0.1)
+    assert len(done) == count, done
+    return done
+
+
+def test_a_waiting_slot_takes_the_job_handed_and_tells_the_executor_first(
+    clocked_backend: RedisBackend, executor: ProcessExecutor, clock: ManualClock
+) -> None:
+    b, ex = clocked_backend, executor
+    wait_and_park(b, ex, clock)
+    assert ex.free() == 0 and ex.idle() == 0  # the waiting slot takes no job frame
+
+    job = Queue("normal", backend=b).enqueue(sample.add, 1, 2)
+    stored = b.get(job.id)
+    assert stored is not None and stored.status is JobStatus.STARTED  # handed by its enqueue
+    assert parked(b) == {}
+
+    [(ran, outcome)] = outcomes(ex, 1)
+    assert ran.id == job.id and outcome == Outcome.success(b"3")
+    assert ran.lease_token is not None and ran.lease_token.startswith("h")
+    # The executor knew of it before it ran: its start is to be recorded, its lease renewed.
+    assert [j.id for j in ex.take_handed()] == [job.id]
+    assert [j.id for j in ex.take_started()] == [job.id]
+    assert ex.waiting_slot() is None and ex.free() == 1
+    assert inbox(b, "w1") == []
+
+
+def test_a_waiting_slot_told_to_stop_says_so_and_runs_job_frames_again(
+    clocked_backend: RedisBackend, executor: ProcessExecutor, clock: ManualClock
+) -> None:
+    b, ex = clocked_backend, executor
+    wait_and_park(b, ex, clock)
+    ex.stop_waiting()
+    waiting = ex.waiting_slot()
+    assert waiting is not None and waiting[1] is True  # told, until it says so
+    deadline = time.monotonic() + 10
+    while ex.waiting_slot() is not None and time.monotonic() < deadline:
+        ex.wait(0.1)
+    assert ex.waiting_slot() is None and ex.free() == 1
+    assert inbox(b, "w1") == []  # the marker was read by the slot's own wait
+
+    # Parked still, the worker is handed the next job: it waits in the list,
+    # since no slot waits, and the next claim returns it.
+    queued = Queue("normal", backend=b).enqueue(sample.add, 2, 2)
+    assert len(inbox(b, "w1")) == 1
+    _, jobs = b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
+    assert [j.id for j in jobs] == [queued.id]
+    ex.submit(jobs[0])
+    [(ran, outcome)] = outcomes(ex, 1)
+    assert ran.id == queued.id and outcome == Outcome.success(b"4")
+
+
+def test_a_marker_left_in_the_inbox_stays_for_the_next_wait(
+    clocked_backend: RedisBackend, executor: ProcessExecutor, clock: ManualClock
+) -> None:
+    b, ex = clocked_backend, executor
+    b._conn.client.rpush(b.keys.inbox("w1"), b"")
+    _, jobs = b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
+    assert jobs == [] and inbox(b, "w1") == [b""]  # a claim keeps it (and does not fail on it)
+    assert ex.wait_for_handoff()
+    deadline = time.monotonic() + 10
+    while ex.waiting_slot() is not None and time.monotonic() < deadline:
+        ex.wait(0.1)
+    assert ex.waiting_slot() is None and inbox(b, "w1") == []  # the wait read it, and ended
+
+
+def slot_pids(worker_pid: int) -> list[int]:
+    children = Path(f"/proc/{worker_pid}/task/{worker_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def hand_one(backend: RedisBackend, workers: WorkerProcesses, i: int) -> JobRecord:
+    """Enqueue ``add(i, 10)`` for the parked worker w0 until one is taken by
+    its waiting slot (on a loaded machine the worker's own claim may read the
+    inbox before the slot's BLPOP is there: the job then runs as a claimed
+    one); returns the one it took, finished."""
+    for _ in range(50):
+        wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+        before = workers.log(0).count("handed to a waiting slot")
+        job_id = Queue("normal", backend=backend).enqueue(sample.add, i, 10).id
+
+        def finished(job_id: str = job_id) -> bool:
+            record = backend.get(job_id)
+            return record is not None and record.status is JobStatus.FINISHED
+
+        wait_until(finished, what="the job run")
+        if workers.log(0).count("handed to a waiting slot") > before:
+            record = backend.get(job_id)
+            assert record is not None
+            return record
+    raise AssertionError("no job was taken by a waiting slot in 50 tries")
+
+
+@pytest.mark.slow
+def test_a_real_worker_runs_handed_jobs_in_its_slot_and_queued_ones_too(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    worker = workers.start("--concurrency", "1")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    q = Queue("normal", backend=backend)
+    # A batch goes on the queue (handed to no one): the waiting slot stops waiting to run it.
+    batch = q.enqueue_many([Queue.prepare_data(sample.add, (i, 1)) for i in range(5)])
+    singles = [hand_one(backend, workers, i) for i in range(3)]
+    ids = [*(j.id for j in batch), *(j.id for j in singles)]
+
+    def ran() -> list[JobRecord | None]:
+        return [backend.get(i) for i in ids]
+
+    wait_until(lambda: all(j and j.status is JobStatus.FINISHED for j in ran()), what="all ran")
+    assert [(j.result, j.attempts, j.started is not None) for j in ran() if j] == [
+        *((str(i + 1).encode(), 1, True) for i in range(5)),
+        *((str(i + 10).encode(), 1, True) for i in range(3)),
+    ]
+    wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(10) == 0
+    assert time.monotonic() - started < 5  # the waiting slot stopped waiting at once
+    assert parked(backend) == {} and inbox(backend, "w0") == []
+
+
+@pytest.mark.slow
+def test_a_job_taken_by_a_slot_killed_before_it_said_so_is_given_back_uncounted(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    worker = workers.start("--concurrency", "1", "--lease", "1")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    [slot] = slot_pids(worker.pid)
+    os.kill(slot, signal.SIGSTOP)  # its BLPOP takes the job; the slot never reads it
+    job = Queue("normal", backend=backend).enqueue(sample.add, 2, 3)
+    wait_until(lambda: inbox(backend, "w0") == [], what="the BLPOP took the entry")
+    os.kill(slot, signal.SIGKILL)
+
+    def stored() -> JobRecord | None:
+        return backend.get(job.id)
+
+    # Leased to a worker that never heard of it: the lease lapses, the job goes
+    # back uncounted and runs once, in the slot that replaced the dead one.
+    wait_until(lambda: (j := stored()) is not None and j.status is JobStatus.FINISHED,
+               what="the job recovered and run")  # fmt: skip
+    record = stored()
+    assert record is not None and record.result == b"5"
+    assert (record.attempts, record.lost_attempts) == (1, 0)
+    assert worker.poll() is None  # the worker carried on: its new slot waits in turn
+    hand_one(backend, workers, 3)
