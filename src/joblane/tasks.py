@@ -368,6 +368,16 @@ def resolve(name: str, allow: AllowPolicy | None = None) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+def resolve_allowed(name: str, allow: AllowPolicy) -> Callable[..., Any]:
+    """:func:`resolve` under *allow*, once per name: a slot runs the same few
+    functions job after job, and the import walk is most of what a job costs
+    before its first line."""
+    found = allow._resolved.get(name)
+    if found is None:
+        found = allow._resolved[name] = resolve(name, allow)
+    return found
+
+
 def _locate(name: str, *, confined: bool) -> tuple[str, Any]:
     """Import the longest prefix of *name* that is a module and take the rest
     as attributes: (module name, object).
@@ -444,6 +454,11 @@ class AllowPolicy:
     prefixes: tuple[str, ...] = ()
     extra: frozenset[str] = field(default_factory=frozenset)
     _dotted: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _resolved: dict[str, Callable[..., Any]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    """What :func:`resolve_allowed` found under this policy (a name it allowed
+    stays allowed: the policy is frozen, and @job names are only ever added)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_dotted", tuple(p + "." for p in self.prefixes))

@@ -50,6 +50,7 @@ from joblane.tasks import (
     defaults_for,
     forwards_identity,
     resolve,
+    resolve_allowed,
     takes_context,
 )
 from joblane.worker.lifecycle import NO_LIFECYCLE, Lifecycle, hook_name, job_keys
@@ -198,7 +199,7 @@ def _prepare(
             retryable=False,
         )
     try:
-        func = resolve(func_name, allow)
+        func = resolve(func_name) if allow is None else resolve_allowed(func_name, allow)
     except FunctionNotAllowed as refused:  # what the name resolved to is not allowed
         return _not_allowed(refused)
     except Exception as error:
