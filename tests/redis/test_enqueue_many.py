@@ -132,8 +132,10 @@ def built_together(clock: ManualClock) -> list[list[JobRecord]]:
     equal_not_same[1].ttl = cast(Any, 5.0)
     created_apart = run("normal", [((i,), {}) for i in range(3)])
     created_apart[2].created = created_apart[2].enqueued = float(str(created_apart[0].created))
+    # Ids too long for a listpack (over 64 bytes): the bucket is a skiplist either way.
+    long_ids = [make_job(clock, "long", i, job_id=f"{i}-" + "x" * 70) for i in range(3)]
     return [plain, same_payload, options, with_kwargs, with_meta, one_with_kwargs, one_compact,
-            equal_not_same, created_apart]  # fmt: skip
+            equal_not_same, created_apart, long_ids]  # fmt: skip
 
 
 def test_batches_built_together_are_stored_as_their_jobs_one_by_one(
@@ -146,8 +148,12 @@ def test_batches_built_together_are_stored_as_their_jobs_one_by_one(
             assert single.enqueue([job]) == [job]
     stored = dump(client, bulk.prefix)
     assert stored == dump(client, single.prefix)
-    assert stored["qcount"][2] == [(b"normal", b"454"), (b"other", b"12")]
-    assert check_one_place_each(client, bulk.prefix) == {"queued": 466}
+    assert stored["qcount"][2] == [(b"normal", b"454"), (b"other", b"12"), (b"long", b"3")]
+    assert stored["qb:0:normal"][1] == b"listpack"
+    assert [v[1] for k, v in stored.items() if k.startswith("qb:") and k.endswith(":long")] == [
+        b"skiplist"
+    ]
+    assert check_one_place_each(client, bulk.prefix) == {"queued": 469}
 
 
 def test_a_batch_built_together_sends_each_job_s_id_and_payload_only(clock: ManualClock) -> None:
@@ -165,18 +171,20 @@ def test_a_batch_built_together_sends_each_job_s_id_and_payload_only(clock: Manu
         assert batch_args(batch) == _batch_args(batch)
 
 
-def test_a_plain_batch_costs_one_hset_a_job_and_one_zadd_a_bucket(
+def test_a_plain_batch_costs_one_hset_a_job_and_one_write_a_bucket(
     redis_backend: RedisBackend, client: redis.Redis
 ) -> None:
     queue = Queue("normal", backend=redis_backend)
     queue.enqueue_many([Queue.prepare_data("tests.jobs.sample.noop", (i,)) for i in range(2)])
-    before = {command: calls(client, command) for command in ("hset", "zadd", "hget")}
+    commands = ("hset", "zadd", "zunionstore", "hget")
+    before = {command: calls(client, command) for command in commands}
     jobs = queue.enqueue_many(
         [Queue.prepare_data("tests.jobs.sample.noop", (i,)) for i in range(1000)]
     )
     spent = {command: calls(client, command) - n for command, n in before.items()}
-    # Positions 3 .. 1002: buckets 0 .. 7, each with its index entry.
-    assert spent == {"hset": 1000, "zadd": 16, "hget": 0}
+    # Positions 3 .. 1002: buckets 0 .. 7, each with its index entry; bucket 0
+    # held jobs already, 1 .. 7 are written whole (enqueue_many.lua's flush_run).
+    assert spent == {"hset": 1000, "zadd": 16, "zunionstore": 7, "hget": 0}
     assert [job.id for job in queue.get_jobs(0, 1002)][2:] == [job.id for job in jobs]
     assert queue.count == 1002
 
