@@ -11,13 +11,14 @@ import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from typing import Any
 
 from joblane.core.identity import Identity
 from joblane.core.limits import MAX_DURATION, seconds
 from joblane.core.queues import validate_job_id, validate_queue_name
 from joblane.core.retry import Retry
-from joblane.core.serialization import dumps, encode_call
+from joblane.core.serialization import dumps, encode_call, encode_calls
 from joblane.core.states import JobStatus
 from joblane.errors import InvalidJobError, PayloadTooLargeError, SerializationError
 
@@ -282,10 +283,13 @@ def new_jobs(
     queued = JobStatus.QUEUED
     records: list[JobRecord] = []
     append = records.append
-    for new_id, (args, kwargs) in zip(ids, calls, strict=True):
+    # Each payload at once when they are all plain (else each one by encode_call).
+    payloads: Iterable[bytes | None] = encode_calls(calls) or repeat(None)
+    for new_id, (args, kwargs), payload in zip(ids, calls, payloads, strict=False):
         if args.__class__ is not tuple or kwargs.__class__ is not dict:
             _check_types(args, kwargs)
-        payload = encode_call(args, kwargs, func_name)
+        if payload is None:
+            payload = encode_call(args, kwargs, func_name)
         if len(payload) > room:
             raise PayloadTooLargeError(
                 f"job payload of {func_name} is {len(payload) + meta_size} bytes, over the "
