@@ -275,3 +275,15 @@ def test_aenqueue_takes_the_same_bulk_path(
     with pytest.raises(DuplicateJobError):  # a taken id: enqueue.lua's refusal
         asyncio.run(main())
     assert backend.count("normal") == 130
+
+
+def test_a_run_set_left_behind_is_not_taken_into_a_bucket(
+    clocked_backend: RedisBackend, clock: ManualClock, client: redis.Redis
+) -> None:
+    backend = clocked_backend
+    client.zadd(f"{backend.prefix}enqueue_many:run", {"stale": 5, "other": 7})
+    batch = [make_job(clock, "normal", i) for i in range(200)]
+    assert backend.enqueue(batch) == batch
+    assert [job.id for job in backend.list_queued("normal", 0, 300)] == [j.id for j in batch]
+    assert not client.exists(f"{backend.prefix}enqueue_many:run")
+    assert check_one_place_each(client, backend.prefix) == {"queued": 200}

@@ -17,7 +17,7 @@
 -- The same stored state as enqueue.lua with these jobs, with fewer commands:
 -- one EXISTS per 1,000 jobs for the ids, one HSET a job (its bucket `b`
 -- last, as push() writes it), one INCRBY of the positions for the batch, per
--- run of jobs in one bucket one variadic ZADD (or, for a new bucket, the four
+-- run of jobs in one bucket one variadic ZADD (or, for a new bucket, the few
 -- commands of flush_run), one HINCRBY of qcount and one SADD per queue, one
 -- PUBLISH. Phase 1 reads and decides, phase 2 writes.
 
@@ -75,6 +75,7 @@ local RUN, LONG = P .. "enqueue_many:run", string.rep("-", 65)
 local function flush_run()
   if not run_key then return end
   if m > 2 and call("EXISTS", run_key) == 0 then
+    call("DEL", RUN) -- nothing, unless a call that failed part way left it
     call("ZADD", RUN, 0, LONG, unpack(run, 1, m))
     call("ZREM", RUN, LONG)
     call("ZUNIONSTORE", run_key, 1, RUN)
