@@ -16,10 +16,11 @@ import redis
 from joblane import EnqueueOutcomeUnknownError, JobStatus, Queue
 from joblane.backends.redis import RedisBackend
 from joblane.backends.redis import from_url as redis_from_url
-from joblane.core.job import JobRecord
+from joblane.backends.redis.records import _batch_args, batch_args
+from joblane.core.job import JobOptions, JobRecord, new_jobs
 from joblane.errors import DuplicateJobError, NoSuchJobError
 from joblane.testing import ManualClock
-from tests.contract.helpers import claim, make_job
+from tests.contract.helpers import FUNC, claim, make_job
 from tests.servers import RedisServer, shared_redis
 from tests.worker.conftest import wait_until
 
@@ -107,18 +108,83 @@ def test_a_batch_is_stored_as_its_jobs_one_by_one(
     assert check_one_place_each(client, bulk.prefix) == {"queued": 455}
 
 
-def test_a_plain_batch_costs_one_hset_a_job_and_one_zadd_a_bucket(
+def built_together(clock: ManualClock) -> list[list[JobRecord]]:
+    """Batches as enqueue_many builds them (new_jobs: the jobs share every
+    field's object but their ids and payloads), and such batches with one job
+    changed so that they no longer do."""
+
+    def run(queue: str, calls: list[tuple[Any, Any]], **options: Any) -> list[JobRecord]:
+        clock.advance(1)
+        return new_jobs(queue, FUNC, calls, JobOptions(**options), now=clock.now())
+
+    plain = run("normal", [((i,), {}) for i in range(300)])
+    same_payload = run("normal", [((), {})] * 4)
+    options = run("normal", [((i, "x"), {}) for i in range(140)], ttl=60, result_ttl=10,
+                  job_timeout=None, retry=3, at_front=True)  # fmt: skip
+    with_kwargs = run("other", [((i,), {"a": i}) for i in range(5)])
+    with_meta = run("other", [((i,), {}) for i in range(3)], meta={"k": 1})
+    one_with_kwargs = run("normal", [((i,), {}) for i in range(4)])
+    one_with_kwargs[2].payload = b'{"args":[],"kwargs":{"a":1}}'
+    one_compact = run("other", [((i,), {"a": i}) for i in range(4)])
+    one_compact[1].payload = b'{"args":[1],"kwargs":{}}'
+    # ttl 5 and 5.0 are equal but written "5" and "5.0": not the same object.
+    equal_not_same = run("normal", [((i,), {}) for i in range(3)], ttl=5)
+    equal_not_same[1].ttl = cast(Any, 5.0)
+    created_apart = run("normal", [((i,), {}) for i in range(3)])
+    created_apart[2].created = created_apart[2].enqueued = float(str(created_apart[0].created))
+    # Ids too long for a listpack (over 64 bytes): the bucket is a skiplist either way.
+    long_ids = [make_job(clock, "long", i, job_id=f"{i}-" + "x" * 70) for i in range(3)]
+    return [plain, same_payload, options, with_kwargs, with_meta, one_with_kwargs, one_compact,
+            equal_not_same, created_apart, long_ids]  # fmt: skip
+
+
+def test_batches_built_together_are_stored_as_their_jobs_one_by_one(
+    pair: tuple[RedisBackend, RedisBackend], clock: ManualClock, client: redis.Redis
+) -> None:
+    bulk, single = pair
+    for batch in built_together(clock):
+        assert bulk.enqueue(batch) == batch
+        for job in batch:
+            assert single.enqueue([job]) == [job]
+    stored = dump(client, bulk.prefix)
+    assert stored == dump(client, single.prefix)
+    assert stored["qcount"][2] == [(b"normal", b"454"), (b"other", b"12"), (b"long", b"3")]
+    assert stored["qb:0:normal"][1] == b"listpack"
+    assert [v[1] for k, v in stored.items() if k.startswith("qb:") and k.endswith(":long")] == [
+        b"skiplist"
+    ]
+    assert check_one_place_each(client, bulk.prefix) == {"queued": 469}
+
+
+def test_a_batch_built_together_sends_each_job_s_id_and_payload_only(clock: ManualClock) -> None:
+    batches = built_together(clock)
+    for batch in batches[:3]:
+        args = batch_args(batch)
+        assert args is not None
+        n = cast(int, args[0])
+        names = args[1 : 1 + n]
+        assert args[1 + n] == 1 and names[cast(int, args[2 + n]) - 1] == "g"  # one own value
+        assert args[3 + 2 * n :: 2] == [job.id for job in batch]
+        assert args[-1] == batch[-1].payload[len(b'{"args":') : -len(b',"kwargs":{}}')]
+    # The same arguments as when each job's fields are compared column by column.
+    for batch in [batches[0], *batches[2:]]:
+        assert batch_args(batch) == _batch_args(batch)
+
+
+def test_a_plain_batch_costs_one_hset_a_job_and_one_write_a_bucket(
     redis_backend: RedisBackend, client: redis.Redis
 ) -> None:
     queue = Queue("normal", backend=redis_backend)
     queue.enqueue_many([Queue.prepare_data("tests.jobs.sample.noop", (i,)) for i in range(2)])
-    before = {command: calls(client, command) for command in ("hset", "zadd", "hget")}
+    commands = ("hset", "zadd", "zunionstore", "hget")
+    before = {command: calls(client, command) for command in commands}
     jobs = queue.enqueue_many(
         [Queue.prepare_data("tests.jobs.sample.noop", (i,)) for i in range(1000)]
     )
     spent = {command: calls(client, command) - n for command, n in before.items()}
-    # Positions 3 .. 1002: buckets 0 .. 7, each with its index entry.
-    assert spent == {"hset": 1000, "zadd": 16, "hget": 0}
+    # Positions 3 .. 1002: buckets 0 .. 7, each with its index entry; bucket 0
+    # held jobs already, 1 .. 7 are written whole (enqueue_many.lua's flush_run).
+    assert spent == {"hset": 1000, "zadd": 16, "zunionstore": 7, "hget": 0}
     assert [job.id for job in queue.get_jobs(0, 1002)][2:] == [job.id for job in jobs]
     assert queue.count == 1002
 
@@ -209,3 +275,15 @@ def test_aenqueue_takes_the_same_bulk_path(
     with pytest.raises(DuplicateJobError):  # a taken id: enqueue.lua's refusal
         asyncio.run(main())
     assert backend.count("normal") == 130
+
+
+def test_a_run_set_left_behind_is_not_taken_into_a_bucket(
+    clocked_backend: RedisBackend, clock: ManualClock, client: redis.Redis
+) -> None:
+    backend = clocked_backend
+    client.zadd(f"{backend.prefix}enqueue_many:run", {"stale": 5, "other": 7})
+    batch = [make_job(clock, "normal", i) for i in range(200)]
+    assert backend.enqueue(batch) == batch
+    assert [job.id for job in backend.list_queued("normal", 0, 300)] == [j.id for j in batch]
+    assert not client.exists(f"{backend.prefix}enqueue_many:run")
+    assert check_one_place_each(client, backend.prefix) == {"queued": 200}

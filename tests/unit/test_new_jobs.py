@@ -12,13 +12,15 @@ import pytest
 
 from joblane.core.job import JobOptions, JobRecord, new_job, new_job_ids, new_jobs
 from joblane.core.retry import Retry
-from joblane.core.serialization import encode_call
+from joblane.core.serialization import MAX_DEPTH, encode_call, encode_calls
 from joblane.errors import InvalidJobError, PayloadTooLargeError, SerializationError
 from joblane.testing import ManualClock
 
 NOW = ManualClock().now()
 FUNC = "tests.jobs.sample.add"
 CALLS: list[tuple[Any, Any]] = [((1, 2), {}), ([3], {"b": 4}), ((), {"a": "é", "b": [1.5]})]
+PLAIN_CALLS: list[tuple[Any, Any]] = [((1, 2), {}), ([3, True], {}), ((), {}), (("é", [1.5]), {})]
+"""Calls without keyword arguments: encoded at once (encode_calls)."""
 
 OPTIONS = [
     JobOptions(),
@@ -32,12 +34,37 @@ def _without_id(record: JobRecord) -> JobRecord:
     return dataclasses.replace(record, id="-")
 
 
+@pytest.mark.parametrize("calls", [CALLS, PLAIN_CALLS])
 @pytest.mark.parametrize("options", OPTIONS)
-def test_each_record_is_what_new_job_builds(options: JobOptions) -> None:
-    batch = new_jobs("normal", FUNC, CALLS, options, now=NOW)
-    one_by_one = [new_job("normal", FUNC, a, k, options, now=NOW) for a, k in CALLS]
+def test_each_record_is_what_new_job_builds(
+    options: JobOptions, calls: list[tuple[Any, Any]]
+) -> None:
+    batch = new_jobs("normal", FUNC, calls, options, now=NOW)
+    one_by_one = [new_job("normal", FUNC, a, k, options, now=NOW) for a, k in calls]
     assert [_without_id(r) for r in batch] == [_without_id(r) for r in one_by_one]
-    assert len({r.id for r in batch}) == len(CALLS)
+    assert len({r.id for r in batch}) == len(calls)
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_encode_calls_is_encode_call_of_each_plain_call() -> None:
+    assert encode_calls(PLAIN_CALLS) == [encode_call(a, k) for a, k in PLAIN_CALLS]
+    for bad in [
+        ((1,), {"a": 1}),  # keyword arguments
+        ({"a": 1}, {}),  # not a list or tuple
+        ((1,), []),  # not a dict
+        (({1},), {}),  # not JSON
+        ((float("nan"),), {}),  # NaN
+        ((None,), {}),  # null: encode_call looks for NaN
+        ([_nested(MAX_DEPTH - 3)], {}),  # deep: encode_call decides
+        (("x" * 1000,), {}),  # long
+    ]:
+        assert encode_calls([((1,), {}), bad]) is None
 
 
 def test_records_share_no_mutable_meta() -> None:
@@ -98,8 +125,9 @@ def test_an_encoded_call_holds_no_more_memory_than_its_bytes() -> None:
     try:
         before = tracemalloc.get_traced_memory()[0]
         kept = [encode_call((i,), {}) for i in range(100)]
+        kept += encode_calls([((i,), {}) for i in range(100)]) or []
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert kept[7] == b'{"args":[7],"kwargs":{}}'
-    assert grown < 100 * 500
+    assert kept[7] == kept[107] == b'{"args":[7],"kwargs":{}}'
+    assert grown < 200 * 500

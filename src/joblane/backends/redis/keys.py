@@ -55,6 +55,9 @@ With the prefix ``p:``::
                                         text is the origin token of the backend object
     p:version                  string   the version of this layout (layout.py), written
                                         when a backend first opens an empty prefix
+    p:enqueue_many:run         zset     only inside one call of enqueue_many.lua: the
+                                        entries of a new bucket, before it is written
+                                        (never there between calls)
 
 A queue name holds no ``:`` (joblane.core.queues), so the bucket number comes
 first in ``qb:<b>:<queue>`` and the key cannot be read two ways.

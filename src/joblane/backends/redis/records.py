@@ -126,6 +126,76 @@ def batch_args(jobs: Sequence[JobRecord]) -> list[Arg] | None:
     same fields (enqueue.lua stores those): the fields' names once, which
     vary from job to job, the values they share once, then each job's id and
     own values. Each job's hash is job_fields(job), value for value."""
+    first = jobs[0]
+    if first.status is not _QUEUED or first.depends_on:
+        return None
+    fields = job_fields(first)
+    names = fields[0::2]
+    payload_at = names.index("g") if "g" in names else names.index("p")
+    payloads = _alike_payloads(jobs, names[payload_at] == "g")
+    if payloads is None:
+        return _batch_args(jobs)
+    shared = fields[1::2]
+    shared[payload_at] = ""
+    size = len(jobs)
+    per_job: list[Arg] = [""] * (2 * size)
+    per_job[0::2] = [job.id for job in jobs]
+    per_job[1::2] = payloads
+    return [len(names), *names, 1, payload_at + 1, *shared, *per_job]
+
+
+def _alike_payloads(jobs: Sequence[JobRecord], compact: bool) -> list[bytes] | None:
+    """Each job's payload field's value (the args array if *compact*, ``g``,
+    else the payload, ``p``) when every job holds the very objects of the first
+    in every other field that job_fields writes, so that its hash differs from
+    the first's only in its id and that value (the records of one
+    ``enqueue_many`` run share them: see joblane.core.job.new_jobs); else None.
+    Identity, not equality: equal values may be written differently (1, 1.0,
+    True; 0.0 and -0.0), the same object never is."""
+    f = jobs[0]
+    queue, func, status, created, enqueued = f.queue, f.func_name, f.status, f.created, f.enqueued
+    started, ended, scheduled, timeout = f.started, f.ended, f.scheduled, f.job_timeout
+    result_ttl, ttl, failure_ttl, retries = f.result_ttl, f.ttl, f.failure_ttl, f.retries_left
+    intervals, attempts, meta, worker = f.retry_intervals, f.attempts, f.meta, f.worker_name
+    result, last, depends_on, front = f.result, f.last_job_result, f.depends_on, f.at_front
+    expires, token, lease, cancel = f.expires_at, f.lease_token, f.lease_expires, f.cancel_requested
+    lost, by = f.lost_attempts, f.enqueued_by
+    out: list[bytes] = []
+    append = out.append
+    head, tail, least = _ARGS_HEAD, _ARGS_TAIL, _COMPACT_MIN
+    start, stop = len(head), -len(tail)
+    for job in jobs:
+        if not (
+            job.queue is queue and job.func_name is func and job.status is status
+            and job.created is created and job.enqueued is enqueued
+            and job.started is started and job.ended is ended and job.scheduled is scheduled
+            and job.job_timeout is timeout and job.result_ttl is result_ttl
+            and job.ttl is ttl and job.failure_ttl is failure_ttl
+            and job.retries_left is retries and job.retry_intervals is intervals
+            and job.attempts is attempts and (job.meta is meta or not (job.meta or meta))
+            and job.worker_name is worker and job.result is result
+            and job.last_job_result is last and job.depends_on is depends_on
+            and job.at_front is front and job.expires_at is expires
+            and job.lease_token is token and job.lease_expires is lease
+            and job.cancel_requested is cancel and job.lost_attempts is lost
+            and job.enqueued_by is by
+        ):  # fmt: skip
+            return None
+        payload = job.payload
+        if len(payload) >= least and payload.startswith(head) and payload.endswith(tail):
+            if not compact:
+                return None
+            append(payload[start:stop])
+        elif compact:
+            return None
+        else:
+            append(payload)
+    return out
+
+
+def _batch_args(jobs: Sequence[JobRecord]) -> list[Arg] | None:
+    """:func:`batch_args` of jobs that do not share their fields' objects: each
+    job's fields compared column by column."""
     rows = [job_fields(job) for job in jobs if job.status is _QUEUED and not job.depends_on]
     size = len(rows)
     if size != len(jobs) or len(set(map(len, rows))) != 1:
