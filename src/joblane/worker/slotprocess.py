@@ -48,7 +48,15 @@ from joblane.core.outcome import Outcome
 from joblane.tasks import AllowPolicy
 from joblane.worker import frames
 from joblane.worker.lifecycle import Hook, hook_name
-from joblane.worker.run import JobContext, SlotState, arun_job, maybe_await, run_job, run_to_end
+from joblane.worker.run import (
+    JobContext,
+    SlotState,
+    arun_job,
+    job_context,
+    maybe_await,
+    run_job,
+    run_to_end,
+)
 
 log = logging.getLogger("joblane.worker")
 
@@ -185,7 +193,7 @@ class _HandOffWait:
             job = self.handoff.decode(entry)
         except Exception:  # the worker decodes it too, and leaves it to its lease
             return None
-        return frames.decode_job(frames.encode_job(job))
+        return job_context(job), job.payload
 
 
 def _report_startup_failure(conn: Connection, hook: Hook, error: BaseException) -> None:
