@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from joblane import JobStatus, Queue
-from joblane.backends.redis import RedisBackend
+from joblane.backends.redis import RedisBackend, handoff
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Outcome
 from joblane.tasks import AllowPolicy
@@ -206,3 +206,40 @@ def test_a_job_taken_by_a_slot_killed_before_it_said_so_is_given_back_uncounted(
     assert (record.attempts, record.lost_attempts) == (1, 0)
     assert worker.poll() is None  # the worker carried on: its new slot waits in turn
     hand_one(backend, workers, 3)
+
+
+def test_a_wait_ends_by_itself_and_one_with_no_reply_is_given_up(
+    clocked_backend: RedisBackend, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slot's BLPOP ends after SLOT_WAIT (the worker has it wait again); a wait
+    that brings no reply at all within its limit (a connection that died without
+    a word) is dropped: either way the slot says it stopped waiting, so the
+    worker never waits for it for ever."""
+    b = clocked_backend
+    inbox = b.slot_inbox("w1")
+    ex = ProcessExecutor(1, AllowPolicy())
+    ex.handoff = inbox
+    ex.start()
+    try:
+        b.accept_handoffs("w1", lease_seconds=LEASE, by_slot=True)
+        cases = ((1, 10.0, "Redis ended the BLPOP"), (30, 0.3, "no reply: given up"))
+        for slot_wait, limit, why in cases:
+            # The slots fork with both: set before each new slot.
+            monkeypatch.setattr(handoff, "SLOT_WAIT", slot_wait)
+            inbox.limit = limit
+            ex.close()
+            ex = ProcessExecutor(1, AllowPolicy())
+            ex.handoff = inbox
+            ex.start()
+            assert ex.wait_for_handoff()
+            started = time.monotonic()
+            while ex.waiting_slot() is not None and time.monotonic() - started < 3:
+                ex.wait(0.1)
+            assert ex.waiting_slot() is None, why
+        # And a wait after those still takes a job.
+        wait_and_park(b, ex, clock)
+        job = Queue("normal", backend=b).enqueue(sample.add, 4, 4)
+        [(ran, outcome)] = outcomes(ex, 1)
+        assert ran.id == job.id and outcome == Outcome.success(b"8")
+    finally:
+        ex.close()

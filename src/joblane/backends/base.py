@@ -370,8 +370,15 @@ class SlotHandOff(Protocol):
         or None. False if that failed (the wait is then over, with nothing)."""
         ...
 
+    limit: float
+    """Seconds after which a wait that brought nothing is given up (:meth:`abandon`)."""
+
     def read(self) -> bytes | None:
         """The job handed (an entry for :meth:`decode`), or None: the wait ended."""
+        ...
+
+    def abandon(self) -> None:
+        """Give up a wait that brought nothing within :attr:`limit`."""
         ...
 
     def decode(self, entry: bytes) -> JobRecord:

@@ -38,6 +38,7 @@ import select
 import signal
 import sys
 import threading
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -158,6 +159,8 @@ class _HandOffWait:
         self.handoff = handoff
         self.fd: int | None = None
         """While waiting: the socket the hand-off's reply comes on."""
+        self.deadline = 0.0
+        """While waiting: when to give the wait up if nothing came."""
 
     def control(self, frame: bytes) -> None:
         handoff = self.handoff
@@ -165,6 +168,7 @@ class _HandOffWait:
             return
         if frame == frames.WAIT and self.fd is None:
             self.fd = handoff.wait()
+            self.deadline = time.monotonic() + handoff.limit
             if self.fd is None:
                 self.conn.send_bytes(frames.FREED)
         elif frame == frames.UNWAIT and self.fd is not None and not handoff.unwait():
@@ -180,11 +184,14 @@ class _HandOffWait:
         if self.fd is None or self.handoff is None:
             return None
         pipe = self.conn.fileno()
-        ready, _, _ = select.select([pipe, self.fd], [], [])
-        if self.fd not in ready:
+        remaining = max(self.deadline - time.monotonic(), 0.0)
+        ready, _, _ = select.select([pipe, self.fd], [], [], remaining)
+        if not ready:
+            self.handoff.abandon()
+        elif self.fd not in ready:
             return None
         self.fd = None
-        entry = self.handoff.read()
+        entry = None if not ready else self.handoff.read()
         if entry is None:
             self.conn.send_bytes(frames.FREED)
             return None

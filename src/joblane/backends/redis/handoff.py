@@ -81,6 +81,9 @@ PARK_SECONDS = 3.0
 """How long a claim that found nothing parks the worker; it claims again sooner."""
 CLOSE_WAIT = 2.0
 """Longest wait, when a worker stops, for the hand-offs before its marker."""
+SLOT_WAIT = 5
+"""Seconds a slot's BLPOP waits before Redis ends it (the worker then has it
+wait again): a wait on a connection that died without a word ends in time."""
 _MARK = b""
 """The entry :meth:`Inbox.close` pushes behind the last hand-off (none is empty)."""
 
@@ -121,6 +124,9 @@ class SlotInbox:
         self._connection_class = pool.connection_class
         self._kwargs = dict(pool.connection_kwargs)
         self.key = key
+        self.limit = SLOT_WAIT + CLOSE_WAIT
+        """Longest a wait may go without any reply: Redis ends its BLPOP after
+        SLOT_WAIT, so silence past this means the connection is gone."""
         self._conn: Any = None
         self._other: Any = None
         """The second connection, that pushes the marker while the first blocks."""
@@ -134,7 +140,7 @@ class SlotInbox:
         try:
             if self._conn is None:
                 self._conn = self._connect()
-            self._conn.send_command("BLPOP", self.key, 0, check_health=False)
+            self._conn.send_command("BLPOP", self.key, SLOT_WAIT, check_health=False)
             return int(self._conn._sock.fileno())
         except (redis.exceptions.RedisError, OSError) as exc:
             log.debug("hand-off inbox %s: cannot wait on it: %s", self.key, exc)
@@ -160,14 +166,26 @@ class SlotInbox:
             return False
 
     def read(self) -> bytes | None:
-        """The BLPOP's reply: an entry, or None for the marker or a failure."""
+        """The BLPOP's reply: an entry, or None for the marker, the end of the
+        BLPOP's own wait (SLOT_WAIT) or a failure."""
         try:
-            entry = (self._read_reply() if _Reader is not None else self._conn.read_response())[1]
+            reply = self._read_reply() if _Reader is not None else self._conn.read_response()
+            if reply is None:  # its time ran out: the slot waits again if told to
+                return None
+            entry = reply[1]
         except (redis.exceptions.RedisError, OSError, TypeError, IndexError) as exc:
             log.warning("hand-off inbox %s: %s", self.key, exc)
             self._drop()
             return None
         return None if entry == _MARK else bytes(entry)
+
+    def abandon(self) -> None:
+        """No reply came within :attr:`limit` (a connection that died without a
+        word): drop it. What it may have taken is given back when its lease
+        lapses, uncounted."""
+        log.warning("hand-off inbox %s: no reply within %g s; connecting anew", self.key,
+                    self.limit)  # fmt: skip
+        self._drop()
 
     def _read_reply(self) -> Any:
         """The reply read from the socket by hiredis directly: a job waits on
