@@ -28,3 +28,18 @@ CREATE TABLE IF NOT EXISTS schedules (
     heartbeat REAL,
     expires REAL
 );
+
+-- name: to_5
+-- Kept counts: the job_counts table (as in schema.sql), filled by counting the
+-- jobs already there once. From then on joblane's write transactions keep it.
+CREATE TABLE IF NOT EXISTS job_counts (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+
+DELETE FROM job_counts;
+
+INSERT INTO job_counts (queue, state, n)
+SELECT queue, coalesce(registry, 'queued'), count(*) FROM jobs GROUP BY 1, 2;

@@ -60,6 +60,7 @@ class Queries:
     list_queued: LiteralString
     count_registry: LiteralString
     list_registry: LiteralString
+    add_count: LiteralString
     register_worker: LiteralString
     unregister_worker: LiteralString
     live_workers: LiteralString

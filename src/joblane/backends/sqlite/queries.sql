@@ -113,7 +113,8 @@ SET status = :status, ended = :ended, result = :result, last_job_result = :last_
         WHEN :front THEN (SELECT coalesce(min(q.position), 0) - 1 FROM jobs AS q
                           WHERE q.queue = jobs.queue AND q.status = 'queued')
         ELSE {queue_position} END
-WHERE id = :id AND status = 'started' AND lease_token = :token;
+WHERE id = :id AND status = 'started' AND lease_token = :token
+RETURNING queue;
 
 -- name: mark_started
 -- Record when a claimed job began (a Start), if it is still started under
@@ -142,8 +143,8 @@ DELETE FROM job_deps WHERE dependent = :id;
 -- Queue deferred job :id if each of its dependencies is :done (core.rules.released)
 -- or gone. A depends_on that is not JSON (a corrupt row) releases it too, rather
 -- than failing the settle of its dependency: the claim then moves it to failed.
--- Returns its ttl and creation time: a job with a ttl gets its expires_at from
--- core.rules.queue_entry (set_expiry).
+-- Returns its ttl, creation time and queue: a job with a ttl gets its
+-- expires_at from core.rules.queue_entry (set_expiry).
 UPDATE jobs
 SET status = 'queued', enqueued = :now, expires_at = NULL, position = {queue_position}
 WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
@@ -151,7 +152,7 @@ WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
     AS dep JOIN jobs AS d ON d.id = dep.value
     WHERE d.status <> :done
 )
-RETURNING ttl, created;
+RETURNING ttl, created, queue;
 
 -- name: set_expiry
 -- Set the expires_at of job :id (decided by core.rules).
@@ -161,7 +162,8 @@ UPDATE jobs SET expires_at = :expires_at WHERE id = :id;
 -- End deferred job :id because a dependency will never finish: it becomes
 -- :status (core.rules.dependent_of_failed), kept for its failure_ttl.
 UPDATE jobs SET status = :status, ended = :now, expires_at = expiry(:now, failure_ttl)
-WHERE id = :id AND status = 'deferred';
+WHERE id = :id AND status = 'deferred'
+RETURNING queue;
 
 -- name: renew
 -- Extend a lease still held under :token; returns the cancel request flag.
@@ -177,9 +179,9 @@ ORDER BY lease_expires, id LIMIT :limit;
 
 -- name: due_jobs
 -- Scheduled jobs due at or before :now, in due order, with their ttl and
--- creation time (core.rules.queue_entry), and the rowid jobs_scheduled holds
--- for promote.
-SELECT rowid, ttl, created FROM jobs
+-- creation time (core.rules.queue_entry), the rowid jobs_scheduled holds
+-- for promote, and their queue.
+SELECT rowid, ttl, created, queue FROM jobs
 WHERE status = 'scheduled' AND scheduled <= :now
 ORDER BY scheduled, id LIMIT :limit;
 
@@ -206,7 +208,7 @@ SELECT 1 FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT 1;
 DELETE FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT :limit
 )
-RETURNING id, depends_on;
+RETURNING id, depends_on, queue, status;
 
 -- name: cancel_job
 -- End a job that has not started as core.rules.cancel decided.
@@ -231,7 +233,7 @@ RETURNING {job_columns};
 
 -- name: delete_job
 -- Remove a job whatever its state.
-DELETE FROM jobs WHERE id = :id RETURNING depends_on;
+DELETE FROM jobs WHERE id = :id RETURNING depends_on, queue, status;
 
 -- name: empty_queue
 -- Delete every queued job of :queue.
@@ -275,8 +277,8 @@ SELECT name FROM others WHERE name IS NOT NULL
 ORDER BY name;
 
 -- name: count_queued
--- How many jobs wait in :queue (reads jobs_queued only).
-SELECT count(*) FROM jobs WHERE queue = :queue AND status = 'queued';
+-- How many jobs wait in :queue: one row of job_counts.
+SELECT coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = 'queued'), 0);
 
 -- name: list_queued
 -- One page of :queue in claim order. The page's rowids come from jobs_queued
@@ -287,8 +289,8 @@ SELECT {job_columns}, position FROM jobs WHERE rowid IN (
 );
 
 -- name: count_registry
--- How many jobs of :queue are in :registry (reads jobs_registry only).
-SELECT count(*) FROM jobs WHERE queue = :queue AND registry = :registry;
+-- How many jobs of :queue are in :registry: one row of job_counts.
+SELECT coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = :registry), 0);
 
 -- name: list_registry
 -- One page of a registry, oldest first. The page's rowids come from
@@ -297,6 +299,12 @@ SELECT {job_columns} FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE queue = :queue AND registry = :registry
     ORDER BY registry_at, id LIMIT :limit OFFSET :start
 );
+
+-- name: add_count
+-- Add ?3 (negative: take) to the count of queue ?1 in state ?2 (counts.py):
+-- one of the upserts that end a write transaction.
+INSERT INTO job_counts (queue, state, n) VALUES (?1, ?2, ?3)
+ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 
 -- name: register_worker
 -- Create or refresh a worker's registration.
