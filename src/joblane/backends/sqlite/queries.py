@@ -31,6 +31,7 @@ class Queries:
     claim: LiteralString
     claim_queue: LiteralString
     settle: LiteralString
+    settle_returning: LiteralString
     mark_started: LiteralString
     linked_dependencies: LiteralString
     pop_dependents: LiteralString

@@ -98,7 +98,7 @@ SELECT * FROM (
     ORDER BY position LIMIT ?4
 )
 
--- name: settle
+-- fragment: settle_job
 -- Apply one Settlement if the job is still started under its token. A job put
 -- back on its queue loses its worker and start time and goes to its queue's end
 -- (or front, if at_front or the settlement says :front).
@@ -114,6 +114,15 @@ SET status = :status, ended = :ended, result = :result, last_job_result = :last_
                           WHERE q.queue = jobs.queue AND q.status = 'queued')
         ELSE {queue_position} END
 WHERE id = :id AND status = 'started' AND lease_token = :token
+
+-- name: settle
+-- settle_job, for a Settlement that names the job's queue (the kept counts
+-- need it): without RETURNING, which costs SQLite a temporary table.
+{settle_job};
+
+-- name: settle_returning
+-- settle_job, for a Settlement that does not name the job's queue: returns it.
+{settle_job}
 RETURNING queue;
 
 -- name: mark_started

@@ -99,10 +99,16 @@ def settle_all(
     linked = _linked_dependencies(sqlite, settlements)
     flags = []
     for s in settlements:
-        rows = sqlite.execute(QUERIES.settle, _settle_params(s)).fetchall()
-        flags.append(bool(rows))
-        if rows:
-            counts.move(rows[0][0], JobStatus.STARTED, s.status)
+        if s.queue is not None:  # a job never changes queue: the one it was claimed in
+            applied = sqlite.execute(QUERIES.settle, _settle_params(s)).rowcount == 1
+            queue = s.queue
+        else:
+            rows = sqlite.execute(QUERIES.settle_returning, _settle_params(s)).fetchall()
+            applied = bool(rows)
+            queue = rows[0][0] if rows else ""
+        flags.append(applied)
+        if applied:
+            counts.move(queue, JobStatus.STARTED, s.status)
             if s.job_id in linked:
                 _dependents_of_ended(sqlite, counts, s.job_id, s.status, now)
     return flags
