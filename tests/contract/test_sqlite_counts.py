@@ -12,6 +12,7 @@ housekeeping) where the worker has one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import sqlite3
 import tempfile
@@ -189,6 +190,12 @@ class Driver:
         if (job := self.take_started()) is not None:
             self.backend.settle([self.settlement(job)], self.clock.now())
 
+    def settle_unnamed(self) -> None:
+        """A Settlement that does not name its job's queue: read back from the row."""
+        if (job := self.take_started()) is not None:
+            unnamed = dataclasses.replace(self.settlement(job), queue=None)
+            self.backend.settle([unnamed], self.clock.now())
+
     def crash(self) -> None:
         """The worker dies: its leases lapse and another worker's recovery settles them."""
         self.started.clear()
@@ -289,8 +296,9 @@ def test_a_long_sequence_keeps_the_counts(tmp_path: Path) -> None:
 
 def test_the_steps_cover_every_write() -> None:
     assert set(STEPS) >= {"enqueue", "enqueue_batch", "enqueue_mixed", "claim", "settle",
-                          "crash", "cancel", "delete", "requeue", "empty", "promote",
-                          "scheduler", "purge", "housekeeping", "tick", "corrupt"}  # fmt: skip
+                          "settle_unnamed", "crash", "cancel", "delete", "requeue", "empty",
+                          "promote", "scheduler", "purge", "housekeeping", "tick",
+                          "corrupt"}  # fmt: skip
 
 
 def test_a_rolled_back_enqueue_leaves_the_counts(tmp_path: Path) -> None:
