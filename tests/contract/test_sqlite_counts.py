@@ -1,7 +1,7 @@
 """The SQLite backend's kept counts (``job_counts``, kept by the write
-transactions: joblane.backends.sqlite.counts) against ``count(*)``: after every
-step of random sequences of every write the contract has, each (queue, state)
-count equals the rows counted.
+transactions, and the queues' positions: joblane.backends.sqlite.counts)
+against ``count(*)``: after every step of random sequences of every write the
+contract has, each (queue, state) count equals the rows counted.
 
 The sequences are Hypothesis's (shrunk to a minimal failing one on a failure);
 each runs on a new file, through two backend objects on it (a producer's and a
@@ -42,22 +42,34 @@ QUEUES = ("a", "b", "c")
 
 
 def kept_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-    rows = conn.execute("SELECT queue, state, n FROM job_counts WHERE n <> 0").fetchall()
-    return {(queue, state): n for queue, state, n in rows}
-
-
-def counted(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """The counts job_counts holds, but the queued ones (counted by position)."""
     rows = conn.execute(
-        "SELECT queue, coalesce(registry, 'queued'), count(*) FROM jobs GROUP BY 1, 2"
+        "SELECT queue, state, n FROM job_counts WHERE n <> 0 AND state <> 'queued'"
     ).fetchall()
     return {(queue, state): n for queue, state, n in rows}
 
 
+def counted(conn: sqlite3.Connection, queued: bool = False) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        "SELECT queue, coalesce(registry, 'queued'), count(*) FROM jobs GROUP BY 1, 2"
+    ).fetchall()
+    return {(queue, state): n for queue, state, n in rows if queued or state != "queued"}
+
+
+def queues(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT queue FROM jobs UNION SELECT queue FROM job_counts").fetchall()
+    return {row[0] for row in rows} | set(QUEUES)
+
+
 def assert_exact(backend: SQLiteBackend, conn: sqlite3.Connection, step: str) -> None:
-    expected = counted(conn)
-    assert kept_counts(conn) == expected, step
-    negative = conn.execute("SELECT count(*) FROM job_counts WHERE n < 0").fetchone()[0]
+    assert kept_counts(conn) == counted(conn), step
+    negative = conn.execute(
+        "SELECT count(*) FROM job_counts WHERE n < 0 AND state <> 'queued'"
+    ).fetchone()[0]
     assert negative == 0, step
+    expected = counted(conn, queued=True)
+    for queue in queues(conn):
+        assert backend.count(queue) == expected.get((queue, "queued"), 0), (step, queue)
     for queue in QUEUES:
         assert backend.count(queue) == expected.get((queue, "queued"), 0), step
         for registry in Registry:
@@ -252,6 +264,20 @@ class Driver:
     def advance(self) -> None:
         self.clock.advance(self.rnd.choice([1, 5, 30]))
 
+    def migrate(self) -> None:
+        """The file taken back to schema version 4 (no kept counts) and migrated:
+        the counts start again from count(*) and the positions as they are."""
+        for backend in self.backends:
+            backend.close()
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("DROP TABLE job_counts")
+        conn.execute("PRAGMA user_version = 4")
+        conn.close()
+        assert migrate_file(str(self.path)) == [
+            f"SQLite database {self.path}: schema version 4 -> 5"
+        ]
+        self.backends[:] = [SQLiteBackend(self.path, clock=self.clock) for _ in self.backends]
+
 
 STEPS = [name for name, value in vars(Driver).items() if callable(value) and not name.startswith(
     ("_", "queue", "options", "pick", "store", "settlement", "take_started"))]  # fmt: skip
@@ -298,7 +324,7 @@ def test_the_steps_cover_every_write() -> None:
     assert set(STEPS) >= {"enqueue", "enqueue_batch", "enqueue_mixed", "claim", "settle",
                           "settle_unnamed", "crash", "cancel", "delete", "requeue", "empty",
                           "promote", "scheduler", "purge", "housekeeping", "tick",
-                          "corrupt"}  # fmt: skip
+                          "corrupt", "migrate"}  # fmt: skip
 
 
 def test_a_rolled_back_enqueue_leaves_the_counts(tmp_path: Path) -> None:
@@ -312,8 +338,10 @@ def test_a_rolled_back_enqueue_leaves_the_counts(tmp_path: Path) -> None:
         backend.enqueue(batch)
     big = [make_job(clock, "a") for _ in range(20)] + [make_job(clock, "a", job_id=first.id)]
     assert len(backend.enqueue(big, unique=True)) == 21
+    assert backend.count("a") == 21
     conn = sqlite3.connect(tmp_path / "jobs.db")
-    assert kept_counts(conn) == counted(conn) == {("a", "queued"): 21}
+    assert counted(conn, queued=True) == {("a", "queued"): 21}
+    assert conn.execute("SELECT count(*) FROM job_counts").fetchone() == (0,)
     conn.close()
     backend.close()
 
@@ -324,26 +352,27 @@ def test_a_failed_transaction_leaves_the_counts(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     clock = ManualClock()
     backend = SQLiteBackend(path, clock=clock)
-    backend.enqueue([make_job(clock, "a")])
+    backend.enqueue([make_job(clock, "a", scheduled=clock.now() + 5)])
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(
         "CREATE TRIGGER refuse BEFORE UPDATE ON job_counts BEGIN SELECT RAISE(ABORT, 'no'); END"
     )
     with pytest.raises(JoblaneError):
-        backend.enqueue([make_job(clock, "a")])
+        backend.enqueue([make_job(clock, "a", scheduled=clock.now() + 5)])
     conn.execute("DROP TRIGGER refuse")
-    assert kept_counts(conn) == counted(conn) == {("a", "queued"): 1}
+    assert kept_counts(conn) == counted(conn) == {("a", "scheduled"): 1}
     conn.close()
     backend.close()
 
 
-def test_migration_counts_the_jobs_already_there(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", range(5))
+def test_migration_counts_the_jobs_already_there(tmp_path: Path, seed: int) -> None:
     """A file of version 4 (no job_counts) with jobs in every state gets its
     counts from the migration, and keeps them exact afterwards."""
     path = tmp_path / "jobs.db"
     clock = ManualClock()
     backend = SQLiteBackend(path, clock=clock)
-    driver = Driver([backend], clock, random.Random(7), path)
+    driver = Driver([backend], clock, random.Random(seed), path)
     for name in ["enqueue_batch", "claim", "settle", "claim", "settle", "enqueue_scheduled",
                  "enqueue_deferred", "cancel", "claim", "enqueue"] * 3:  # fmt: skip
         with contextlib.suppress(JoblaneError):
@@ -352,6 +381,9 @@ def test_migration_counts_the_jobs_already_there(tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     before = counted(conn)
     assert len(before) >= 4
+    waiting = {queue: n for (queue, state), n in counted(conn, queued=True).items()
+               if state == "queued"}  # fmt: skip
+    assert waiting
     conn.execute("DROP TABLE job_counts")
     conn.execute("PRAGMA user_version = 4")
     conn.close()
@@ -359,23 +391,41 @@ def test_migration_counts_the_jobs_already_there(tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     assert kept_counts(conn) == before
     backend = SQLiteBackend(path, clock=clock)
-    driver = Driver([backend], clock, random.Random(8), path)
-    for name in ["claim", "settle", "delete", "enqueue", "empty", "requeue", "crash"]:
+    assert {queue: backend.count(queue) for queue in waiting} == waiting
+    driver = Driver([backend], clock, random.Random(seed + 100), path)
+    steps = ["claim", "settle", "delete", "enqueue", "empty", "requeue", "crash"]
+    for name in steps + [driver.rnd.choice(DRAWN) for _ in range(100)]:
         with contextlib.suppress(JoblaneError):
             getattr(driver, name)()
-        assert_exact(backend, conn, name)
+        assert_exact(driver.backends[0], conn, name)
     conn.close()
-    backend.close()
+    for backend in driver.backends:
+        backend.close()
 
 
-@pytest.mark.parametrize("name", ["count_queued", "count_registry"])
-def test_a_count_reads_one_row_of_job_counts(tmp_path: Path, name: str) -> None:
+def plan(path: Path, sql: str) -> list[str]:
+    conn = sqlite3.connect(path)
+    params = {"queue": "a", "registry": "x"}
+    steps = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    conn.close()
+    return steps
+
+
+def test_a_registry_count_reads_one_row_of_job_counts(tmp_path: Path) -> None:
     SQLiteBackend(tmp_path / "jobs.db").close()
-    conn = sqlite3.connect(tmp_path / "jobs.db")
-    sql = getattr(QUERIES, name)
-    plan = [
-        row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", {"queue": "a", "registry": "x"})
-    ]
-    conn.close()
-    assert any(step.startswith("SEARCH job_counts USING PRIMARY KEY") for step in plan), plan
-    assert not [step for step in plan if "jobs" in step.replace("job_counts", "")], plan
+    steps = plan(tmp_path / "jobs.db", QUERIES.count_registry)
+    assert any(step.startswith("SEARCH job_counts USING PRIMARY KEY") for step in steps), steps
+    assert not [step for step in steps if "jobs" in step.replace("job_counts", "")], steps
+
+
+def test_a_queued_count_reads_the_ends_of_the_queue_and_one_row(tmp_path: Path) -> None:
+    SQLiteBackend(tmp_path / "jobs.db").close()
+    steps = plan(tmp_path / "jobs.db", QUERIES.count_queued)
+    assert not [step for step in steps if step.startswith(("SCAN jobs", "SCAN job_counts"))]
+    searches = [step for step in steps if step.startswith("SEARCH")]
+    assert searches.count("SEARCH jobs USING INDEX jobs_queued (queue=?)") == 2, steps
+    assert all(
+        step in ("SEARCH jobs USING INDEX jobs_queued (queue=?)",
+                 "SEARCH job_counts USING PRIMARY KEY (queue=? AND state=?)")
+        for step in searches
+    ), steps  # fmt: skip

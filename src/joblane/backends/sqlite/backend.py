@@ -299,8 +299,11 @@ class SQLiteBackend:
 
     def empty(self, queue: str) -> int:
         def run(sqlite: sqlite3.Connection, counts: Counts) -> int:
-            emptied: int = sqlite.execute(QUERIES.empty_queue, {"queue": queue}).rowcount
-            counts.add(queue, "queued", -emptied)
+            params = {"queue": queue}
+            waiting, low, high = sqlite.execute(QUERIES.queue_bounds, params).fetchall()[0]
+            emptied: int = sqlite.execute(QUERIES.empty_queue, params).rowcount
+            if waiting and type(low) is int and type(high) is int:
+                counts.dequeued_range(queue, waiting, low, high)
             return emptied
 
         return self._db.write(counted(run), durable=True)

@@ -66,8 +66,7 @@ def _insert(sqlite: sqlite3.Connection, counts: Counts, jobs: Sequence[JobRecord
         if runs is not None:
             for pairs, shared in runs:
                 sqlite.execute(QUERIES.insert_plain_batch, (pairs, *shared))
-            counts.add(jobs[0].queue, JobStatus.QUEUED, len(jobs))  # one queue, all queued
-            return
+            return  # queued jobs: counted by their positions (counts.py)
     plain = [plain_job_params(job) for job in jobs]
     for is_plain, run in groupby(zip(jobs, plain, strict=True), key=lambda jp: jp[1] is not None):
         if is_plain:
@@ -122,8 +121,11 @@ def _insert_in_order(
     stored: dict[str, JobRecord] = {}
     for job in batch.values():
         if job.id in status:  # an ended job with this id: replaced
-            for _, queue, old in sqlite.execute(QUERIES.delete_job, {"id": job.id}).fetchall():
+            rows = sqlite.execute(QUERIES.delete_job, {"id": job.id}).fetchall()
+            for _, queue, old, position in rows:  # an ended job, so never a queued one
                 counts.add(queue, old, -1)
+                if old == JobStatus.QUEUED:
+                    counts.dequeued(queue, [position])
             sqlite.execute(QUERIES.forget_links, {"id": job.id})
         record = rules.on_enqueue(job, [status.get(dep) for dep in job.depends_on])
         sqlite.execute(QUERIES.insert_job, job_params(record))

@@ -51,6 +51,7 @@ class Queries:
     request_cancel: LiteralString
     requeue: LiteralString
     delete_job: LiteralString
+    queue_bounds: LiteralString
     empty_queue: LiteralString
     save_meta: LiteralString
     get_job: LiteralString

@@ -90,15 +90,20 @@ CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires, id) WHERE status 
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
 
 -- name: create_job_counts
--- How many jobs each queue holds in each state: 'queued', or the registry (the
--- `registry` column) of the others. Every write transaction that stores,
--- deletes or moves jobs adds what it changed, one upsert per (queue, state)
--- (counts.py), so count_queued and count_registry read one row instead of
--- counting an index range. A row may hold 0.
+-- How many jobs each queue holds in each state: the registry (the `registry`
+-- column) of the others, or 'queued'. Every write transaction that moves or
+-- deletes jobs, or stores jobs other than queued ones, adds what it changed,
+-- one upsert per (queue, state) (counts.py), so count_registry reads one row
+-- instead of counting an index range. A row may hold 0. The 'queued' row
+-- holds, for count_queued, the jobs that left the queue (negative `n`) and
+-- the lowest and highest positions they left from (`low`, `high`); NULL in
+-- the other rows.
 CREATE TABLE IF NOT EXISTS job_counts (
     queue TEXT NOT NULL,
     state TEXT NOT NULL,
     n INTEGER NOT NULL,
+    low INTEGER,
+    high INTEGER,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
 

@@ -50,9 +50,11 @@ def claim(
     rows = sqlite.execute(claim_statement(len(names)), params).fetchall()
     if len(names) == 1:
         counts.move(names[0], JobStatus.QUEUED, JobStatus.STARTED, len(rows))
+        counts.dequeued(names[0], [row[JOB_COLUMNS] for row in rows])
     else:
         for row in rows:
             counts.move(row[1], JobStatus.QUEUED, JobStatus.STARTED)
+            counts.dequeued(row[1], [row[JOB_COLUMNS]])
     # RETURNING gives rows in the order they were updated: put them in priority order.
     rank = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda row: (rank[row[1]], row[JOB_COLUMNS]))
@@ -223,8 +225,10 @@ def promote_due(sqlite: sqlite3.Connection, counts: Counts, now: float, limit: i
 
 def purge_expired(sqlite: sqlite3.Connection, counts: Counts, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.purge_expired, {"now": now, "limit": limit}).fetchall()
-    for job_id, depends_on, queue, status in rows:
+    for job_id, depends_on, queue, status, position in rows:
         counts.add(queue, status, -1)
+        if status == JobStatus.QUEUED:
+            counts.dequeued(queue, [position])
         if depends_on:
             sqlite.execute(QUERIES.forget_links, {"id": job_id})
     return len(rows)
@@ -252,6 +256,8 @@ def cancel(sqlite: sqlite3.Connection, counts: Counts, job_id: str, now: float) 
     }
     rows = sqlite.execute(QUERIES.cancel_job, params).fetchall()
     counts.move(rows[0][1], job.status, ending.status)  # the queue as stored
+    if job.status is JobStatus.QUEUED:
+        counts.dequeued(rows[0][1], [rows[0][JOB_COLUMNS]])
     _dependents_of_ended(sqlite, counts, job_id, ending.status, now)
     return job_record(rows[0])
 
@@ -269,8 +275,10 @@ def delete(sqlite: sqlite3.Connection, counts: Counts, job_id: str) -> bool:
     rows = sqlite.execute(QUERIES.delete_job, {"id": job_id}).fetchall()
     if not rows:
         return False
-    depends_on, queue, status = rows[0]
+    depends_on, queue, status, position = rows[0]
     counts.add(queue, status, -1)
+    if status == JobStatus.QUEUED:
+        counts.dequeued(queue, [position])
     if depends_on:
         sqlite.execute(QUERIES.forget_links, {"id": job_id})
     return True
