@@ -12,9 +12,12 @@
 --   jobs_expiry     (expires_at)                      expires_at IS NOT NULL purge_expired
 --
 -- `position` orders a queue: at_front jobs take min - 1, the others max + 1
--- of the queued positions of their queue when they enter it.
+-- of the positions their queue has used when they enter it (those of its
+-- queued jobs and, kept in job_counts, those jobs left it from), so that a
+-- queue never uses a position twice.
 -- `job_counts` holds how many jobs each queue has in each state, kept by the
--- transactions that change them (counts.py);
+-- transactions that change them (counts.py); queued jobs are counted by
+-- their queue's first and last positions;
 -- `job_deps` holds the links of deferred jobs to the jobs they wait for;
 -- `schedules` the cron schedules (their latest claimed tick, their registration).
 
