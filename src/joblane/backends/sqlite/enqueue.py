@@ -5,7 +5,7 @@ run by ``executemany``, with no SELECT before it: the primary key finds a
 duplicate id. Then, and for jobs with dependencies, the careful path reads the
 batch's ids and dependencies first; joblane.core.rules.on_enqueue decides.
 Either way the jobs stored (and those replaced) are added to the transaction's
-kept counts (counts.py).
+kept counts (counts.py), but queued ones: their positions count them.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ where the job is read anyway, else bound to the statement as data.
 
 Each also adds the jobs it moves, stores or deletes to the transaction's kept
 counts (*counts*, counts.py), from the records it read or the rows its
-statements return: a change of status or queue that is not added there makes
-the counts wrong.
+statements return, and the position of each job that leaves its queue
+(Counts.dequeued): a change of status that is not added there makes the
+counts wrong (tests/contract/test_sqlite_counts.py checks each against
+count(*)).
 """
 
 from __future__ import annotations
