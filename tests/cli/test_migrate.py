@@ -61,7 +61,7 @@ def test_migrate_keeps_every_job_result_and_registry_entry(old_url: str) -> None
     check = run_joblane("--url", old_url, "migrate", "--check")
     assert check.returncode == 1, check
     assert "schema version 1 -> 2" in check.stdout and "schema version 2 -> 3" in check.stdout
-    assert "schema version 3 -> 4" in check.stdout
+    assert "schema version 3 -> 4" in check.stdout and "schema version 4 -> 5" in check.stdout
     assert user_version(old_url) == 1
 
     done = run_joblane("--url", old_url, "migrate")

@@ -148,7 +148,7 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     path: Path, clock: ManualClock
 ) -> None:
     # Version 1 (joblane 0.1.0) had no lost_attempts column, version 2 no enqueued_by,
-    # version 3 no schedules table.
+    # version 3 no schedules table, version 4 no job_counts.
     old = SQLiteBackend(path, clock=clock)
     enqueue(old, clock)
     queued = enqueue(old, clock)
@@ -158,6 +158,7 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
     conn.execute("ALTER TABLE jobs DROP COLUMN lost_attempts")
     conn.execute("ALTER TABLE jobs DROP COLUMN enqueued_by")
     conn.execute("DROP TABLE schedules")
+    conn.execute("DROP TABLE job_counts")
     conn.execute("PRAGMA user_version = 1")
     conn.close()
     with pytest.raises(SchemaVersionError, match="joblane migrate"):
@@ -166,10 +167,13 @@ def test_a_file_of_schema_version_1_is_refused_then_migrated_with_its_jobs(
         f"SQLite database {path}: schema version 1 -> 2",
         f"SQLite database {path}: schema version 2 -> 3",
         f"SQLite database {path}: schema version 3 -> 4",
+        f"SQLite database {path}: schema version 4 -> 5",
     ]
     migrated = SQLiteBackend(path, clock=clock)
     assert migrated.get(started.id) == started
     assert migrated.list_queued("normal") == [queued]
+    assert migrated.count("normal") == 1
+    assert migrated.registry_count("normal", Registry.STARTED) == 1
     migrated.close()
     conn = raw(path)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

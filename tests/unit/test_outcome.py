@@ -57,6 +57,7 @@ def test_success_keeps_the_result_for_result_ttl() -> None:
         enqueued=ENQUEUED,
         expires_at=NOW + 60,
         started=STARTED,
+        queue=job.queue,
     )
     assert not s.failed_for_good
 

@@ -146,6 +146,9 @@ class Settlement:
     lost_attempts: int = 0
     front: bool = False
     """Put back on its queue first in line (it had been first already), not last."""
+    queue: str | None = None
+    """The job's queue, as claimed (a job never changes queue), if known: a
+    backend that keeps counts per queue need not read it back."""
 
     @property
     def failed_for_good(self) -> bool:
@@ -180,7 +183,7 @@ def decide(
             last_job_result=job.last_job_result, retries_left=job.retries_left,
             attempts=job.attempts, scheduled=job.scheduled, enqueued=job.enqueued,
             expires_at=result_expiry(now, job.result_ttl),
-            started=job.started, lost_attempts=job.lost_attempts,
+            started=job.started, lost_attempts=job.lost_attempts, queue=job.queue,
         )  # fmt: skip
     if kind is OutcomeKind.STOPPED:
         return _ended(job, token, JobStatus.STOPPED, now, error=outcome.error)
@@ -204,7 +207,7 @@ def _retry(job: JobRecord, token: str, now: float, delay: float, error: str | No
         retries_left=job.retries_left - 1, attempts=job.attempts,
         scheduled=now + delay if delay > 0 else None,
         enqueued=job.enqueued if delay > 0 else now, expires_at=None,
-        started=job.started, lost_attempts=job.lost_attempts,
+        started=job.started, lost_attempts=job.lost_attempts, queue=job.queue,
     )  # fmt: skip
 
 
@@ -216,7 +219,7 @@ def _requeue(
         job.id, token, JobStatus.QUEUED, ended=None, result=None,
         last_job_result=reason, retries_left=job.retries_left,
         attempts=attempts, scheduled=job.scheduled, enqueued=job.enqueued,
-        expires_at=None, lost_attempts=lost, front=True,
+        expires_at=None, lost_attempts=lost, front=True, queue=job.queue,
     )  # fmt: skip
 
 
@@ -229,5 +232,5 @@ def _ended(
         job.id, token, status, ended=now, result=None, last_job_result=error,
         retries_left=job.retries_left, attempts=job.attempts, scheduled=job.scheduled,
         enqueued=job.enqueued, expires_at=expiry(now, job.failure_ttl), started=job.started,
-        lost_attempts=job.lost_attempts if lost is None else lost,
+        lost_attempts=job.lost_attempts if lost is None else lost, queue=job.queue,
     )  # fmt: skip

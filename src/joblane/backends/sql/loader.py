@@ -72,10 +72,14 @@ def include(text: LiteralString, fragments: dict[str, LiteralString]) -> Literal
 
 def load(package: str, filename: str) -> tuple[dict[str, LiteralString], dict[str, LiteralString]]:
     """The statements (fragments included) and the fragments of *filename* in
-    *package*, by name, in file order."""
+    *package*, by name, in file order. A fragment may include the fragments
+    before it."""
     source = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     blocks = parse_blocks(source, filename)
-    fragments = {b.name: b.text for b in blocks if b.kind == "fragment"}
+    fragments: dict[str, LiteralString] = {}
+    for block in blocks:
+        if block.kind == "fragment":
+            fragments[block.name] = include(block.text, fragments)
     statements = {b.name: include(b.text, fragments) for b in blocks if b.kind == "name"}
     return statements, fragments
 

@@ -9,8 +9,10 @@
 
 Layout: ``schema.sql`` and ``queries.sql`` hold every statement (loaded by
 ``queries.py``); ``database.py`` owns connections, pragmas and transactions;
-``enqueue.py`` and ``transitions.py`` apply the contract's state changes;
-``backend.py`` is the :class:`SQLiteBackend` facade. Use a local disk: SQLite's
+``enqueue.py`` and ``transitions.py`` apply the contract's state changes, and
+add what they change to the kept counts (``counts.py``: how many jobs each
+queue holds in each state, so that a count reads one row); ``backend.py`` is
+the :class:`SQLiteBackend` facade. Use a local disk: SQLite's
 locks are not reliable on network file systems.
 
 Permissions
@@ -73,7 +75,8 @@ not decode) costs only itself: a claim moves it to failed in its own
 transaction, naming the field, and the reads return it marked undecodable
 (see ``joblane.backends.decoding``). Listings select by known statuses, so a
 row with an unknown status does not appear in them, but it is counted by
-``queue_names``.
+``queue_names``. The counts are kept by joblane's own writes: a status changed
+by hand is not seen by them (the job stays counted in its former state).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from joblane.backends.base import Capabilities, RenewResult, ScheduleInfo, TickClaim, WorkerInfo
@@ -22,6 +23,7 @@ from joblane.backends.decoding import (
 )
 from joblane.backends.encoding import json_ids, meta_json, schedule_fields
 from joblane.backends.sqlite import transitions
+from joblane.backends.sqlite.counts import Counts
 from joblane.backends.sqlite.database import DEFAULT_FILE_MODE, Database
 from joblane.backends.sqlite.enqueue import claim_ticks, store_jobs
 from joblane.backends.sqlite.queries import QUERIES
@@ -43,6 +45,8 @@ CHECKPOINT_INTERVAL = 0.2
 
 DURABILITY_LEVELS = ("full", "normal")
 DEFAULT_BUSY_TIMEOUT = 30.0
+
+T = TypeVar("T")
 
 # The value of the schema's generated `registry` column for each registry.
 _REGISTRY_KEYS = {registry: statuses[0].value for registry, statuses in REGISTRY_STATUSES.items()}
@@ -200,7 +204,7 @@ class SQLiteBackend:
     def enqueue(self, jobs: Sequence[JobRecord], *, unique: bool = False) -> list[JobRecord]:
         if not jobs:
             return []
-        return self._db.write(partial(store_jobs, jobs=jobs, unique=unique), durable=True)
+        return self._db.write(counted(partial(store_jobs, jobs=jobs, unique=unique)), durable=True)
 
     # -- working (synchronous=NORMAL: see the package docstring) ---------------
 
@@ -227,7 +231,7 @@ class SQLiteBackend:
             starts=starts,
             starting=starting,
         )
-        flags, jobs, failed = self._db.write(run, durable=False, notify=False)
+        flags, jobs, failed = self._db.write(counted(run), durable=False, notify=False)
         report_failed(failed)
         if jobs or any(flags) or failed:
             # Only a claim that changed something wakes waiters: an idle worker's
@@ -241,7 +245,7 @@ class SQLiteBackend:
         if not settlements and not starts:
             return []
         run = partial(transitions.settle_all, settlements=settlements, now=now, starts=starts)
-        flags = self._db.write(run, durable=False, notify=False)
+        flags = self._db.write(counted(run), durable=False, notify=False)
         if any(flags):
             self._db.changes.notify()
         return flags
@@ -264,7 +268,7 @@ class SQLiteBackend:
         if due is None or due > now or limit <= 0:
             return 0  # nothing to do: leave the write lock to others
         run = partial(transitions.promote_due, now=now, limit=limit)
-        return self._db.write(run, durable=False)
+        return self._db.write(counted(run), durable=False)
 
     def next_due(self) -> float | None:
         rows = self._db.read(lambda s: s.execute(QUERIES.next_due).fetchall())
@@ -278,23 +282,31 @@ class SQLiteBackend:
         ):
             return 0  # nothing to do: leave the write lock to others
         run = partial(transitions.purge_expired, now=now, limit=limit)
-        return self._db.write(run, durable=False)
+        return self._db.write(counted(run), durable=False)
 
     # -- managing (user actions: fsynced like an enqueue) -----------------------
 
     def cancel(self, job_id: str, now: float) -> JobRecord:
-        return self._db.write(partial(transitions.cancel, job_id=job_id, now=now), durable=True)
+        run = partial(transitions.cancel, job_id=job_id, now=now)
+        return self._db.write(counted(run), durable=True)
 
     def requeue(self, job_id: str, now: float) -> JobRecord:
-        return self._db.write(partial(transitions.requeue, job_id=job_id, now=now), durable=True)
+        run = partial(transitions.requeue, job_id=job_id, now=now)
+        return self._db.write(counted(run), durable=True)
 
     def delete(self, job_id: str) -> bool:
-        return self._db.write(partial(transitions.delete, job_id=job_id), durable=True)
+        return self._db.write(counted(partial(transitions.delete, job_id=job_id)), durable=True)
 
     def empty(self, queue: str) -> int:
-        return self._db.write(
-            lambda s: s.execute(QUERIES.empty_queue, {"queue": queue}).rowcount, durable=True
-        )
+        def run(sqlite: sqlite3.Connection, counts: Counts) -> int:
+            params = {"queue": queue}
+            waiting, low, high = sqlite.execute(QUERIES.queue_bounds, params).fetchall()[0]
+            emptied: int = sqlite.execute(QUERIES.empty_queue, params).rowcount
+            if waiting and type(low) is int and type(high) is int:
+                counts.dequeued_range(queue, waiting, low, high)
+            return emptied
+
+        return self._db.write(counted(run), durable=True)
 
     def save_meta(self, job_id: str, meta: dict[str, object]) -> None:
         params = {"id": job_id, "meta": meta_json(meta)}
@@ -333,10 +345,27 @@ class SQLiteBackend:
     def claim_ticks(self, claims: Sequence[TickClaim]) -> list[bool]:
         if not claims:
             return []
-        flags = self._db.write(partial(claim_ticks, claims=claims), durable=True, notify=False)
+        run = counted(partial(claim_ticks, claims=claims))
+        flags = self._db.write(run, durable=True, notify=False)
         if any(flags):
             self._db.changes.notify()
         return flags
+
+
+def counted(
+    fn: Callable[[sqlite3.Connection, Counts], T],
+) -> Callable[[sqlite3.Connection], T]:
+    """*fn* with the kept counts it collects added at its end (counts.py), in
+    its transaction: a fresh Counts each time the transaction is run (a busy
+    file runs it again)."""
+
+    def run(sqlite: sqlite3.Connection) -> T:
+        counts = Counts()
+        result = fn(sqlite, counts)
+        counts.apply(sqlite)
+        return result
+
+    return run
 
 
 def _url(path: str, durability: str, busy_timeout: float, file_mode: int) -> str:

@@ -1,14 +1,15 @@
 """Bringing a SQLite file of an earlier schema version to the current one.
 
 ``migrations.sql`` holds one block per version: ``to_N`` brings a file of
-version N - 1 to version N. Each runs in its own ``BEGIN IMMEDIATE``
-transaction together with the ``PRAGMA user_version = N`` that records it, so
-a migration is applied once or not at all: one interrupted midway (a crash, a
-kill, a full disk) leaves the file at its old version, and running the
-migrations again (another ``joblane migrate``, two at once) finds the steps
-already done and skips them. Producers and workers refuse a file of an older
-version (SchemaVersionError) rather than migrate it themselves, so that a
-deploy upgrades the file once, on purpose, before the new code runs on it.
+version N - 1 to version N, in one or more statements. Each block runs in its
+own ``BEGIN IMMEDIATE`` transaction together with the ``PRAGMA user_version =
+N`` that records it, so a migration is applied once or not at all: one
+interrupted midway (a crash, a kill, a full disk) leaves the file at its old
+version, and running the migrations again (another ``joblane migrate``, two
+at once) finds the steps already done and skips them. Producers and workers
+refuse a file of an older version (SchemaVersionError) rather than migrate it
+themselves, so that a deploy upgrades the file once, on purpose, before the
+new code runs on it.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _run(sqlite: sqlite3.Connection, path: str, step: int, statement: str) -> bo
             if schema_version(sqlite) != step - 1:
                 sqlite.execute("ROLLBACK")
                 return False
-            sqlite.execute(statement)
+            for part in statements(statement):
+                sqlite.execute(part)
             sqlite.execute(f"PRAGMA user_version = {step}")
             sqlite.execute("COMMIT")
         except BaseException:
@@ -89,6 +91,22 @@ def _run(sqlite: sqlite3.Connection, path: str, step: int, statement: str) -> bo
             f"and was rolled back (the file stays at version {step - 1}): {exc}"
         ) from exc
     return True
+
+
+def statements(text: str) -> list[str]:
+    """The statements of a migration block, in order: a block may hold several
+    (a table and the rows that fill it). The text is cut where SQLite sees a
+    complete statement, not at every semicolon (one in a string literal)."""
+    found: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current.strip())
+            current = ""
+    if current.strip():
+        found.append(current.strip())  # the loader strips the block's last semicolon
+    return found
 
 
 def _version(sqlite: sqlite3.Connection, path: str, target: int) -> int:

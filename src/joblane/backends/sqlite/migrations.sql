@@ -28,3 +28,27 @@ CREATE TABLE IF NOT EXISTS schedules (
     heartbeat REAL,
     expires REAL
 );
+
+-- name: to_5
+-- Kept counts: the job_counts table (as in schema.sql), filled by counting the
+-- jobs already there once (a queue's 'queued' row: the gaps between its first
+-- and last positions, as jobs that left it). From then on joblane's write
+-- transactions keep it.
+CREATE TABLE IF NOT EXISTS job_counts (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    low INTEGER,
+    high INTEGER,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+
+DELETE FROM job_counts;
+
+INSERT INTO job_counts (queue, state, n)
+SELECT queue, registry, count(*) FROM jobs WHERE registry IS NOT NULL GROUP BY 1, 2;
+
+INSERT INTO job_counts (queue, state, n, low, high)
+SELECT queue, 'queued', count(*) - (max(position) - min(position) + 1),
+       min(position), max(position)
+FROM jobs WHERE status = 'queued' AND position IS NOT NULL GROUP BY queue;

@@ -31,6 +31,7 @@ class Queries:
     claim: LiteralString
     claim_queue: LiteralString
     settle: LiteralString
+    settle_returning: LiteralString
     mark_started: LiteralString
     linked_dependencies: LiteralString
     pop_dependents: LiteralString
@@ -50,6 +51,7 @@ class Queries:
     request_cancel: LiteralString
     requeue: LiteralString
     delete_job: LiteralString
+    queue_bounds: LiteralString
     empty_queue: LiteralString
     save_meta: LiteralString
     get_job: LiteralString
@@ -60,6 +62,7 @@ class Queries:
     list_queued: LiteralString
     count_registry: LiteralString
     list_registry: LiteralString
+    add_count: LiteralString
     register_worker: LiteralString
     unregister_worker: LiteralString
     live_workers: LiteralString

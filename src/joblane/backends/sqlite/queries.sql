@@ -12,16 +12,55 @@ job_timeout, result_ttl, ttl, failure_ttl, retries_left, retry_intervals, attemp
 worker_name, result, last_job_result, depends_on, at_front, expires_at, lease_token,
 lease_expires, cancel_requested, lost_attempts, enqueued_by
 
+-- fragment: queue_low
+-- The lowest position a job left the queue of the row being updated from
+-- (job_counts' low, see count_queued); 1 for a queue none left.
+coalesce((SELECT c.low FROM job_counts AS c WHERE c.queue = jobs.queue AND c.state = 'queued'), 1)
+
+-- fragment: queue_high
+-- As queue_low, the highest (0 for a queue none left).
+coalesce((SELECT c.high FROM job_counts AS c WHERE c.queue = jobs.queue AND c.state = 'queued'), 0)
+
+-- fragment: queue_front
+-- The position before the first its queue has used (the row being updated's
+-- queue): before every queued job of the queue and every position a job left
+-- it from. SET expressions see the row as it was, so it does not count itself.
+(min(coalesce((SELECT min(q.position) FROM jobs AS q
+               WHERE q.queue = jobs.queue AND q.status = 'queued'), {queue_low}),
+     {queue_low}) - 1)
+
+-- fragment: queue_back
+-- The position after the last its queue has used (as queue_front, at the other end).
+(max(coalesce((SELECT max(q.position) FROM jobs AS q
+               WHERE q.queue = jobs.queue AND q.status = 'queued'), {queue_high}),
+     {queue_high}) + 1)
+
 -- fragment: queue_position
--- The position of the row being updated when it enters its queue: before every
--- queued job of the queue if at_front (like deque.appendleft), else after them.
--- SET expressions see the row as it was, so it does not count itself.
-CASE WHEN jobs.at_front
-    THEN (SELECT coalesce(min(q.position), 0) - 1 FROM jobs AS q
-          WHERE q.queue = jobs.queue AND q.status = 'queued')
-    ELSE (SELECT coalesce(max(q.position), 0) + 1 FROM jobs AS q
-          WHERE q.queue = jobs.queue AND q.status = 'queued')
-END
+-- The position of the row being updated when it enters its queue: first if
+-- at_front (like deque.appendleft), else last. A position is never used twice
+-- by a queue, so its queued jobs are counted by their first and last
+-- positions (count_queued).
+CASE WHEN jobs.at_front THEN {queue_front} ELSE {queue_back} END
+
+-- fragment: insert_low
+-- queue_low for a new job of queue ?2.
+coalesce((SELECT low FROM job_counts WHERE queue = ?2 AND state = 'queued'), 1)
+
+-- fragment: insert_high
+-- queue_high for a new job of queue ?2.
+coalesce((SELECT high FROM job_counts WHERE queue = ?2 AND state = 'queued'), 0)
+
+-- fragment: insert_front
+-- queue_front for a new job of queue ?2.
+(min(coalesce((SELECT min(position) FROM jobs WHERE queue = ?2 AND status = 'queued'),
+              {insert_low}),
+     {insert_low}) - 1)
+
+-- fragment: insert_back
+-- The last position queue ?2 has used (queue_back without its + 1).
+max(coalesce((SELECT max(position) FROM jobs WHERE queue = ?2 AND status = 'queued'),
+             {insert_high}),
+    {insert_high})
 
 -- name: insert_job
 -- Store one job (?1..?29: the job_columns in order), placed in its queue if queued.
@@ -31,11 +70,7 @@ INSERT INTO jobs ({job_columns}, position)
 VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29,
-    CASE WHEN ?5 <> 'queued' THEN NULL
-    WHEN ?23 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
-                   WHERE queue = ?2 AND status = 'queued')
-    ELSE (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?2 AND status = 'queued')
-    END
+    CASE WHEN ?5 <> 'queued' THEN NULL WHEN ?23 THEN {insert_front} ELSE {insert_back} + 1 END
 );
 
 -- name: insert_plain_job
@@ -50,10 +85,7 @@ INSERT INTO jobs (
 )
 VALUES (
     ?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, 0,
-    CASE WHEN ?11 THEN (SELECT coalesce(min(position), 0) - 1 FROM jobs
-                        WHERE queue = ?2 AND status = 'queued')
-    ELSE (SELECT coalesce(max(position), 0) + 1 FROM jobs WHERE queue = ?2 AND status = 'queued')
-    END
+    CASE WHEN ?11 THEN {insert_front} ELSE {insert_back} + 1 END
 );
 
 -- name: insert_plain_batch
@@ -62,16 +94,15 @@ VALUES (
 -- ?7 failure_ttl, ?8 retries_left) in one statement: ?1 is a JSON array of
 -- [id, payload] pairs (records.plain_batches). Binding nothing per job and
 -- extracting two values makes a big enqueue_many about half again as fast as
--- executemany. Positions follow the queue's last one, in array order; the
--- max() runs once.
+-- executemany. Positions follow the queue's last one, in array order; it is
+-- read once.
 INSERT INTO jobs (
     id, queue, func_name, payload, status, created, enqueued, job_timeout, result_ttl,
     failure_ttl, retries_left, at_front, attempts, cancel_requested, position
 )
 SELECT
     value ->> 0, ?2, ?3, CAST(value ->> 1 AS BLOB), 'queued', ?4, ?4, ?5, ?6, ?7, ?8, 0, 0, 0,
-    (SELECT coalesce(max(position), 0) FROM jobs WHERE queue = ?2 AND status = 'queued')
-    + key + 1
+    (SELECT {insert_back}) + key + 1
 FROM json_each(?1);
 
 -- name: claim
@@ -98,7 +129,7 @@ SELECT * FROM (
     ORDER BY position LIMIT ?4
 )
 
--- name: settle
+-- fragment: settle_job
 -- Apply one Settlement if the job is still started under its token. A job put
 -- back on its queue loses its worker and start time and goes to its queue's end
 -- (or front, if at_front or the settlement says :front).
@@ -110,10 +141,19 @@ SET status = :status, ended = :ended, result = :result, last_job_result = :last_
     started = CASE WHEN :status = 'queued' THEN NULL ELSE coalesce(:started, started) END,
     worker_name = CASE WHEN :status = 'queued' THEN NULL ELSE worker_name END,
     position = CASE WHEN :status <> 'queued' THEN position
-        WHEN :front THEN (SELECT coalesce(min(q.position), 0) - 1 FROM jobs AS q
-                          WHERE q.queue = jobs.queue AND q.status = 'queued')
+        WHEN :front THEN {queue_front}
         ELSE {queue_position} END
-WHERE id = :id AND status = 'started' AND lease_token = :token;
+WHERE id = :id AND status = 'started' AND lease_token = :token
+
+-- name: settle
+-- settle_job, for a Settlement that names the job's queue (the kept counts
+-- need it): without RETURNING, which costs SQLite a temporary table.
+{settle_job};
+
+-- name: settle_returning
+-- settle_job, for a Settlement that does not name the job's queue: returns it.
+{settle_job}
+RETURNING queue;
 
 -- name: mark_started
 -- Record when a claimed job began (a Start), if it is still started under
@@ -142,8 +182,8 @@ DELETE FROM job_deps WHERE dependent = :id;
 -- Queue deferred job :id if each of its dependencies is :done (core.rules.released)
 -- or gone. A depends_on that is not JSON (a corrupt row) releases it too, rather
 -- than failing the settle of its dependency: the claim then moves it to failed.
--- Returns its ttl and creation time: a job with a ttl gets its expires_at from
--- core.rules.queue_entry (set_expiry).
+-- Returns its ttl, creation time and queue: a job with a ttl gets its
+-- expires_at from core.rules.queue_entry (set_expiry).
 UPDATE jobs
 SET status = 'queued', enqueued = :now, expires_at = NULL, position = {queue_position}
 WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
@@ -151,7 +191,7 @@ WHERE id = :id AND status = 'deferred' AND NOT EXISTS (
     AS dep JOIN jobs AS d ON d.id = dep.value
     WHERE d.status <> :done
 )
-RETURNING ttl, created;
+RETURNING ttl, created, queue;
 
 -- name: set_expiry
 -- Set the expires_at of job :id (decided by core.rules).
@@ -161,7 +201,8 @@ UPDATE jobs SET expires_at = :expires_at WHERE id = :id;
 -- End deferred job :id because a dependency will never finish: it becomes
 -- :status (core.rules.dependent_of_failed), kept for its failure_ttl.
 UPDATE jobs SET status = :status, ended = :now, expires_at = expiry(:now, failure_ttl)
-WHERE id = :id AND status = 'deferred';
+WHERE id = :id AND status = 'deferred'
+RETURNING queue;
 
 -- name: renew
 -- Extend a lease still held under :token; returns the cancel request flag.
@@ -177,9 +218,9 @@ ORDER BY lease_expires, id LIMIT :limit;
 
 -- name: due_jobs
 -- Scheduled jobs due at or before :now, in due order, with their ttl and
--- creation time (core.rules.queue_entry), and the rowid jobs_scheduled holds
--- for promote.
-SELECT rowid, ttl, created FROM jobs
+-- creation time (core.rules.queue_entry), the rowid jobs_scheduled holds
+-- for promote, and their queue.
+SELECT rowid, ttl, created, queue FROM jobs
 WHERE status = 'scheduled' AND scheduled <= :now
 ORDER BY scheduled, id LIMIT :limit;
 
@@ -206,13 +247,14 @@ SELECT 1 FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT 1;
 DELETE FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE expires_at <= :now AND status <> 'started' LIMIT :limit
 )
-RETURNING id, depends_on;
+RETURNING id, depends_on, queue, status, position;
 
 -- name: cancel_job
--- End a job that has not started as core.rules.cancel decided.
+-- End a job that has not started as core.rules.cancel decided; returns it and
+-- the queue position it had, if queued (the statement leaves it as it was).
 UPDATE jobs SET status = :status, ended = :ended, expires_at = :expires_at
 WHERE id = :id
-RETURNING {job_columns};
+RETURNING {job_columns}, position;
 
 -- name: request_cancel
 -- Ask the worker of a started job to stop it.
@@ -231,7 +273,12 @@ RETURNING {job_columns};
 
 -- name: delete_job
 -- Remove a job whatever its state.
-DELETE FROM jobs WHERE id = :id RETURNING depends_on;
+DELETE FROM jobs WHERE id = :id RETURNING depends_on, queue, status, position;
+
+-- name: queue_bounds
+-- How many jobs wait in :queue, and their first and last positions (before
+-- empty_queue deletes them).
+SELECT count(*), min(position), max(position) FROM jobs WHERE queue = :queue AND status = 'queued';
 
 -- name: empty_queue
 -- Delete every queued job of :queue.
@@ -275,8 +322,20 @@ SELECT name FROM others WHERE name IS NOT NULL
 ORDER BY name;
 
 -- name: count_queued
--- How many jobs wait in :queue (reads jobs_queued only).
-SELECT count(*) FROM jobs WHERE queue = :queue AND status = 'queued';
+-- How many jobs wait in :queue. A job enters a queue at a position never used
+-- by it before, just before the first or after the last (queue_position), so
+-- the positions from the first to the last the queue has used, held by a
+-- queued job or left behind by one (low and high of job_counts), are as many
+-- as the jobs that entered it; job_counts' n takes those that left (and, from
+-- the migration, the gaps older positions had). An enqueue writes nothing but
+-- its row; the count reads both ends of jobs_queued and one row.
+SELECT max(coalesce(last, high), high) - min(coalesce(first, low), low) + 1 + n FROM (SELECT
+    (SELECT min(position) FROM jobs WHERE queue = :queue AND status = 'queued') AS first,
+    (SELECT max(position) FROM jobs WHERE queue = :queue AND status = 'queued') AS last,
+    coalesce((SELECT low FROM job_counts WHERE queue = :queue AND state = 'queued'), 1) AS low,
+    coalesce((SELECT high FROM job_counts WHERE queue = :queue AND state = 'queued'), 0) AS high,
+    coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = 'queued'), 0) AS n
+);
 
 -- name: list_queued
 -- One page of :queue in claim order. The page's rowids come from jobs_queued
@@ -287,8 +346,8 @@ SELECT {job_columns}, position FROM jobs WHERE rowid IN (
 );
 
 -- name: count_registry
--- How many jobs of :queue are in :registry (reads jobs_registry only).
-SELECT count(*) FROM jobs WHERE queue = :queue AND registry = :registry;
+-- How many jobs of :queue are in :registry: one row of job_counts.
+SELECT coalesce((SELECT n FROM job_counts WHERE queue = :queue AND state = :registry), 0);
 
 -- name: list_registry
 -- One page of a registry, oldest first. The page's rowids come from
@@ -297,6 +356,14 @@ SELECT {job_columns} FROM jobs WHERE rowid IN (
     SELECT rowid FROM jobs WHERE queue = :queue AND registry = :registry
     ORDER BY registry_at, id LIMIT :limit OFFSET :start
 );
+
+-- name: add_count
+-- Add ?3 (negative: take) to the count of queue ?1 in state ?2 (counts.py):
+-- one of the upserts that end a write transaction. For 'queued', jobs that
+-- left the queue from positions ?4 to ?5 (count_queued); NULL otherwise. A
+-- new row starts from the bounds an absent one stands for (low 1, high 0).
+INSERT INTO job_counts (queue, state, n, low, high) VALUES (?1, ?2, ?3, min(?4, 1), max(?5, 0))
+ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n, low = min(low, ?4), high = max(high, ?5);
 
 -- name: register_worker
 -- Create or refresh a worker's registration.

@@ -1,4 +1,4 @@
--- The SQLite backend's schema, version 4 (PRAGMA user_version = 4; migrations.sql
+-- The SQLite backend's schema, version 5 (PRAGMA user_version = 5; migrations.sql
 -- brings a file of an earlier version to it).
 --
 -- One row per job in `jobs`. Each index below is partial, so that a row is in
@@ -12,7 +12,12 @@
 --   jobs_expiry     (expires_at)                      expires_at IS NOT NULL purge_expired
 --
 -- `position` orders a queue: at_front jobs take min - 1, the others max + 1
--- of the queued positions of their queue when they enter it.
+-- of the positions their queue has used when they enter it (those of its
+-- queued jobs and, kept in job_counts, those jobs left it from), so that a
+-- queue never uses a position twice.
+-- `job_counts` holds how many jobs each queue has in each state, kept by the
+-- transactions that change them (counts.py); queued jobs are counted by
+-- their queue's first and last positions;
 -- `job_deps` holds the links of deferred jobs to the jobs they wait for;
 -- `schedules` the cron schedules (their latest claimed tick, their registration).
 
@@ -86,6 +91,24 @@ CREATE INDEX IF NOT EXISTS jobs_leases ON jobs (lease_expires, id) WHERE status 
 -- name: create_jobs_expiry
 -- Jobs that housekeeping deletes at some point.
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL;
+
+-- name: create_job_counts
+-- How many jobs each queue holds in each state: the registry (the `registry`
+-- column) of the others, or 'queued'. Every write transaction that moves or
+-- deletes jobs, or stores jobs other than queued ones, adds what it changed,
+-- one upsert per (queue, state) (counts.py), so count_registry reads one row
+-- instead of counting an index range. A row may hold 0. The 'queued' row
+-- holds, for count_queued, the jobs that left the queue (negative `n`) and
+-- the lowest and highest positions they left from (`low`, `high`); NULL in
+-- the other rows.
+CREATE TABLE IF NOT EXISTS job_counts (
+    queue TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    low INTEGER,
+    high INTEGER,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
 
 -- name: create_job_deps
 -- One row per (dependency, deferred dependent) link, as the memory backend's

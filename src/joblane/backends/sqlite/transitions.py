@@ -3,6 +3,13 @@
 Every function here applies a decision made by joblane.core (outcome.decide,
 the rules of joblane.core.rules): decided in Python inside the transaction
 where the job is read anyway, else bound to the statement as data.
+
+Each also adds the jobs it moves, stores or deletes to the transaction's kept
+counts (*counts*, counts.py), from the records it read or the rows its
+statements return, and the position of each job that leaves its queue
+(Counts.dequeued): a change of status that is not added there makes the
+counts wrong (tests/contract/test_sqlite_counts.py checks each against
+count(*)).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Sequence
 from joblane.backends.base import RenewResult
 from joblane.backends.decoding import failed_settlement
 from joblane.backends.encoding import json_ids
+from joblane.backends.sqlite.counts import Counts
 from joblane.backends.sqlite.queries import QUERIES, claim_statement
 from joblane.backends.sqlite.records import JOB_COLUMNS, Row, decode_job, job_record, job_status
 from joblane.core import rules
@@ -25,6 +33,7 @@ from joblane.errors import CorruptRecordError, NoSuchJobError
 
 def claim(
     sqlite: sqlite3.Connection,
+    counts: Counts,
     queues: Sequence[str],
     *,
     worker: str,
@@ -35,19 +44,26 @@ def claim(
     starts: Sequence[Start],
     starting: int | None,
 ) -> tuple[list[bool], list[JobRecord], list[Settlement]]:
-    flags = settle_all(sqlite, settle, now, starts)
+    flags = settle_all(sqlite, counts, settle, now, starts)
     names = list(dict.fromkeys(queues))
     if limit <= 0 or not names:
         return flags, [], []
     params = (now, worker, now + lease_seconds, limit, *names)
     rows = sqlite.execute(claim_statement(len(names)), params).fetchall()
+    if len(names) == 1:
+        counts.move(names[0], JobStatus.QUEUED, JobStatus.STARTED, len(rows))
+        counts.dequeued(names[0], [row[JOB_COLUMNS] for row in rows])
+    else:
+        for row in rows:
+            counts.move(row[1], JobStatus.QUEUED, JobStatus.STARTED)
+            counts.dequeued(row[1], [row[JOB_COLUMNS]])
     # RETURNING gives rows in the order they were updated: put them in priority order.
     rank = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda row: (rank[row[1]], row[JOB_COLUMNS]))
     jobs, failed = _claimed_jobs(rows, now)
     if failed:
         # In this transaction: a row that does not decode costs only itself.
-        settle_all(sqlite, failed, now)
+        settle_all(sqlite, counts, failed, now)
     # The first `starting` jobs begin now; the others were claimed ahead.
     beginning = jobs if starting is None else jobs[: max(starting, 0)]
     for job in beginning:
@@ -78,6 +94,7 @@ def _claimed_jobs(rows: Sequence[Row], now: float) -> tuple[list[JobRecord], lis
 
 def settle_all(
     sqlite: sqlite3.Connection,
+    counts: Counts,
     settlements: Sequence[Settlement],
     now: float,
     starts: Sequence[Start] = (),
@@ -86,22 +103,29 @@ def settle_all(
     linked = _linked_dependencies(sqlite, settlements)
     flags = []
     for s in settlements:
-        cursor = sqlite.execute(QUERIES.settle, _settle_params(s))
-        applied = cursor.rowcount == 1
+        if s.queue is not None:  # a job never changes queue: the one it was claimed in
+            applied = sqlite.execute(QUERIES.settle, _settle_params(s)).rowcount == 1
+            queue = s.queue
+        else:
+            rows = sqlite.execute(QUERIES.settle_returning, _settle_params(s)).fetchall()
+            applied = bool(rows)
+            queue = rows[0][0] if rows else ""
         flags.append(applied)
-        if applied and s.job_id in linked:
-            _dependents_of_ended(sqlite, s.job_id, s.status, now)
+        if applied:
+            counts.move(queue, JobStatus.STARTED, s.status)
+            if s.job_id in linked:
+                _dependents_of_ended(sqlite, counts, s.job_id, s.status, now)
     return flags
 
 
 def _dependents_of_ended(
-    sqlite: sqlite3.Connection, job_id: str, status: JobStatus, now: float
+    sqlite: sqlite3.Connection, counts: Counts, job_id: str, status: JobStatus, now: float
 ) -> None:
     action = rules.on_parent_ended(status)
     if action is Dependents.RELEASE:
-        _release_dependents(sqlite, job_id, now)
+        _release_dependents(sqlite, counts, job_id, now)
     elif action is Dependents.CANCEL:
-        _cancel_dependents(sqlite, job_id, now)
+        _cancel_dependents(sqlite, counts, job_id, now)
 
 
 def _linked_dependencies(sqlite: sqlite3.Connection, settlements: Sequence[Settlement]) -> set[str]:
@@ -140,12 +164,15 @@ def _pop_dependents(sqlite: sqlite3.Connection, job_id: str) -> list[str]:
     return sorted(row[0] for row in rows)
 
 
-def _release_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> None:
+def _release_dependents(
+    sqlite: sqlite3.Connection, counts: Counts, job_id: str, now: float
+) -> None:
     """Queue the deferred jobs that waited for *job_id* and wait for nothing else."""
     done = rules.DEPENDENCY_DONE.value
     for dependent in _pop_dependents(sqlite, job_id):
         params = {"id": dependent, "now": now, "done": done}
-        for ttl, created in sqlite.execute(QUERIES.release_dependent, params).fetchall():
+        for ttl, created, queue in sqlite.execute(QUERIES.release_dependent, params).fetchall():
+            counts.move(queue, JobStatus.DEFERRED, JobStatus.QUEUED)
             entry = rules.queue_entry(now, _ttl(ttl), created)
             if entry.expires_at is not None:
                 params = {"id": dependent, "expires_at": entry.expires_at}
@@ -157,7 +184,7 @@ def _ttl(value: object) -> int | None:
     return value if type(value) is int else None
 
 
-def _cancel_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> None:
+def _cancel_dependents(sqlite: sqlite3.Connection, counts: Counts, job_id: str, now: float) -> None:
     """Cancel the deferred jobs that wait for *job_id*, and theirs, recursively."""
     # The job's fields other than failure_ttl do not matter to the decision:
     # the statement applies it to each dependent as data.
@@ -166,8 +193,8 @@ def _cancel_dependents(sqlite: sqlite3.Connection, job_id: str, now: float) -> N
     while pending:
         for dependent in _pop_dependents(sqlite, pending.pop()):
             params = {"id": dependent, "now": now, "status": status}
-            cursor = sqlite.execute(QUERIES.cancel_deferred, params)
-            if cursor.rowcount:
+            for (queue,) in sqlite.execute(QUERIES.cancel_deferred, params).fetchall():
+                counts.move(queue, JobStatus.DEFERRED, status)
                 pending.append(dependent)
 
 
@@ -185,19 +212,25 @@ def renew(
     return result
 
 
-def promote_due(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
+def promote_due(sqlite: sqlite3.Connection, counts: Counts, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.due_jobs, {"now": now, "limit": limit}).fetchall()
     params = []
-    for rowid, ttl, created in rows:
+    for rowid, ttl, created, queue in rows:
         entry = rules.queue_entry(now, _ttl(ttl), created)
         params.append({"rowid": rowid, "enqueued": entry.enqueued, "expires_at": entry.expires_at})
+        # Each row read is promoted: this transaction holds the write lock
+        # since it read them scheduled.
+        counts.move(queue, JobStatus.SCHEDULED, JobStatus.QUEUED)
     sqlite.executemany(QUERIES.promote, params)
     return len(rows)
 
 
-def purge_expired(sqlite: sqlite3.Connection, now: float, limit: int) -> int:
+def purge_expired(sqlite: sqlite3.Connection, counts: Counts, now: float, limit: int) -> int:
     rows = sqlite.execute(QUERIES.purge_expired, {"now": now, "limit": limit}).fetchall()
-    for job_id, depends_on in rows:
+    for job_id, depends_on, queue, status, position in rows:
+        counts.add(queue, status, -1)
+        if status == JobStatus.QUEUED:
+            counts.dequeued(queue, [position])
         if depends_on:
             sqlite.execute(QUERIES.forget_links, {"id": job_id})
     return len(rows)
@@ -211,8 +244,9 @@ def _read(sqlite: sqlite3.Connection, job_id: str) -> JobRecord:
     return job_record(rows[0])
 
 
-def cancel(sqlite: sqlite3.Connection, job_id: str, now: float) -> JobRecord:
-    ending = rules.cancel(_read(sqlite, job_id), now)
+def cancel(sqlite: sqlite3.Connection, counts: Counts, job_id: str, now: float) -> JobRecord:
+    job = _read(sqlite, job_id)
+    ending = rules.cancel(job, now)
     if ending is None:
         rows = sqlite.execute(QUERIES.request_cancel, {"id": job_id}).fetchall()
         return job_record(rows[0])
@@ -223,20 +257,30 @@ def cancel(sqlite: sqlite3.Connection, job_id: str, now: float) -> JobRecord:
         "expires_at": ending.expires_at,
     }
     rows = sqlite.execute(QUERIES.cancel_job, params).fetchall()
-    _dependents_of_ended(sqlite, job_id, ending.status, now)
+    counts.move(rows[0][1], job.status, ending.status)  # the queue as stored
+    if job.status is JobStatus.QUEUED:
+        counts.dequeued(rows[0][1], [rows[0][JOB_COLUMNS]])
+    _dependents_of_ended(sqlite, counts, job_id, ending.status, now)
     return job_record(rows[0])
 
 
-def requeue(sqlite: sqlite3.Connection, job_id: str, now: float) -> JobRecord:
-    entry = rules.requeue(_read(sqlite, job_id), now)
+def requeue(sqlite: sqlite3.Connection, counts: Counts, job_id: str, now: float) -> JobRecord:
+    job = _read(sqlite, job_id)
+    entry = rules.requeue(job, now)
     params = {"id": job_id, "enqueued": entry.enqueued, "expires_at": entry.expires_at}
-    return job_record(sqlite.execute(QUERIES.requeue, params).fetchall()[0])
+    row = sqlite.execute(QUERIES.requeue, params).fetchall()[0]
+    counts.move(row[1], job.status, JobStatus.QUEUED)  # the queue as stored
+    return job_record(row)
 
 
-def delete(sqlite: sqlite3.Connection, job_id: str) -> bool:
+def delete(sqlite: sqlite3.Connection, counts: Counts, job_id: str) -> bool:
     rows = sqlite.execute(QUERIES.delete_job, {"id": job_id}).fetchall()
     if not rows:
         return False
-    if rows[0][0]:
+    depends_on, queue, status, position = rows[0]
+    counts.add(queue, status, -1)
+    if status == JobStatus.QUEUED:
+        counts.dequeued(queue, [position])
+    if depends_on:
         sqlite.execute(QUERIES.forget_links, {"id": job_id})
     return True
