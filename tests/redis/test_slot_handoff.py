@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -243,3 +244,38 @@ def test_a_wait_ends_by_itself_and_one_with_no_reply_is_given_up(
         assert ran.id == job.id and outcome == Outcome.success(b"8")
     finally:
         ex.close()
+
+
+@pytest.mark.slow
+def test_a_job_claimed_while_a_slot_waits_goes_to_that_slot_not_behind_a_long_job(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    """Short jobs are pipelined (the next one written to a busy slot behind the
+    running one). The waiting slot takes no job frame, but it is an idle slot:
+    a job claimed while it waits must go to it once it stopped waiting, not
+    into the pipe of a slot running a long job, where it waited, "started",
+    for that job's end."""
+    worker = workers.start("--concurrency", "2")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    q = Queue("normal", backend=backend)
+    # Many short jobs first: the worker then pipelines (its jobs average < 1 ms).
+    teach = q.enqueue_many([Queue.prepare_data(sample.noop, ()) for _ in range(200)])
+
+    def taught() -> bool:
+        return q.count == 0 and all((j := backend.get(t.id)) and j.ended for t in teach[-5:])
+
+    wait_until(taught, what="the short jobs run")
+    long = q.enqueue(sample.sleep, 30)
+    wait_until(lambda: (j := backend.get(long.id)) is not None and j.started is not None,
+               what="the long job started")  # fmt: skip
+    for i in range(3):
+        wait_until(lambda: len(parked(backend)) == 1, what="the other slot waits")
+        # Scheduled, then moved to the queue: claimed for the waiting slot.
+        job = q.enqueue_in(timedelta(milliseconds=50), sample.noop)
+
+        def finished(job_id: str = job.id) -> bool:
+            record = backend.get(job_id)
+            return record is not None and record.status is JobStatus.FINISHED
+
+        wait_until(finished, timeout=10, what=f"job {i} run beside the long job")
+    assert worker.poll() is None

@@ -469,7 +469,9 @@ class Worker:
         executor = self.executor
         assert isinstance(executor, ProcessExecutor)
         if self._ready:
-            if executor.free() == 0:
+            # The waiting slot is an idle one: it takes a job claimed beyond the
+            # other idle slots, rather than the pipe of a busy slot.
+            if executor.idle() < len(self._ready):
                 executor.stop_waiting()
         elif not self._maybe_work and executor.wait_for_handoff():
             # The last claim found the queues empty: claim now, which parks the worker.
@@ -499,6 +501,10 @@ class Worker:
 
     def _dispatch(self) -> None:
         while self._ready and self.executor.free() > 0:
+            if self._slot_handoffs and not self.executor.idle() and self._slot_waits():
+                # Not into a busy slot's pipe, behind a job that may be long:
+                # the slot told to stop waiting takes it (or took a hand-off).
+                break
             job = self._ready.popleft()
             log.info("job %s %s from %s started (attempt %d)",
                      job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
