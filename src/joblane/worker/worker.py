@@ -298,9 +298,13 @@ class Worker:
         not claimed yet joins the jobs claimed ahead (given back at the end)."""
         if self._handoffs and isinstance(self.backend, HandOffOps):
             self._handoffs = False
-            self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
-            if isinstance(self.executor, ProcessExecutor):
-                self.executor.stop_waiting()  # what it took before runs; see _stop_done
+            try:
+                self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
+            finally:
+                # Even when that failed (Redis away): a waiting slot is told, else
+                # the stop waits for it; what it took before runs, see _stop_done.
+                if isinstance(self.executor, ProcessExecutor):
+                    self.executor.stop_waiting()
 
     def _shut_down(self) -> None:
         try:
