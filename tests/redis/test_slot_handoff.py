@@ -410,3 +410,35 @@ def test_a_job_claimed_while_a_slot_waits_goes_to_that_slot_not_behind_a_long_jo
 
         wait_until(finished, timeout=10, what=f"job {i} run beside the long job")
     assert worker.poll() is None
+
+
+@pytest.mark.slow
+def test_a_worker_whose_slot_took_a_job_is_not_parked_again_before_it_knows(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    """The enqueue that hands a job ends the worker's parking; a claim of the
+    worker before its slot said it took the job (the worker still counts the
+    slot as waiting) must not park it again: the next job would be handed to a
+    worker whose slot is busy, and wait in its inbox, leased to it, until that
+    slot is free or the lease lapses, while other workers idle."""
+    worker = workers.start("--concurrency", "1")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    [slot] = slot_pids(worker.pid)
+    os.kill(slot, signal.SIGSTOP)  # its BLPOP takes the job; it says so late
+    try:
+        first = Queue("normal", backend=backend).enqueue(sample.sleep, 2)
+        wait_until(lambda: inbox(backend, "w0") == [], what="the BLPOP took the entry")
+        assert parked(backend) == {}
+        time.sleep(1.5)  # the worker's periodic claim (RECHECK) comes meanwhile
+        assert parked(backend) == {}  # not parked again
+    finally:
+        os.kill(slot, signal.SIGCONT)
+    second = Queue("normal", backend=backend).enqueue(sample.add, 1, 1)
+
+    def finished(job_id: str) -> bool:
+        record = backend.get(job_id)
+        return record is not None and record.status is JobStatus.FINISHED
+
+    wait_until(lambda: finished(first.id) and finished(second.id), what="both jobs run")
+    assert worker.poll() is None
+    wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")

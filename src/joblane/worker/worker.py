@@ -489,7 +489,8 @@ class Worker:
         assert isinstance(self.backend, HandOffOps)
         waiting = self.executor.waiting_slot()
         park = waiting is not None and not waiting[1]
-        self.backend.slot_waiting(self.name, None if waiting is None else waiting[0], park=park)
+        fd = None if waiting is None else waiting[0]
+        self.backend.slot_waiting(self.name, fd, park=park, took=self.executor.took)
         return park
 
     def _flush(self, now: float) -> None:
