@@ -6,21 +6,27 @@ no job is lost or counted wrongly whatever happens to the slot meanwhile."""
 from __future__ import annotations
 
 import os
+import select
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from joblane import JobStatus, Queue
 from joblane.backends.redis import RedisBackend, handoff
+from joblane.backends.redis import from_url as redis_from_url
 from joblane.core.job import JobRecord
 from joblane.core.outcome import Outcome
 from joblane.tasks import AllowPolicy
 from joblane.testing import ManualClock
 from joblane.worker.slots import ProcessExecutor
 from tests.jobs import sample
+from tests.servers import RedisServer
 from tests.worker.conftest import WorkerProcesses, wait_until
 
 LEASE = 30.0
@@ -243,3 +249,196 @@ def test_a_wait_ends_by_itself_and_one_with_no_reply_is_given_up(
         assert ran.id == job.id and outcome == Outcome.success(b"8")
     finally:
         ex.close()
+
+
+class SilentProxy:
+    """A TCP relay to Redis whose connections can go silent: nothing passes
+    either way and nothing is closed, as when a NAT or a firewall forgets an
+    idle connection, or the network between goes away."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            silent = threading.Event()
+            self.pairs.append((client, server, silent))
+            threading.Thread(target=self._relay, args=(client, server, silent),
+                             daemon=True).start()  # fmt: skip
+
+    def _relay(self, client: socket.socket, server: socket.socket, silent: threading.Event) -> None:
+        peer = {client: server, server: client}
+        while not self.closed:
+            try:
+                ready, _, _ = select.select([client, server], [], [], 0.05)
+                if silent.is_set():
+                    continue  # read nothing, pass nothing, close nothing
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peer[sock].sendall(data)
+            except OSError:
+                return
+
+    def silence(self) -> None:
+        """Every connection made so far goes silent (new ones still pass)."""
+        for _, _, silent in self.pairs:
+            silent.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        for client, server, _ in self.pairs:
+            client.close()
+            server.close()
+
+
+def blocked_on(backend: RedisBackend, idle: int | None = None) -> int:
+    """How many clients Redis has blocked in a BLPOP (sent *idle* seconds ago)."""
+    clients = backend._conn.client.client_list()
+    return sum(1 for c in clients if c.get("cmd") == "blpop" and "b" in c.get("flags", "")
+               and (idle is None or int(c.get("idle", -1)) == idle))  # fmt: skip
+
+
+def test_a_slot_told_to_stop_waiting_on_a_connection_gone_silent_stops_all_the_same(
+    clocked_backend: RedisBackend, clock: ManualClock, tmp_path: Path
+) -> None:
+    """Without a bound, the slot waited for its BLPOP's reply for ever: the
+    worker counted it out of its free slots for ever, and a job claimed for
+    it stayed in "started", its lease renewed, never run."""
+    b = clocked_backend
+    port = int(b._conn.client.connection_pool.connection_kwargs["port"])
+    proxy = SilentProxy(port)
+    via = redis_from_url(f"redis://127.0.0.1:{proxy.port}/0?prefix={b.prefix}")
+    ex = ProcessExecutor(1, AllowPolicy())
+    ex.handoff = via.slot_inbox("w1")
+    ex.start()
+    try:
+        b.accept_handoffs("w1", lease_seconds=LEASE, by_slot=True)
+        wait_and_park(b, ex, clock)
+        wait_until(lambda: blocked_on(b) == 1, what="the slot's BLPOP in Redis")
+        proxy.silence()
+        ex.stop_waiting()  # e.g. a job was claimed for it
+        deadline = time.monotonic() + 10
+        while ex.waiting_slot() is not None and time.monotonic() < deadline:
+            ex.wait(0.1)
+        assert ex.waiting_slot() is None and ex.free() == 1  # it said it stopped
+
+        # It waits again on a connection of its own, and takes the next job.
+        wait_and_park(b, ex, clock)
+        job = Queue("normal", backend=b).enqueue(sample.add, 4, 4)
+        [(ran, outcome)] = outcomes(ex, 1)
+        assert ran.id == job.id and outcome == Outcome.success(b"8")
+    finally:
+        ex.close()
+        via.close()
+        proxy.close()
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_while_redis_is_away_tells_its_waiting_slot_to_stop(
+    own_server: RedisServer, tmp_path: Path
+) -> None:
+    """SIGTERM while Redis does not answer: ending the hand-offs fails, and the
+    waiting slot must be told to stop all the same, or the worker waits for a
+    slot that waits on (until its BLPOP ends)."""
+    url = own_server.url(prefix="t:", retry_for="1", socket_timeout="0.5")
+    backend = redis_from_url(url)
+    workers = WorkerProcesses(url, tmp_path)
+    try:
+        worker = workers.start("--concurrency", "1", "--grace", "30")
+        wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+        # Just after the slot's BLPOP was sent (it lasts SLOT_WAIT, 5 s, at most).
+        wait_until(lambda: blocked_on(backend, idle=0) == 1, what="a fresh BLPOP")
+        assert own_server.process is not None
+        own_server.process.send_signal(signal.SIGSTOP)
+        try:
+            worker.send_signal(signal.SIGTERM)
+            wait_until(lambda: "carrying on" in workers.log(0), what="the failed end of hand-offs")
+        finally:
+            own_server.process.send_signal(signal.SIGCONT)
+        started = time.monotonic()
+        assert worker.wait(20) == 0
+        # Told to stop, the slot says so at once: not when its BLPOP ends.
+        assert time.monotonic() - started < 2, workers.log(0)
+    finally:
+        workers.stop_all()
+        backend.close()
+
+
+@pytest.mark.slow
+def test_a_job_claimed_while_a_slot_waits_goes_to_that_slot_not_behind_a_long_job(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    """Short jobs are pipelined (the next one written to a busy slot behind the
+    running one). The waiting slot takes no job frame, but it is an idle slot:
+    a job claimed while it waits must go to it once it stopped waiting, not
+    into the pipe of a slot running a long job, where it waited, "started",
+    for that job's end."""
+    worker = workers.start("--concurrency", "2")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    q = Queue("normal", backend=backend)
+    # Many short jobs first: the worker then pipelines (its jobs average < 1 ms).
+    teach = q.enqueue_many([Queue.prepare_data(sample.noop, ()) for _ in range(200)])
+
+    def taught() -> bool:
+        return q.count == 0 and all((j := backend.get(t.id)) and j.ended for t in teach[-5:])
+
+    wait_until(taught, what="the short jobs run")
+    long = q.enqueue(sample.sleep, 30)
+    wait_until(lambda: (j := backend.get(long.id)) is not None and j.started is not None,
+               what="the long job started")  # fmt: skip
+    for i in range(3):
+        wait_until(lambda: len(parked(backend)) == 1, what="the other slot waits")
+        # Scheduled, then moved to the queue: claimed for the waiting slot.
+        job = q.enqueue_in(timedelta(milliseconds=50), sample.noop)
+
+        def finished(job_id: str = job.id) -> bool:
+            record = backend.get(job_id)
+            return record is not None and record.status is JobStatus.FINISHED
+
+        wait_until(finished, timeout=10, what=f"job {i} run beside the long job")
+    assert worker.poll() is None
+
+
+@pytest.mark.slow
+def test_a_worker_whose_slot_took_a_job_is_not_parked_again_before_it_knows(
+    backend: RedisBackend, workers: WorkerProcesses
+) -> None:
+    """The enqueue that hands a job ends the worker's parking; a claim of the
+    worker before its slot said it took the job (the worker still counts the
+    slot as waiting) must not park it again: the next job would be handed to a
+    worker whose slot is busy, and wait in its inbox, leased to it, until that
+    slot is free or the lease lapses, while other workers idle."""
+    worker = workers.start("--concurrency", "1")
+    wait_until(lambda: len(parked(backend)) == 1, what="the idle worker parks")
+    [slot] = slot_pids(worker.pid)
+    os.kill(slot, signal.SIGSTOP)  # its BLPOP takes the job; it says so late
+    try:
+        first = Queue("normal", backend=backend).enqueue(sample.sleep, 2)
+        wait_until(lambda: inbox(backend, "w0") == [], what="the BLPOP took the entry")
+        assert parked(backend) == {}
+        time.sleep(1.5)  # the worker's periodic claim (RECHECK) comes meanwhile
+        assert parked(backend) == {}  # not parked again
+    finally:
+        os.kill(slot, signal.SIGCONT)
+    second = Queue("normal", backend=backend).enqueue(sample.add, 1, 1)
+
+    def finished(job_id: str) -> bool:
+        record = backend.get(job_id)
+        return record is not None and record.status is JobStatus.FINISHED
+
+    wait_until(lambda: finished(first.id) and finished(second.id), what="both jobs run")
+    assert worker.poll() is None
+    wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")

@@ -33,7 +33,9 @@ class WorkerProcesses:
         self.logs.append(log)
         cmd = [sys.executable, "-m", "joblane", "worker", "--import", "tests.jobs.sample",
                "--name", name or f"w{index}", *args]  # fmt: skip
-        env = dict(os.environ, JOBLANE_URL=self.url, PYTHONPATH=str(ROOT))
+        # This tree's joblane, whichever checkout is installed.
+        path = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+        env = dict(os.environ, JOBLANE_URL=self.url, PYTHONPATH=path)
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc

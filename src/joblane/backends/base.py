@@ -412,10 +412,12 @@ class HandOffOps(Protocol):
         (made before the slots fork; used in them)."""
         ...
 
-    def slot_waiting(self, worker: str, fd: int | None, *, park: bool) -> None:
+    def slot_waiting(self, worker: str, fd: int | None, *, park: bool, took: int = 0) -> None:
         """A slot of *worker* waits for a hand-off, and *fd* (its pipe) brings
         its news to :meth:`Backend.wait_for_change` (None: none waits); a
-        claim parks the worker only with *park* (the slot was not told to stop)."""
+        claim parks the worker only with *park* (the slot was not told to stop),
+        and not if a job was handed to it that its slots had not said they took
+        (*took*: how many they said so in all)."""
         ...
 
     def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:

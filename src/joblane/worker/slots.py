@@ -249,6 +249,8 @@ class ProcessExecutor:
         """Set before start() to let an idle slot wait for the jobs handed to
         the worker (:meth:`wait_for_handoff`); one job at a time only."""
         self._handed: list[JobRecord] = []
+        self.took = 0
+        """How many hand-offs slots said they took (TOOK), in all."""
         self._begun: list[JobRecord] = []
         self._slots: list[_Slot] = []
         self._by_fd: dict[int, _Slot] = {}
@@ -375,6 +377,7 @@ class ProcessExecutor:
         slot.waiting = slot.releasing = False
         if frame[:2] != frames.TOOK or self.handoff is None:
             return  # FREED
+        self.took += 1
         entry = frame[2:]
         try:
             job = self.handoff.decode(entry)

@@ -298,9 +298,13 @@ class Worker:
         not claimed yet joins the jobs claimed ahead (given back at the end)."""
         if self._handoffs and isinstance(self.backend, HandOffOps):
             self._handoffs = False
-            self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
-            if isinstance(self.executor, ProcessExecutor):
-                self.executor.stop_waiting()  # what it took before runs; see _stop_done
+            try:
+                self._ready.extend(self.backend.end_handoffs(self.name, self.backend.now()))
+            finally:
+                # Even when that failed (Redis away): a waiting slot is told, else
+                # the stop waits for it; what it took before runs, see _stop_done.
+                if isinstance(self.executor, ProcessExecutor):
+                    self.executor.stop_waiting()
 
     def _shut_down(self) -> None:
         try:
@@ -469,7 +473,9 @@ class Worker:
         executor = self.executor
         assert isinstance(executor, ProcessExecutor)
         if self._ready:
-            if executor.free() == 0:
+            # The waiting slot is an idle one: it takes a job claimed beyond the
+            # other idle slots, rather than the pipe of a busy slot.
+            if executor.idle() < len(self._ready):
                 executor.stop_waiting()
         elif not self._maybe_work and executor.wait_for_handoff():
             # The last claim found the queues empty: claim now, which parks the worker.
@@ -483,7 +489,8 @@ class Worker:
         assert isinstance(self.backend, HandOffOps)
         waiting = self.executor.waiting_slot()
         park = waiting is not None and not waiting[1]
-        self.backend.slot_waiting(self.name, None if waiting is None else waiting[0], park=park)
+        fd = None if waiting is None else waiting[0]
+        self.backend.slot_waiting(self.name, fd, park=park, took=self.executor.took)
         return park
 
     def _flush(self, now: float) -> None:
@@ -499,6 +506,10 @@ class Worker:
 
     def _dispatch(self) -> None:
         while self._ready and self.executor.free() > 0:
+            if self._slot_handoffs and not self.executor.idle() and self._slot_waits():
+                # Not into a busy slot's pipe, behind a job that may be long:
+                # the slot told to stop waiting takes it (or took a hand-off).
+                break
             job = self._ready.popleft()
             log.info("job %s %s from %s started (attempt %d)",
                      job.id, job.func_name, job.queue, job.attempts)  # fmt: skip

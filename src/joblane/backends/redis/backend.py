@@ -392,7 +392,7 @@ class RedisBackend:
         starting: int | None = None,
     ) -> tuple[list[bool], list[JobRecord]]:
         handed: list[Any] = []
-        park: list[Arg] = ["", ""]
+        park: list[Arg] = ["", "", ""]
         inbox = self._inboxes.get(worker) if self._inboxes else None
         if inbox is not None:
             handed = inbox.take()
@@ -408,7 +408,7 @@ class RedisBackend:
             # or one a slot keeps (that slot is the idle one).
             idle = inbox.by_slot or (limit > 0 and (starting is None or starting > 0))
             if idle and inbox.parkable():
-                park = [now + PARK_SECONDS, inbox.lease_seconds]
+                park = [now + PARK_SECONDS, inbox.lease_seconds, inbox.heard()]
         names = list(dict.fromkeys(queues))
         settle_part = settlement_args(settle, starts)
         begin: Arg = "" if starting is None else max(starting, 0)
@@ -577,10 +577,10 @@ class RedisBackend:
     def slot_inbox(self, worker: str) -> SlotInbox:
         return SlotInbox(self._conn, self.keys.inbox(worker))
 
-    def slot_waiting(self, worker: str, fd: int | None, *, park: bool) -> None:
+    def slot_waiting(self, worker: str, fd: int | None, *, park: bool, took: int = 0) -> None:
         inbox = self._inboxes.get(worker)
         if inbox is not None:
-            inbox.slot_waits, inbox.slot_fd = park, fd
+            inbox.slot_waits, inbox.slot_fd, inbox.slot_took = park, fd, took
 
     def end_handoffs(self, worker: str, now: float) -> list[JobRecord]:
         """End *worker*'s parking: nothing is handed to it after this call.

@@ -50,7 +50,10 @@ back without counting an attempt, as when a worker dies. To stop waiting,
 the slot pushes a marker behind what its BLPOP may be taking (a connection
 of its own), then reads the BLPOP's reply: the marker, or a job it runs. A
 claim that finds markers in the list (pushed while no BLPOP waited) leaves
-them there: they belong to the next wait.
+them there: they belong to the next wait. An enqueue counts the jobs it
+hands to each worker (``handed``), and a claim tells how many its slots said
+they took since its previous claim: if fewer, one may have been taken and not
+said yet (its slot is busy), and that claim does not park the worker again.
 """
 
 from __future__ import annotations
@@ -243,6 +246,10 @@ class Inbox:
         """A slot waits on the list now: a claim may park the worker."""
         self.slot_fd: int | None = None
         """The waiting slot's pipe: what the slot says wakes the worker's waits."""
+        self.slot_took = 0
+        """How many hand-offs the worker's slots said they took, in all."""
+        self._took_before = 0
+        """:attr:`slot_took` at the previous claim (see :meth:`heard`)."""
         self._conn: Any = None
         self._pid = 0
         self._waiting = False
@@ -268,6 +275,16 @@ class Inbox:
             except (redis.exceptions.RedisError, OSError) as exc:
                 log.debug("hand-off inbox %s: cannot wait on it: %s", self.key, exc)
                 self._drop()
+
+    def heard(self) -> int | str:
+        """For a claim: how many hand-offs the slots said they took since the
+        previous claim; claim.lua does not park the worker if more were handed
+        to it meanwhile (a slot took one and has not said so: it is busy). ""
+        for the worker's own BLPOP (it reads every hand-off before a claim)."""
+        if not self.by_slot:
+            return ""
+        heard, self._took_before = self.slot_took - self._took_before, self.slot_took
+        return heard
 
     def parkable(self) -> bool:
         """Whether a hand-off would be read at once: a BLPOP waits."""

@@ -47,6 +47,8 @@ With the prefix ``p:``::
                                         parking lapses
     p:parked                   hash     parked worker -> "<lease seconds> <queue> ..." (its
                                         queues in priority order)
+    p:handed                   hash     worker -> jobs handed to it since its latest claim
+                                        (enqueue.lua; claim.lua reads and clears it)
     p:inbox:<worker>           list     jobs handed to the worker and not read yet: each
                                         its id and hash as netstrings (handoff.py); a
                                         dead worker's stays until register_worker forgets
@@ -94,7 +96,7 @@ bytes, a smaller allocation class than 112.
 reads as before, and an older joblane ignores it (its jobs run without their
 enqueuer's identity, as they did then).
 
-``idle:<queue>``, ``parked`` and ``inbox:<worker>`` (hand-off) came with no
+``idle:<queue>``, ``parked``, ``handed`` and ``inbox:<worker>`` (hand-off) came with no
 change of the layout version: an older joblane neither parks nor hands off.
 
 ``schedules`` and ``ticks`` came with no change of the layout version either:

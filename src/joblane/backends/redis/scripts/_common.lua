@@ -15,13 +15,13 @@
 -- with `..` (that rounds to 14 digits).
 
 local ARGV, P, ORIGIN, argi
-local SEQ, QUEUES, QCOUNT, LEASES, SCHEDULED, EXPIRY, CHANNEL, PARKED
+local SEQ, QUEUES, QCOUNT, LEASES, SCHEDULED, EXPIRY, CHANNEL, PARKED, HANDED
 
 local function begin(args)
   ARGV, P, ORIGIN, argi = args, args[1], args[2], 2
   SEQ, QUEUES, QCOUNT, LEASES = P .. "seq", P .. "queues", P .. "qcount", P .. "leases"
   SCHEDULED, EXPIRY, CHANNEL = P .. "scheduled", P .. "expiry", P .. "changes"
-  PARKED = P .. "parked"
+  PARKED, HANDED = P .. "parked", P .. "handed"
 end
 
 local function nextarg()

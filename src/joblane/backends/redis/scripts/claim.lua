@@ -8,8 +8,9 @@
 --   claim_id, lost_claims (the comma-separated ids of this worker's earlier
 --   claims whose reply was lost, or ""), park_until (when the worker waits
 --   for a hand-off: how long it stays parked if this claim takes nothing; ""
---   never parks), lease_seconds (of a job handed to it), queue count, queue
---   names in priority order.
+--   never parks), lease_seconds (of a job handed to it), heard (how many jobs
+--   handed to it its slots said they took since its previous claim, "" for no
+--   check: see below), queue count, queue names in priority order.
 -- Reply: {flags, problems, id1, hash1, id2, hash2, ...}, the jobs handed to
 --   the worker and not read first, then the jobs taken in priority order; problems: what was set aside (a queue whose key is not a sorted set,
 --   a job that cannot be claimed as stored: see claimable), for the log.
@@ -27,7 +28,7 @@ local flags = settle_all(tonumber(nextarg()), now)
 local worker, lease_expires, limit = nextarg(), nextarg(), tonumber(nextarg())
 local starting = tonumber(nextarg()) or limit
 local claim_id, lost_claims = nextarg(), nextarg()
-local park_until, lease_seconds = nextarg(), nextarg()
+local park_until, lease_seconds, heard = nextarg(), nextarg(), nextarg()
 local queue_count = tonumber(nextarg())
 local now_number = tonumber(now)
 local problems = {}
@@ -73,11 +74,17 @@ end
 -- connection): those jobs are its own already, under their own lease tokens.
 local words = parked_info(worker)
 if words then unpark(worker, words) end
+-- Jobs handed to the worker since its previous claim. One its slot took and
+-- had not told it of when it sent this claim (`heard` counts those it had) may
+-- be running there: this claim does not park it again (the slot is busy).
+local handed = tonumber(redis.call("HGET", HANDED, worker)) or 0
+if handed > 0 then redis.call("HDEL", HANDED, worker) end
+if heard ~= "" and handed > tonumber(heard) then park_until = "" end
 local inbox = inbox_key(worker)
-local handed = redis.call("LRANGE", inbox, 0, -1)
-if #handed > 0 then
+local entries = redis.call("LRANGE", inbox, 0, -1)
+if #entries > 0 then
   redis.call("DEL", inbox)
-  for _, entry in ipairs(handed) do
+  for _, entry in ipairs(entries) do
     if entry == "" then
       -- A marker (handoff.py), pushed while no BLPOP waited: the next wait's.
       redis.call("RPUSH", inbox, entry)

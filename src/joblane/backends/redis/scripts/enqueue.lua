@@ -61,6 +61,7 @@ local function hand_off(id, q)
         local token = "h" .. redis.call("INCR", SEQ) .. ".1"
         take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, false)
         redis.call("RPUSH", inbox_key(worker), inbox_entry(id, token))
+        redis.call("HINCRBY", HANDED, worker, 1) -- read by its next claim
         return true
       end
     end

@@ -14,6 +14,7 @@ for _, old in ipairs(gone) do
   redis.call("DEL", P .. "claim:" .. old)
   local words = parked_info(old)
   if words then unpark(old, words) end
+  redis.call("HDEL", HANDED, old)
   redis.call("DEL", inbox_key(old)) -- its jobs' leases lapsed an hour ago: recovered
 end
 redis.call("HSET", workers, name, info)

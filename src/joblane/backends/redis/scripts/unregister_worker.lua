@@ -10,4 +10,5 @@ redis.call("ZREM", P .. "workers:expiry", name)
 redis.call("DEL", P .. "claim:" .. name)
 local words = parked_info(name)
 if words then unpark(name, words) end
+redis.call("HDEL", HANDED, name)
 return 1
