@@ -442,3 +442,12 @@ def test_a_worker_whose_slot_took_a_job_is_not_parked_again_before_it_knows(
     wait_until(lambda: finished(first.id) and finished(second.id), what="both jobs run")
     assert worker.poll() is None
     wait_until(lambda: len(parked(backend)) == 1, what="idle again, parked again")
+
+
+def test_a_worker_that_unregisters_leaves_no_marker_in_its_inbox(
+    clocked_backend: RedisBackend,
+) -> None:
+    b = clocked_backend
+    b._conn.client.rpush(b.keys.inbox("w1"), b"", b"")
+    b.unregister_worker("w1")
+    assert inbox(b, "w1") == []
