@@ -63,6 +63,14 @@ def wait_and_park(b: RedisBackend, ex: ProcessExecutor, clock: ManualClock) -> N
     assert b"w1" in parked(b)
 
 
+def takes_the_next_job(b: RedisBackend, ex: ProcessExecutor, clock: ManualClock) -> None:
+    """The slot waits again, and the next job enqueued is handed to it and run."""
+    wait_and_park(b, ex, clock)
+    job = Queue("normal", backend=b).enqueue(sample.add, 4, 4)
+    [(ran, outcome)] = outcomes(ex, 1)
+    assert ran.id == job.id and outcome == Outcome.success(b"8")
+
+
 def outcomes(ex: ProcessExecutor, count: int) -> list[tuple[JobRecord, Outcome]]:
     done: list[tuple[JobRecord, Outcome]] = []
     deadline = time.monotonic() + 15
@@ -242,11 +250,7 @@ def test_a_wait_ends_by_itself_and_one_with_no_reply_is_given_up(
             while ex.waiting_slot() is not None and time.monotonic() - started < 3:
                 ex.wait(0.1)
             assert ex.waiting_slot() is None, why
-        # And a wait after those still takes a job.
-        wait_and_park(b, ex, clock)
-        job = Queue("normal", backend=b).enqueue(sample.add, 4, 4)
-        [(ran, outcome)] = outcomes(ex, 1)
-        assert ran.id == job.id and outcome == Outcome.success(b"8")
+        takes_the_next_job(b, ex, clock)  # a wait after those still takes a job
     finally:
         ex.close()
 
@@ -335,11 +339,7 @@ def test_a_slot_told_to_stop_waiting_on_a_connection_gone_silent_stops_all_the_s
             ex.wait(0.1)
         assert ex.waiting_slot() is None and ex.free() == 1  # it said it stopped
 
-        # It waits again on a connection of its own, and takes the next job.
-        wait_and_park(b, ex, clock)
-        job = Queue("normal", backend=b).enqueue(sample.add, 4, 4)
-        [(ran, outcome)] = outcomes(ex, 1)
-        assert ran.id == job.id and outcome == Outcome.success(b"8")
+        takes_the_next_job(b, ex, clock)  # waiting again on a connection of its own
     finally:
         ex.close()
         via.close()
