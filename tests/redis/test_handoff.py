@@ -85,6 +85,7 @@ def test_a_job_enqueued_for_a_parked_worker_reaches_it_without_a_claim(
     _, jobs = b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
     assert fcalls(b) == before  # no round trip: the job came with the BLPOP's reply
     assert [j.id for j in jobs] == [job.id]
+    assert jobs[0] == b.get(job.id)  # the entry says what the hash holds
     token = jobs[0].lease_token
     assert token is not None and token.startswith("h")
     settled = decide(jobs[0], token, Outcome.success(b"3"), clock.now())
@@ -337,3 +338,18 @@ def test_a_claim_carrying_a_handed_job_to_the_last_idle_slot_does_not_park(
     assert parked(b) == {}
     later = Queue("normal", backend=b).enqueue(sample.add, 2, 2)
     assert b.get(later.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+def test_a_handed_job_with_a_ttl_and_meta_reads_the_same_from_its_entry_and_its_hash(
+    w1: RedisBackend, clock: ManualClock
+) -> None:
+    b = w1
+    job = Queue("normal", backend=b).enqueue(
+        sample.add, 1, 2, ttl=600, meta={"k": "v"}, job_timeout=7.5
+    )
+    assert b.wait_for_change(5)
+    _, jobs = b.claim(["normal"], worker="w1", limit=1, lease_seconds=LEASE, now=clock.now())
+    stored = b.get(job.id)
+    assert jobs == [stored]
+    assert stored is not None and stored.expires_at is None and stored.attempts == 1
+    assert stored.meta == {"k": "v"} and stored.job_timeout == 7.5

@@ -93,8 +93,8 @@ _MARK = b""
 
 def split_entry(entry: bytes) -> list[bytes]:
     """An inbox entry's netstrings ("<length>:<bytes>" each): the job id, its
-    lease token, then its hash as HGETALL's flat list (``inbox_entry`` in
-    _common.lua)."""
+    lease token, then its hash as HGETALL's flat list (``hand_to`` in
+    enqueue.lua)."""
     parts = []
     at, end = 0, len(entry)
     while at < end:

@@ -403,16 +403,9 @@ local function unpark(worker, words)
   redis.call("HDEL", PARKED, worker)
 end
 
--- An inbox entry: the job's id, its lease token, then its hash as netstrings
+-- An inbox entry is the job's id, its lease token, then its hash as netstrings
 -- ("<length>:<bytes>" each), so the worker reads the job from the BLPOP's
--- reply alone (handoff.py split_entry).
-local function inbox_entry(id, token)
-  local parts = { #id .. ":" .. id, #token .. ":" .. token }
-  for _, value in ipairs(redis.call("HGETALL", job_key(id))) do
-    parts[#parts + 1] = #value .. ":" .. value
-  end
-  return table.concat(parts)
-end
+-- reply alone (enqueue.lua hand_to; handoff.py split_entry).
 
 -- The job id and the lease token an inbox entry starts with.
 local function entry_head(entry)

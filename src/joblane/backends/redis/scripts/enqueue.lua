@@ -31,12 +31,47 @@ local reply = { "ok" }
 -- Queues that have no parked worker (no hand-off to try for their next jobs).
 local no_idle = {}
 
--- Hand queued job `id` of queue `q`, on which no job waits, to a worker
+-- Lease `job`, as this call just stored it (its hash is exactly job.flat), to
+-- the parked `worker` (its parked_info `words`) as take() leases a job claimed
+-- ahead, and push it to the worker's inbox. The lease is written over the hash
+-- in one HSET, and the inbox entry (see handoff.py split_entry) is built from
+-- the fields in hand rather than read back.
+local function hand_to(worker, words, job)
+  local id, f = job.id, job.f
+  local key = job_key(id)
+  unpark(worker, words)
+  local token = "h" .. redis.call("INCR", SEQ) .. ".1"
+  -- As text, so that the hash and the entry hold the same digits (%.17g reads back exactly).
+  local lease = string.format("%.17g", tonumber(now) + tonumber(words[1]))
+  local attempts = tostring((tonumber(f.a) or 0) + 1)
+  local lease_fields = { s = "started", w = worker, lt = token, le = lease, a = attempts }
+  redis.call("HSET", key, "s", "started", "w", worker, "lt", token, "le", lease, "a", attempts)
+  if f.x then redis.call("HDEL", key, "x") end -- a new job has no en, st or b
+  redis.call("ZADD", LEASES, lease, id)
+  redis.call("ZADD", reg_key(f.q, REGISTRY.started), now, id)
+  local parts = { #id .. ":" .. id, #token .. ":" .. token }
+  local flat = job.flat
+  for j = 1, #flat, 2 do
+    local name = flat[j]
+    if name ~= "x" and lease_fields[name] == nil then
+      parts[#parts + 1] = #name .. ":" .. name
+      parts[#parts + 1] = #flat[j + 1] .. ":" .. flat[j + 1]
+    end
+  end
+  for name, value in pairs(lease_fields) do
+    parts[#parts + 1] = #name .. ":" .. name
+    parts[#parts + 1] = #value .. ":" .. value
+  end
+  redis.call("RPUSH", inbox_key(worker), table.concat(parts))
+  redis.call("HINCRBY", HANDED, worker, 1) -- read by its next claim
+end
+
+-- Hand queued `job` of queue `q`, on which no job waits, to a worker
 -- parked on `q` (see _common.lua) until after `now` whose higher queues hold no job
 -- (strict priority): leased to it, not begun (the worker records its start
 -- when a slot begins it, as for a job claimed ahead), and pushed to its
 -- inbox. False if there is none: the job goes on its queue.
-local function hand_off(id, q)
+local function hand_off(job, q)
   -- FIFO: a job already waiting on the queue (a batch, a retry, a scheduled
   -- job come due) goes first, through a claim.
   if no_idle[q] or redis.call("HEXISTS", QCOUNT, q) == 1 then return false end
@@ -57,11 +92,7 @@ local function hand_off(id, q)
         end
       end
       if higher_empty then
-        unpark(worker, words)
-        local token = "h" .. redis.call("INCR", SEQ) .. ".1"
-        take(id, q, worker, token, tonumber(now) + tonumber(words[1]), now, false)
-        redis.call("RPUSH", inbox_key(worker), inbox_entry(id, token))
-        redis.call("HINCRBY", HANDED, worker, 1) -- read by its next claim
+        hand_to(worker, words, job)
         return true
       end
     end
@@ -151,7 +182,7 @@ for i = 1, count do
         for _, dep in ipairs(deps) do redis.call("SADD", deps_key(dep), id) end
       end
     end
-    if status == "queued" and hand_off(id, f.q) then
+    if status == "queued" and hand_off(job, f.q) then
       handed = handed + 1
     else
       if f.x or status ~= f.s then set_expiry(id, f.x) end
