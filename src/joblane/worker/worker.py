@@ -177,8 +177,9 @@ class Worker:
         """Whether the backend may hand jobs to this worker (accept_handoffs)."""
         self._unparked = False
         """Taking hand-offs, the last claim took jobs: claim again once idle, to park."""
-        self._slot_handoffs = False
-        """A slot, not this process, waits for the jobs handed (ProcessExecutor)."""
+        self._slot_handoffs: tuple[ProcessExecutor, HandOffOps] | None = None
+        """Set when a slot, not this process, waits for the jobs handed: this
+        worker's executor and backend, as the types that do it."""
         self._stop_requested = 0
         self._grace_deadline: float | None = None
         self._started = 0.0
@@ -235,15 +236,12 @@ class Worker:
         # Start watching before the first claim: a change is reported relative
         # to the previous call, so this call is the baseline.
         self.backend.wait_for_change(0)
-        slot_handoffs = (
-            isinstance(self.backend, HandOffOps) and not self.burst
-            and isinstance(self.executor, ProcessExecutor) and self.jobs_per_slot == 1
-        )  # fmt: skip
-        if slot_handoffs:
-            # Made before the slots fork, so that each slot has it.
-            assert isinstance(self.backend, HandOffOps)
-            assert isinstance(self.executor, ProcessExecutor)
-            self.executor.handoff = self.backend.slot_inbox(self.name)
+        backend, executor = self.backend, self.executor
+        slot_handoffs: tuple[ProcessExecutor, HandOffOps] | None = None
+        if (isinstance(backend, HandOffOps) and isinstance(executor, ProcessExecutor)
+                and not self.burst and self.jobs_per_slot == 1):  # fmt: skip
+            executor.handoff = backend.slot_inbox(self.name)  # before the slots fork
+            slot_handoffs = (executor, backend)
         try:
             self.executor.start()
         except BaseException:
@@ -253,7 +251,7 @@ class Worker:
         if isinstance(self.backend, HandOffOps) and not self.burst:
             # Jobs may now be handed to this worker when it is idle (Redis: handoff.py).
             self.backend.accept_handoffs(
-                self.name, lease_seconds=self.lease_seconds, by_slot=slot_handoffs
+                self.name, lease_seconds=self.lease_seconds, by_slot=slot_handoffs is not None
             )
             self._handoffs = True
             self._slot_handoffs = slot_handoffs
@@ -303,8 +301,8 @@ class Worker:
             finally:
                 # Even when that failed (Redis away): a waiting slot is told, else
                 # the stop waits for it; what it took before runs, see _stop_done.
-                if isinstance(self.executor, ProcessExecutor):
-                    self.executor.stop_waiting()
+                if self._slot_handoffs is not None:
+                    self._slot_handoffs[0].stop_waiting()
 
     def _shut_down(self) -> None:
         try:
@@ -370,8 +368,8 @@ class Worker:
 
     def _slot_waits(self) -> bool:
         """A slot waits for a hand-off (or was told to stop and has not said so)."""
-        executor = self.executor
-        return isinstance(executor, ProcessExecutor) and executor.waiting_slot() is not None
+        slots = self._slot_handoffs
+        return slots is not None and slots[0].waiting_slot() is not None
 
     def _schedule(self, now: float) -> float | None:
         """The scheduler: move due jobs to their queues; wake again at the due
@@ -418,7 +416,8 @@ class Worker:
         pending outcomes in the same call; otherwise flush outcomes that waited
         long enough. Returns how many jobs were claimed."""
         mono = time.monotonic()
-        waits = self._slot_handoffs and not self._stop_requested and self._tend_waiting_slot()
+        slots = self._slot_handoffs
+        waits = slots is not None and not self._stop_requested and self._tend_waiting_slot(*slots)
         # A waiting slot counts: what is claimed for it makes it stop waiting.
         free = self.executor.free() + int(waits)
         hungry = not self._stop_requested and len(self._ready) < free
@@ -465,13 +464,11 @@ class Worker:
             self._flush(now)
         return 0
 
-    def _tend_waiting_slot(self) -> bool:
+    def _tend_waiting_slot(self, executor: ProcessExecutor, backend: HandOffOps) -> bool:
         """Slot hand-offs: have an idle slot wait for a hand-off once the queues
         were found empty, or have the waiting slot stop when claimed jobs wait
         for a slot. True if a slot waits (and was not told to stop), so that a
         claim parks the worker."""
-        executor = self.executor
-        assert isinstance(executor, ProcessExecutor)
         if self._ready:
             # The waiting slot is an idle one: it takes a job claimed beyond the
             # other idle slots, rather than the pipe of a busy slot.
@@ -480,17 +477,15 @@ class Worker:
         elif not self._maybe_work and executor.wait_for_handoff():
             # The last claim found the queues empty: claim now, which parks the worker.
             self._unparked = True
-        return self._show_waiting_slot()
+        return self._show_waiting_slot(executor, backend)
 
-    def _show_waiting_slot(self) -> bool:
+    def _show_waiting_slot(self, executor: ProcessExecutor, backend: HandOffOps) -> bool:
         """Tell the backend which slot waits (its news wakes the waits) and
         whether a claim may park; returns the latter."""
-        assert isinstance(self.executor, ProcessExecutor)
-        assert isinstance(self.backend, HandOffOps)
-        waiting = self.executor.waiting_slot()
+        waiting = executor.waiting_slot()
         park = waiting is not None and not waiting[1]
         fd = None if waiting is None else waiting[0]
-        self.backend.slot_waiting(self.name, fd, park=park, took=self.executor.took)
+        backend.slot_waiting(self.name, fd, park=park, took=executor.took)
         return park
 
     def _flush(self, now: float) -> None:
@@ -506,7 +501,7 @@ class Worker:
 
     def _dispatch(self) -> None:
         while self._ready and self.executor.free() > 0:
-            if self._slot_handoffs and not self.executor.idle() and self._slot_waits():
+            if not self.executor.idle() and self._slot_waits():
                 # Not into a busy slot's pipe, behind a job that may be long:
                 # the slot told to stop waiting takes it (or took a hand-off).
                 break
@@ -520,9 +515,8 @@ class Worker:
     def _note_starts(self) -> None:
         """Record the start of jobs claimed ahead that began in a slot since the
         last look: the backend learns it with the next claim or settle."""
-        if self._slot_handoffs:
-            assert isinstance(self.executor, ProcessExecutor)
-            handed = self.executor.take_handed()
+        if self._slot_handoffs is not None:
+            handed = self._slot_handoffs[0].take_handed()
             for job in handed:
                 log.info("job %s %s from %s started (attempt %d, handed to a waiting slot)",
                          job.id, job.func_name, job.queue, job.attempts)  # fmt: skip
@@ -542,9 +536,10 @@ class Worker:
                 self._starts[job.id] = Start(job.id, job.lease_token or "", now)
 
     def _wait(self, idle: bool) -> None:
+        slots = self._slot_handoffs
         if idle:
-            if self._slot_handoffs:
-                self._show_waiting_slot()  # the slot as it is now (one may have died)
+            if slots is not None:
+                self._show_waiting_slot(*slots)  # the slot as it is now (one may have died)
             if not self.backend.wait_for_change(min(IDLE_WAIT, self._next_timer())):
                 return
             if not self._slot_waits():
@@ -556,10 +551,10 @@ class Worker:
         else:
             timeout = min(IDLE_WAIT, self._next_timer())
         results = self.executor.wait(timeout)
-        if self._slot_handoffs:
+        if slots is not None:
             # Woken while a slot waits and it said nothing: a change message.
             self._maybe_work = self._maybe_work or (idle and self._slot_waits())
-            self._show_waiting_slot()
+            self._show_waiting_slot(*slots)
         self._note_starts()
         now = self.backend.now()
         mono = time.monotonic()

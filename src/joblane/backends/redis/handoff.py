@@ -108,13 +108,11 @@ def split_entry(entry: bytes) -> list[bytes]:
     return parts
 
 
-def handed_job(entry: bytes) -> JobRecord:
-    """The job of an inbox entry (CorruptRecordError or ValueError if it does
-    not decode)."""
-    parts = split_entry(entry)
-    if len(parts) < 2:
-        raise ValueError(f"inbox entry of {len(parts)} part(s), not an id and a lease token")
-    return decode_job(parts[0], parts[2:])
+def _disconnect(conn: Any) -> None:
+    """Close a connection of ours, whatever state it is in."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.disconnect()
 
 
 class SlotInbox:
@@ -162,8 +160,7 @@ class SlotInbox:
             return True
         except (redis.exceptions.RedisError, OSError) as exc:
             log.warning("hand-off inbox %s: %s", self.key, exc)
-            with contextlib.suppress(Exception):
-                self._other.disconnect()
+            _disconnect(self._other)
             self._other = None
             self._drop()
             return False
@@ -211,19 +208,20 @@ class SlotInbox:
 
     @staticmethod
     def decode(entry: bytes) -> JobRecord:
-        return handed_job(entry)
+        """The job of an inbox entry (CorruptRecordError or ValueError if it
+        does not decode)."""
+        parts = split_entry(entry)
+        if len(parts) < 2:
+            raise ValueError(f"inbox entry of {len(parts)} part(s), not an id and a lease token")
+        return decode_job(parts[0], parts[2:])
 
     def close(self) -> None:
         self._drop()
-        if self._other is not None:
-            with contextlib.suppress(Exception):
-                self._other.disconnect()
-            self._other = None
+        _disconnect(self._other)
+        self._other = None
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.disconnect()
+        _disconnect(self._conn)
         self._conn = None
 
 
@@ -390,7 +388,5 @@ class Inbox:
 
     def _drop(self) -> None:
         self._waiting = False
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.disconnect()
+        _disconnect(self._conn)
         self._conn = None
